@@ -1,0 +1,183 @@
+import numpy as np
+import pytest
+import torch
+
+from musical_inpaint.models.attention import ContextualAttention, MultiScaleAttention
+from tests.reference_attention import contextual_attention_reference
+
+
+def random_case(batch, channels, height, width, hole_fraction, seed, dtype=torch.float64):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, channels, height, width, generator=generator, dtype=dtype)
+    mask = (torch.rand(batch, 1, height, width, generator=generator) < hole_fraction).to(dtype)
+    return x, mask
+
+
+def assert_matches_reference(x, mask, attention):
+    out = attention(x, mask)
+    for b in range(x.shape[0]):
+        expected = contextual_attention_reference(
+            x[b].numpy(), mask[b, 0].numpy(), attention.patch_size, attention.propagate_size, attention.softmax_scale
+        )
+        np.testing.assert_allclose(out[b].detach().numpy(), expected, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "patch_size, propagate_size, height, width, hole_fraction",
+    [
+        (3, 3, 7, 9, 0.2),
+        (1, 3, 6, 5, 0.3),
+        (3, 1, 8, 6, 0.2),
+        (1, 1, 5, 6, 0.4),
+        (5, 3, 9, 8, 0.05),
+        (3, 5, 9, 7, 0.15),
+    ],
+)
+@pytest.mark.parametrize("max_scores", [2**26, 200], ids=["one-chunk", "many-chunks"])
+def test_matches_slow_reference(patch_size, propagate_size, height, width, hole_fraction, max_scores):
+    x, mask = random_case(3, 2, height, width, hole_fraction, seed=patch_size * 100 + height)
+    assert_matches_reference(x, mask, ContextualAttention(patch_size, propagate_size, 10.0, max_scores))
+
+
+def test_matches_reference_for_a_batch_of_different_holes():
+    # No hole, all hole, a box, a one-pixel hole at the corner and one at the border, in one batch.
+    x, _ = random_case(5, 3, 8, 7, 0.0, seed=1)
+    mask = torch.zeros(5, 1, 8, 7, dtype=torch.float64)
+    mask[1] = 1
+    mask[2, :, 2:5, 3:6] = 1
+    mask[3, :, 0, 0] = 1
+    mask[4, :, 7, 3] = 1
+    attention = ContextualAttention(3, 3, softmax_scale=5.0)
+    assert_matches_reference(x, mask, attention)
+    out = attention(x, mask)
+    assert torch.equal(out[0], x[0]) and torch.equal(out[1], x[1])
+    assert not torch.equal(out[3], x[3])  # the corner pixel was filled
+
+
+def test_chunked_equals_unchunked_in_value_and_gradient():
+    x, mask = random_case(2, 4, 12, 10, 0.15, seed=3)
+    results = []
+    for max_scores in (2**26, 500):
+        leaf = x.clone().requires_grad_(True)
+        out = ContextualAttention(3, 3, max_scores=max_scores)(leaf, mask)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum().backward()
+        results.append((out.detach(), leaf.grad))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1])
+
+
+@pytest.mark.parametrize("patch_size, propagate_size", [(1, 3), (3, 3), (3, 1)])
+def test_gradients_match_finite_differences(patch_size, propagate_size):
+    x, mask = random_case(2, 2, 5, 6, 0.25, seed=7)
+    attention = ContextualAttention(patch_size, propagate_size, softmax_scale=2.0)
+    assert torch.autograd.gradcheck(lambda t: attention(t, mask), (x.requires_grad_(True),))
+
+
+def test_known_features_pass_through_unchanged():
+    x, mask = random_case(2, 3, 10, 11, 0.2, seed=5, dtype=torch.float32)
+    out = ContextualAttention(3)(x, mask)
+    known = mask.expand_as(x) == 0
+    assert torch.equal(out[known], x[known])
+
+
+def test_no_hole_returns_input():
+    x, _ = random_case(2, 3, 6, 6, 0.0, seed=0, dtype=torch.float32)
+    x.requires_grad_(True)
+    out = ContextualAttention(3)(x, torch.zeros(2, 1, 6, 6))
+    assert torch.equal(out, x)
+    out.sum().backward()
+    assert torch.equal(x.grad, torch.ones_like(x))
+
+
+def test_all_hole_returns_input_with_finite_gradients():
+    x, _ = random_case(2, 3, 6, 6, 0.0, seed=0, dtype=torch.float32)
+    x.requires_grad_(True)
+    out = ContextualAttention(3)(x, torch.ones(2, 1, 6, 6))
+    assert torch.equal(out, x)
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("patch_size", [1, 3])
+def test_gradients_finite_with_zero_features_and_every_hole_kind(patch_size):
+    # All-zero known features give zero-norm keys: the epsilon inside the square root keeps it finite.
+    x = torch.zeros(4, 2, 8, 8, requires_grad=True)
+    mask = torch.zeros(4, 1, 8, 8)
+    mask[1] = 1
+    mask[2, :, 0, 7] = 1
+    mask[3, :, 2:6, 2:6] = 1
+    out = ContextualAttention(patch_size)(x, mask)
+    out.square().sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+
+
+def test_retrieves_an_exact_copy_from_the_context():
+    # A periodic texture: every patch of the hole also appears, exactly, in the known region,
+    # and the best cosine match of a query is a patch with its own content.
+    generator = torch.Generator().manual_seed(0)
+    tile = torch.randn(8, 3, 5, generator=generator)
+    x = tile.repeat(1, 6, 5)[None]  # 1 x 8 x 18 x 25
+    mask = torch.zeros(1, 1, 18, 25)
+    mask[..., 6:12, 9:16] = 1
+    for patch_size in (1, 3):
+        out = ContextualAttention(patch_size, softmax_scale=100.0)(x, mask)
+        torch.testing.assert_close(out, x, atol=1e-4, rtol=0)
+        # ... while a blurred average would not: the copy is not a coincidence of smooth data.
+        assert not torch.allclose(x[..., 6:12, 9:16], x.mean((2, 3), keepdim=True).expand(1, 8, 6, 7), atol=0.1)
+
+
+def test_float32_close_to_float64_and_dtype_kept():
+    x, mask = random_case(2, 6, 16, 12, 0.2, seed=11)
+    attention = ContextualAttention(3)
+    expected = attention(x, mask)
+    out = attention(x.float(), mask.float())
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out.double(), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_bfloat16_autocast_computes_scores_in_float32():
+    x, mask = random_case(2, 6, 16, 16, 0.2, seed=12, dtype=torch.float32)
+    reference = ContextualAttention(3)(x, mask)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = ContextualAttention(3)(x.bfloat16(), mask.bfloat16())
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
+    torch.testing.assert_close(out.float(), reference, atol=0.1, rtol=0.05)
+
+
+def test_non_binary_mask_is_thresholded_at_one_half():
+    x, mask = random_case(1, 3, 8, 8, 0.2, seed=2)
+    soft = mask * 0.9 + (1 - mask) * 0.1
+    attention = ContextualAttention(3)
+    torch.testing.assert_close(attention(x, soft), attention(x, mask))
+
+
+@pytest.mark.parametrize("kwargs", [dict(patch_size=2), dict(patch_size=3, propagate_size=0), dict(patch_size=3, max_scores=0)])
+def test_invalid_arguments_are_rejected(kwargs):
+    with pytest.raises(ValueError, match="ContextualAttention"):
+        ContextualAttention(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "x_shape, mask_shape", [((2, 3, 8, 8), (2, 3, 8, 8)), ((2, 3, 8, 8), (2, 1, 4, 4)), ((2, 3, 8, 8), (1, 1, 8, 8))]
+)
+def test_mismatched_mask_is_rejected(x_shape, mask_shape):
+    with pytest.raises(ValueError, match="mask"):
+        ContextualAttention(3)(torch.zeros(x_shape), torch.ones(mask_shape))
+
+
+@pytest.mark.parametrize("patch_sizes", [(1, 3), (3,)])
+def test_multi_scale_module_follows_equation_3(patch_sizes):
+    module = MultiScaleAttention(16, patch_sizes=patch_sizes, se_reduction=4)
+    assert [branch.patch_size for branch in module.branches] == list(patch_sizes)
+    assert module.fuse.in_channels == 16 * (1 + len(patch_sizes)) and module.fuse.out_channels == 16
+    x = torch.randn(2, 16, 12, 10, requires_grad=True)
+    mask = torch.zeros(2, 1, 12, 10)
+    mask[..., 4:8, 3:7] = 1
+    out = module(x, mask)
+    assert out.shape == x.shape
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all()
+    # Equation 3 by hand: concat[x, branches] -> squeeze-excitation -> 1x1 convolution.
+    concat = torch.cat([x] + [branch(x, mask) for branch in module.branches], 1)
+    scale = module.se.fc(concat.mean((2, 3)))[:, :, None, None]
+    torch.testing.assert_close(out, module.fuse(concat * scale))

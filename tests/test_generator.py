@@ -1,0 +1,101 @@
+import pytest
+import torch
+
+from musical_inpaint.models import MusicalGenerator, composite
+from musical_inpaint.models.attention import MultiScaleAttention
+
+
+def centre_mask(batch, height, width):
+    mask = torch.zeros(batch, 1, height, width)
+    mask[..., height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = 1
+    return mask
+
+
+@pytest.mark.parametrize("attention", ["multi_scale", "single_scale", "none"])
+@pytest.mark.parametrize("size", [(64, 64), (48, 80), (96, 32)])
+def test_output_shape_and_range_for_every_variant(attention, size):
+    generator = MusicalGenerator(attention, base_channels=4, dilated_blocks=2)
+    image = torch.rand(2, 3, *size) * 2 - 1
+    out = generator(image, centre_mask(2, *size))
+    assert out.shape == image.shape
+    assert out.abs().max() <= 1 and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("attention, patch_sizes", [("multi_scale", [1, 3]), ("single_scale", [3]), ("none", None)])
+def test_attention_runs_on_quarter_resolution_decoder_features(attention, patch_sizes):
+    generator = MusicalGenerator(attention, base_channels=4, dilated_blocks=1)
+    if patch_sizes is None:
+        assert generator.attention is None
+        return
+    assert isinstance(generator.attention, MultiScaleAttention)
+    assert [b.patch_size for b in generator.attention.branches] == patch_sizes
+    seen = {}
+    generator.attention.register_forward_hook(lambda module, inputs, output: seen.update(x=inputs[0], mask=inputs[1]))
+    mask = centre_mask(1, 64, 96)
+    generator(torch.zeros(1, 3, 64, 96), mask)
+    assert seen["x"].shape == (1, 8, 16, 24)  # 2 x base channels, 1/4 of the input
+    assert torch.equal(seen["mask"], mask[..., ::4, ::4])  # the centre hole, aligned to the cells
+
+
+def test_paper_network_layout():
+    generator = MusicalGenerator()
+    convolutions = [generator.down[0]] + [level[1] for level in generator.down[1:4]]
+    assert [conv.in_channels for conv in convolutions] == [4, 64, 128, 256]  # image + mask in
+    assert [conv.out_channels for conv in convolutions] == [64, 128, 256, 512]
+    assert all(conv.stride == (2, 2) for conv in convolutions)
+    dilated = generator.down[4:]
+    assert len(dilated) == 4
+    assert all(block.body[4].dilation == (2, 2) and block.body[4].stride == (1, 1) for block in dilated)
+    assert generator.attention.fuse.out_channels == 128  # 128 x 64 x 64 features at 256 input
+    decoder_inputs = [level[1].in_channels for level in generator.up]
+    assert decoder_inputs == [128, 256, 512, 1024, 1024, 1024, 1024, 512]
+
+
+def test_feature_mask_keeps_thin_strokes():
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 5, :] = 1  # a one-pixel line that nearest resizing by 4 would drop
+    small = MusicalGenerator.feature_mask(mask, (4, 4))
+    assert small[..., 1, :].eq(1).all() and small.sum() == 4
+
+
+def test_hole_pixels_of_the_input_are_ignored():
+    torch.manual_seed(0)
+    generator = MusicalGenerator(base_channels=4, dilated_blocks=1).eval()
+    image = torch.rand(1, 3, 32, 32) * 2 - 1
+    mask = centre_mask(1, 32, 32)
+    other = image * (1 - mask) + torch.rand_like(image) * mask
+    torch.testing.assert_close(generator(image, mask), generator(other, mask))
+
+
+def test_composite_keeps_known_pixels_exactly():
+    image, prediction = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    mask = centre_mask(2, 16, 16)
+    out = composite(prediction, image, mask)
+    assert torch.equal(out[mask.expand_as(out) == 0], image[mask.expand_as(out) == 0])
+    assert torch.equal(out[mask.expand_as(out) == 1], prediction[mask.expand_as(out) == 1])
+
+
+def test_gradients_reach_every_parameter():
+    generator = MusicalGenerator(base_channels=4, dilated_blocks=2)
+    out = generator(torch.rand(2, 3, 32, 48) * 2 - 1, centre_mask(2, 32, 48))
+    out.square().mean().backward()
+    for name, parameter in generator.named_parameters():
+        assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), name
+
+
+@pytest.mark.parametrize(
+    "image_shape, mask_shape, message",
+    [
+        ((1, 3, 40, 64), (1, 1, 40, 64), "multiples of 16"),
+        ((1, 4, 64, 64), (1, 1, 64, 64), "image must be"),
+        ((1, 3, 64, 64), (1, 1, 32, 32), "mask must be"),
+    ],
+)
+def test_bad_inputs_get_clear_errors(image_shape, mask_shape, message):
+    with pytest.raises(ValueError, match=message):
+        MusicalGenerator(base_channels=4, dilated_blocks=1)(torch.zeros(image_shape), torch.zeros(mask_shape))
+
+
+def test_unknown_attention_variant_is_rejected():
+    with pytest.raises(ValueError, match="multi_scale"):
+        MusicalGenerator("multiscale")
