@@ -4,7 +4,7 @@
     python -m musical_inpaint.demo [--image PHOTO] [--output DIR] [--size 256]
 
 The generator is untrained here: this shows the pipeline and its speed, not a result. Without
---image, a procedural texture is used, so the demo needs no download.
+--image, an image of the embedded synthetic dataset is used, so the demo needs no download.
 """
 
 from __future__ import annotations
@@ -15,44 +15,27 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torchvision.utils import save_image
 
+from musical_inpaint.data.images import ImageReadError, read_rgb
+from musical_inpaint.data.synthetic import synthetic_image
+from musical_inpaint.data.transforms import ResizeCrop, to_tensor
 from musical_inpaint.models import MusicalGenerator, composite
-
-
-def procedural_image(size: int, seed: int = 0) -> np.ndarray:
-    """Stripes and a checkerboard tiling: a hole whose filling needs the context."""
-    rng = np.random.default_rng(seed)
-    ys, xs = np.mgrid[0:size, 0:size] / size
-    stripes = 0.5 + 0.5 * np.sin(2 * np.pi * (6 * xs + 2 * ys))
-    checks = ((np.floor(xs * 8) + np.floor(ys * 8)) % 2).astype(float)
-    colours = rng.uniform(0.2, 1.0, size=(2, 3))
-    image = stripes[..., None] * colours[0] + checks[..., None] * colours[1] * 0.5
-    return (np.clip(image / image.max(), 0, 1) * 255).astype(np.uint8)
 
 
 def load_image(path: Path | None, size: int) -> torch.Tensor:
     """1 x 3 x size x size in [-1, 1]: short side resized to `size`, centre crop."""
     if path is None:
-        array = procedural_image(size)
-    else:
-        if not path.is_file():
-            raise SystemExit(f"demo: --image {path} is not a file")
-        try:
-            image = Image.open(path).convert("RGB")
-        except OSError as error:
-            raise SystemExit(f"demo: cannot read image {path}: {error}") from None
-        scale = size / min(image.size)
-        image = image.resize((max(size, round(image.width * scale)), max(size, round(image.height * scale))), Image.BICUBIC)
-        left, top = (image.width - size) // 2, (image.height - size) // 2
-        array = np.array(image.crop((left, top, left + size, top + size)))
-    return torch.from_numpy(array).permute(2, 0, 1)[None].float() / 127.5 - 1
+        return to_tensor(synthetic_image(size, np.random.default_rng(0)))[None]
+    try:
+        return ResizeCrop(size, size)(read_rgb(path), np.random.default_rng(0))[None]
+    except ImageReadError as error:
+        raise SystemExit(f"demo: {error}") from None
 
 
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--image", type=Path, default=None, help="a photo (default: a procedural texture)")
+    parser.add_argument("--image", type=Path, default=None, help="a photo (default: a synthetic image)")
     parser.add_argument("--output", type=Path, default=Path("demo_output"), help="folder for the panel")
     parser.add_argument("--size", type=int, default=256, help="side of the square crop, a multiple of 16")
     args = parser.parse_args(argv)

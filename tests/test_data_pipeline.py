@@ -1,0 +1,286 @@
+"""Image reading, transforms, masks, datasets and DataModules."""
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, DistributedSampler
+
+from musical_inpaint.data import (
+    CelebADataModule,
+    CenterMask,
+    FolderDataModule,
+    FreeFormMask,
+    ImageReadError,
+    ParisStreetViewDataModule,
+    PlacesDataModule,
+    RandomBoxMask,
+    SyntheticDataModule,
+    read_rgb,
+)
+from musical_inpaint.data.datasets import ImageFilesDataset
+from musical_inpaint.data.masks import FREE_FORM_PRESETS
+from musical_inpaint.data.synthetic import synthetic_image
+from musical_inpaint.data.transforms import ResizeCrop
+from tests.conftest import write_image
+from tests.test_data_layouts import make_celeba, make_paris, make_places_small
+
+# ------------------------------------------------------------------------------------ reading
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "I;16", "1", "CMYK"])
+def test_every_image_mode_becomes_8bit_rgb(tmp_path, mode):
+    path = write_image(tmp_path / ("a.jpg" if mode == "CMYK" else "a.png"), 40, 30, mode="RGB")
+    image = Image.open(path)
+    if mode == "I;16":
+        gray = np.asarray(image.convert("L"), dtype=np.uint16) * 257  # full 16-bit range
+        Image.fromarray(gray).save(path)
+    else:
+        image.convert(mode).save(path)
+    out = read_rgb(path)
+    assert out.mode == "RGB" and out.size == (40, 30)
+    if mode == "I;16":
+        expected = np.asarray(Image.open(write_image(tmp_path / "b.png", 40, 30)).convert("L"))
+        assert np.abs(np.asarray(out)[..., 0].astype(int) - expected).max() <= 1  # scaled, not clipped to 255
+
+
+def test_rgba_sample_from_places(shared_data):
+    path = shared_data / "places" / "generative_inpainting" / "case1_raw.png"
+    assert Image.open(path).mode == "RGBA"
+    image = read_rgb(path)
+    assert image.mode == "RGB" and image.size == (680, 512)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x89PNG\r\n\x1a\n broken", None])
+def test_unreadable_files_name_their_path(tmp_path, content):
+    path = tmp_path / "bad.png"
+    if content is None:  # a truncated real JPEG
+        write_image(tmp_path / "good.jpg", 64, 64)
+        path = tmp_path / "bad.jpg"
+        path.write_bytes((tmp_path / "good.jpg").read_bytes()[:300])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ImageReadError, match=str(path)):
+        read_rgb(path)
+    with pytest.raises(ImageReadError, match="missing.png"):
+        read_rgb(tmp_path / "missing.png")
+
+
+# --------------------------------------------------------------------------------- transforms
+
+
+def test_paper_transforms_sizes():
+    paris = Image.new("RGB", (936, 537))
+    rng = np.random.default_rng(0)
+    assert ResizeCrop(350, 256, random_crop=True, flip=True)(paris, rng).shape == (3, 256, 256)
+    celeba = Image.new("RGB", (178, 218), (255, 0, 0))
+    out = ResizeCrop(256, 256)(celeba, rng)  # smaller than the crop: upscaled
+    assert out.shape == (3, 256, 256) and out[0].min() == 1 and out[1].max() == -1
+
+
+def test_centre_crop_is_centred_and_random_crop_reproducible():
+    array = np.zeros((300, 400, 3), np.uint8)
+    array[:, 200:] = 255  # right half white
+    image = Image.fromarray(array)
+    out = ResizeCrop(300, 100)(image, np.random.default_rng(0))
+    assert out[:, :, :50].max() == -1 and out[:, :, 50:].min() == 1
+    crop = ResizeCrop(300, 100, random_crop=True, flip=True)
+    runs = [torch.stack([crop(image, np.random.default_rng(s)) for s in range(8)]) for _ in range(2)]
+    assert torch.equal(runs[0], runs[1]) and len({r.sum().item() for r in runs[0]}) > 1
+
+
+def test_transform_rejects_crop_larger_than_load():
+    with pytest.raises(ValueError, match="crop_size <= load_size"):
+        ResizeCrop(128, 256)
+
+
+# -------------------------------------------------------------------------------------- masks
+
+
+def test_centre_mask_is_the_papers_hole():
+    mask = CenterMask()(256, 256)
+    assert mask.dtype == np.float32 and mask.sum() == 128 * 128
+    assert mask[64:192, 64:192].all() and mask[:64].sum() == 0 and mask[:, 192:].sum() == 0
+    small = CenterMask()(64, 96)
+    assert small.sum() == 32 * 48 and small[16:48, 24:72].all()
+
+
+@pytest.mark.parametrize("make", [lambda: RandomBoxMask(0.2, 0.4)] + [lambda p=p: FreeFormMask(p) for p in FREE_FORM_PRESETS])
+def test_random_masks_are_binary_seeded_and_varied(make):
+    generator = make()
+    masks = [generator(96, 128, np.random.default_rng(seed)) for seed in range(20)]
+    again = [generator(96, 128, np.random.default_rng(seed)) for seed in range(20)]
+    assert all(np.array_equal(a, b) for a, b in zip(masks, again))
+    assert all(m.shape == (96, 128) and m.dtype == np.float32 and set(np.unique(m)) <= {0.0, 1.0} for m in masks)
+    coverage = [m.mean() for m in masks]
+    assert min(coverage) > 0 and max(coverage) < 0.7 and len(set(coverage)) > 5
+
+
+def test_free_form_presets_grow_in_coverage():
+    coverage = {
+        preset: np.mean([FreeFormMask(preset)(256, 256, np.random.default_rng(s)).mean() for s in range(100)])
+        for preset in FREE_FORM_PRESETS
+    }
+    assert 0.03 < coverage["thin"] < coverage["medium"] < coverage["thick"] < 0.4
+
+
+def test_random_box_stays_within_its_fractions():
+    for seed in range(20):
+        mask = RandomBoxMask(0.25, 0.5)(100, 200, np.random.default_rng(seed))
+        rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
+        assert 25 <= len(rows) <= 50 and 50 <= len(cols) <= 100
+
+
+@pytest.mark.parametrize("make", [lambda: CenterMask(0), lambda: RandomBoxMask(0.6, 0.5), lambda: FreeFormMask("huge")])
+def test_bad_mask_options_are_rejected(make):
+    with pytest.raises(ValueError):
+        make()
+
+
+# ----------------------------------------------------------------------------------- datasets
+
+
+def _files(tmp_path, count=6):
+    return [write_image(tmp_path / f"{i}.jpg", 80, 60, seed=i) for i in range(count)]
+
+
+def test_evaluation_items_identical_across_instances_and_workers(tmp_path):
+    files = _files(tmp_path)
+
+    def masks(num_workers):
+        dataset = ImageFilesDataset(files, ResizeCrop(64, 64), FreeFormMask("thin"), deterministic=True, seed=3)
+        loader = DataLoader(dataset, batch_size=2, num_workers=num_workers)
+        return torch.cat([batch["mask"] for batch in loader])
+
+    single = masks(0)
+    assert torch.equal(single, masks(0)) and torch.equal(single, masks(2))
+    assert len({m.sum().item() for m in single}) > 1  # a different mask per image
+
+
+def test_training_items_follow_torch_seed(tmp_path):
+    dataset = ImageFilesDataset(_files(tmp_path), ResizeCrop(72, 64, True, True), FreeFormMask(), deterministic=False)
+
+    def draw(seed):
+        torch.manual_seed(seed)
+        return [dataset[i]["mask"] for i in range(len(dataset))]
+
+    assert all(torch.equal(a, b) for a, b in zip(draw(0), draw(0)))
+    assert not all(torch.equal(a, b) for a, b in zip(draw(0), draw(1)))
+
+
+def test_item_layout(tmp_path):
+    item = ImageFilesDataset(_files(tmp_path), ResizeCrop(64, 64), CenterMask(), deterministic=True)[2]
+    assert item["image"].shape == (3, 64, 64) and item["image"].dtype == torch.float32
+    assert -1 <= item["image"].min() and item["image"].max() <= 1
+    assert item["mask"].shape == (1, 64, 64) and item["mask"].sum() == 32 * 32
+    assert item["index"] == 2 and item["name"] == "2.jpg"
+
+
+def test_corrupt_images_fail_by_default_or_are_skipped_and_counted(tmp_path, caplog):
+    files = _files(tmp_path, 3)
+    files[1].write_bytes(b"garbage")
+    failing = ImageFilesDataset(files, ResizeCrop(64, 64), CenterMask(), deterministic=True)
+    with pytest.raises(ImageReadError, match=r"1.jpg.*on_corrupt=skip"):
+        failing[1]
+    skipping = ImageFilesDataset(files, ResizeCrop(64, 64), CenterMask(), deterministic=True, on_corrupt="skip")
+    with caplog.at_level(logging.WARNING):
+        item = skipping[1]
+    assert item["name"] == "2.jpg" and skipping.skipped == [files[1]]
+    assert "skipping unreadable image" in caplog.text and "1.jpg" in caplog.text
+
+
+# ------------------------------------------------------------------------------------ synthetic
+
+
+def test_synthetic_images_are_deterministic_and_varied():
+    images = [synthetic_image(64, np.random.default_rng([0, i])) for i in range(12)]
+    assert all(np.array_equal(a, synthetic_image(64, np.random.default_rng([0, i]))) for i, a in enumerate(images))
+    assert all(a.shape == (64, 64, 3) and a.dtype == np.uint8 for a in images)
+    assert len({a.tobytes() for a in images}) == 12 and all(a.std() > 5 for a in images)
+
+
+def test_synthetic_datamodule_splits_are_disjoint_and_fixed():
+    datamodule = SyntheticDataModule(mask=CenterMask(), train_size=20, val_size=4, test_size=6, crop_size=32, batch_size=4)
+    datamodule.setup()
+    batch = next(iter(datamodule.train_dataloader()))
+    assert batch["image"].shape == (4, 3, 32, 32) and batch["mask"].shape == (4, 1, 32, 32)
+    seen = {split: {datamodule.datasets[split][i]["image"].numpy().tobytes() for i in range(len(datamodule.datasets[split]))}
+            for split in ("train", "val", "test")}
+    assert not seen["train"] & seen["val"] and not seen["train"] & seen["test"] and not seen["val"] & seen["test"]
+    assert len(datamodule.datasets["test"]) == 6
+
+
+# --------------------------------------------------------------------------------- datamodules
+
+
+def _check_batches(datamodule, size):
+    datamodule.setup()
+    for loader in (datamodule.train_dataloader(), datamodule.val_dataloader(), datamodule.test_dataloader()):
+        batch = next(iter(loader))
+        assert batch["image"].shape[1:] == (3, size, size) and batch["mask"].shape[1:] == (1, size, size)
+        assert batch["image"].min() >= -1 and batch["image"].max() <= 1
+        assert set(batch["mask"].unique().tolist()) <= {0.0, 1.0}
+        assert len(batch["name"]) == batch["image"].shape[0]
+
+
+def test_celeba_datamodule(tmp_path):
+    datamodule = CelebADataModule(make_celeba(tmp_path), mask=CenterMask(), batch_size=2, crop_size=64, val_size=2)
+    _check_batches(datamodule, 64)
+    train, val = datamodule.datasets["train"].files, datamodule.datasets["val"].files
+    assert len(train) + len(val) == 8 and not set(train) & set(val) and len(val) == 1  # at most a fifth
+    assert len(datamodule.datasets["test"]) == 2
+
+
+def test_paris_datamodule_has_the_papers_training_transform(tmp_path):
+    datamodule = ParisStreetViewDataModule(make_paris(tmp_path), mask=FreeFormMask(), batch_size=2, crop_size=64, train_load_size=88)
+    assert datamodule.train_transform == ResizeCrop(88, 64, random_crop=True, flip=True)
+    assert ParisStreetViewDataModule("x", mask=CenterMask()).train_transform == ResizeCrop(350, 256, True, True)
+    _check_batches(datamodule, 64)
+
+
+def test_places_datamodule(tmp_path):
+    datamodule = PlacesDataModule(make_places_small(tmp_path), mask=RandomBoxMask(), batch_size=2, crop_size=64, num_workers=2)
+    _check_batches(datamodule, 64)
+    assert len(datamodule.datasets["test"]) == 3
+
+
+def test_folder_datamodule_validation_carve_out_is_seeded(tmp_path):
+    for i in range(12):
+        write_image(tmp_path / "photos" / f"{i}.png", 50, 70, seed=i)
+    make = lambda seed: FolderDataModule(tmp_path / "photos", mask=CenterMask(), crop_size=32, batch_size=2, seed=seed)
+    first, again, other = make(0), make(0), make(1)
+    for datamodule in (first, again, other):
+        datamodule.setup("fit")
+    assert first.datasets["val"].files == again.datasets["val"].files != other.datasets["val"].files
+    _check_batches(first, 32)
+
+
+def test_every_rank_gets_its_own_shard_and_the_same_evaluation_masks(tmp_path):
+    datamodule = CelebADataModule(make_celeba(tmp_path), mask=FreeFormMask(), crop_size=32, val_size=2)
+    datamodule.setup("test")
+    dataset = datamodule.datasets["test"]
+    shards = [list(DistributedSampler(dataset, num_replicas=2, rank=rank, shuffle=False)) for rank in (0, 1)]
+    assert sorted(shards[0] + shards[1]) == list(range(len(dataset)))
+    other_process = CelebADataModule(tmp_path, mask=FreeFormMask(), crop_size=32, val_size=2)
+    other_process.setup("test")
+    for index in range(len(dataset)):
+        assert torch.equal(dataset[index]["mask"], other_process.datasets["test"][index]["mask"])
+
+
+def test_bad_options_are_named(tmp_path):
+    with pytest.raises(ValueError, match="dataset.batch_size"):
+        CelebADataModule(tmp_path, mask=CenterMask(), batch_size=0)
+    with pytest.raises(ValueError, match="on_corrupt"):
+        ImageFilesDataset([], ResizeCrop(8, 8), CenterMask(), True, on_corrupt="ignore")
+
+
+def test_real_paris_eval_images(shared_data, tmp_path):
+    (tmp_path / "paris_eval_gt").symlink_to(shared_data / "paris" / "context_encoder_pytorch")
+    (tmp_path / "paris_train_original").symlink_to(shared_data / "paris" / "context_encoder_pytorch")
+    datamodule = ParisStreetViewDataModule(tmp_path, mask=CenterMask(), batch_size=5)
+    datamodule.setup("test")
+    batch = next(iter(datamodule.test_dataloader()))
+    assert batch["image"].shape == (5, 3, 256, 256) and batch["name"][0] == "001_im.png"
+    assert batch["mask"][:, :, 64:192, 64:192].all()
