@@ -18,7 +18,7 @@ test: install
 	$(PY) -m pytest --timeout=900
 
 demo: install
-	$(PY) -m musical_inpaint.demo
+	$(PY) -m musical_inpaint.train experiment=quickstart
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

@@ -1,0 +1,261 @@
+"""The Lightning GAN loop and the Hydra configuration, with real trainers on tiny models."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from musical_inpaint.models.lit_module import MusicalInpainting, NonFiniteLossError
+from musical_inpaint.train import train
+from tests.conftest import CONFIG_DIR, REPO
+
+# A CPU-sized model and dataset for every test that trains.
+TINY = [
+    "experiment=quickstart",
+    "crop_size=32",
+    "model.generator.base_channels=4",
+    "model.generator.dilated_blocks=1",
+    "dataset.train_size=8",
+    "dataset.val_size=2",
+    "dataset.batch_size=2",
+    "trainer.max_steps=4",
+    "trainer.val_check_interval=2",
+    "trainer.log_every_n_steps=1",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "model.val_images=2",
+]
+
+
+def compose_train(overrides):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
+
+
+def tiny_config(tmp_path, *overrides):
+    return compose_train(TINY + [f"paths.output_dir={tmp_path}", *overrides])
+
+
+def group_options(group):
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+# ------------------------------------------------------------------------------ configuration
+
+
+def test_the_papers_celeba_command_composes_exactly_as_typed():
+    config = compose_train(["dataset=celeba", "adv_weight=0"])
+    assert config.model.loss.adversarial == 0 and config.dataset._target_.endswith("CelebADataModule")
+    assert config.model.generator.attention == "multi_scale" and config.model.loss.style == 250
+
+
+@pytest.mark.parametrize(
+    "group, option",
+    [(g, o) for g in ("dataset", "mask", "attention", "trainer", "logger", "callbacks", "experiment", "debug", "model")
+     for o in group_options(g)],
+)
+def test_every_option_of_every_group_composes_and_instantiates(group, option, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    overrides = [f"{group}={option}", "pretrained=false", f"paths.output_dir={tmp_path}", "dataset.root=/data/x"
+                 if group == "dataset" and option == "folder" else "seed=0"]
+    if group not in ("experiment",):
+        overrides += ["model.generator.base_channels=4", "model.generator.dilated_blocks=1"]
+    config = compose_train(overrides)
+    if group in ("dataset", "mask", "experiment"):
+        assert isinstance(instantiate(config.dataset), L.LightningDataModule)
+    if group in ("model", "attention", "experiment"):
+        module = instantiate(config.model)
+        assert isinstance(module, MusicalInpainting)
+        assert (module.discriminator is None) == (config.adv_weight == 0)
+    if group == "trainer":
+        if not torch.cuda.is_available() and config.trainer.accelerator == "gpu":
+            config.trainer.accelerator, config.trainer.devices = "cpu", 1  # the GPU options, checked on a CPU
+        assert isinstance(instantiate(config.trainer), L.Trainer)
+    if group == "logger":
+        assert all(instantiate(c) is not None for c in config.logger.values())
+    if group == "callbacks":
+        assert all(instantiate(c) is not None for c in config.callbacks.values())
+    if group == "debug":
+        assert config.trainer.fast_dev_run
+
+
+@pytest.mark.parametrize(
+    "experiment, adv, attention, extra",
+    [
+        ("paris", 0.3, "multi_scale", {}),
+        ("places", 0.3, "multi_scale", {"dataset.category": "canyon"}),
+        ("celeba", 0.0, "multi_scale", {}),
+        ("ablation_no_adv", 0.0, "multi_scale", {}),
+        ("ablation_single_scale", 0.3, "single_scale", {}),
+        ("official", 0.06, "multi_scale", {"hole_l1_weight": 6.0}),
+    ],
+)
+def test_experiment_presets_hold_the_papers_settings(experiment, adv, attention, extra):
+    config = compose_train([f"experiment={experiment}"])
+    assert config.adv_weight == adv and config.model.generator.attention == attention
+    assert config.dataset.batch_size == 5 and config.model.lr == 2e-4 and list(config.model.betas) == [0.5, 0.999]
+    assert config.model.loss.tv == 0.001 and config.model.loss.l1 == 100 and config.model.loss.perceptual == 0.07
+    for key, value in extra.items():
+        assert OmegaConf.select(config, key) == value
+    assert compose_train([f"experiment={experiment}", "adv_weight=0.5"]).model.loss.adversarial == 0.5  # overrides win
+
+
+def test_adv_weight_zero_builds_no_discriminator_and_one_optimiser(tmp_path):
+    module = instantiate(tiny_config(tmp_path, "adv_weight=0").model)
+    assert module.discriminator is None and len(module.configure_optimizers()) == 1
+    module = instantiate(tiny_config(tmp_path, "adv_weight=0.3").model)
+    assert module.discriminator is not None and len(module.configure_optimizers()) == 2
+
+
+# ----------------------------------------------------------------------------------- training
+
+
+@pytest.mark.parametrize("attention", ["multi_scale", "single_scale", "none"])
+@pytest.mark.parametrize("adv_weight", [0.0, 0.3])
+def test_fast_dev_run_for_every_variant(attention, adv_weight, tmp_path):
+    config = tiny_config(tmp_path, f"attention={attention}", f"adv_weight={adv_weight}", "debug=fdr")
+    train(config)
+
+
+def test_bf16_mixed_precision_stays_finite(tmp_path):
+    config = tiny_config(tmp_path, "adv_weight=0.3", "trainer.precision=bf16-mixed", "trainer.max_steps=4")
+    train(config)
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert all(torch.isfinite(v).all() for v in checkpoint["state_dict"].values() if v.is_floating_point())
+
+
+def test_a_run_folder_holds_config_logs_checkpoints_and_images(tmp_path):
+    value = train(tiny_config(tmp_path, "adv_weight=0.3"))
+    assert isinstance(value, float) and 0 < value <= 1  # the monitored val/ssim
+    assert (tmp_path / "config.yaml").is_file() and "adv_weight: 0.3" in (tmp_path / "config.yaml").read_text()
+    checkpoints = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert "last.ckpt" in checkpoints and any(name.startswith("best-") for name in checkpoints)
+    assert sorted(p.name for p in (tmp_path / "images").iterdir())  # validation panels
+    rows = list(csv.DictReader(open(tmp_path / "csv" / "metrics.csv")))
+    columns = set(rows[0])
+    for name in ("train/d_loss", "train/g_total", "train/style", "train/perceptual", "train/adversarial",
+                 "train/tv", "train/l1", "val/ssim", "val/psnr", "val/l1", "val/hole_l1"):
+        assert name in columns, name
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert checkpoint["global_step"] == 4 and len(checkpoint["optimizer_states"]) == 2
+    assert any(k.startswith("generator.") for k in checkpoint["state_dict"])
+    assert any(k.startswith("discriminator.") for k in checkpoint["state_dict"])
+    assert checkpoint["run_config"]["adv_weight"] == 0.3  # the checkpoint describes itself
+
+
+def test_resume_continues_exactly(tmp_path):
+    # 8 training images at batch 2 = 4 batches an epoch; without a discriminator one batch is one step.
+    straight = tmp_path / "straight"
+    train(tiny_config(straight, "adv_weight=0", "trainer.max_steps=8", "trainer.val_check_interval=4"))
+    first = tmp_path / "first"
+    train(tiny_config(first, "adv_weight=0", "trainer.max_steps=4", "trainer.val_check_interval=4"))
+    resumed = tmp_path / "resumed"
+    train(tiny_config(resumed, "adv_weight=0", "trainer.max_steps=8", "trainer.val_check_interval=4",
+                      f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}"))
+    load = lambda folder: torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)
+    a, b = load(straight), load(resumed)
+    assert a["global_step"] == b["global_step"] == 8
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][key], value, msg=key)
+    torch.testing.assert_close(b["optimizer_states"][0]["state"], a["optimizer_states"][0]["state"])
+
+
+class _PoisonedData(L.LightningDataModule):
+    """Synthetic-like batches whose third training batch holds a NaN image."""
+
+    def train_dataloader(self):
+        images = torch.rand(8, 3, 32, 32) * 2 - 1
+        images[4] = float("nan")
+        mask = torch.zeros(8, 1, 32, 32)
+        mask[..., 8:24, 8:24] = 1
+        return torch.utils.data.DataLoader(
+            [dict(image=i, mask=m) for i, m in zip(images, mask)], batch_size=2, shuffle=False
+        )
+
+
+def test_non_finite_loss_stops_with_a_clear_message_and_an_intact_checkpoint(tmp_path):
+    config = tiny_config(tmp_path, "adv_weight=0", "trainer.max_steps=10")
+    module = instantiate(config.model)
+    callbacks = [instantiate(c) for c in config.callbacks.values()]
+    trainer = L.Trainer(accelerator="cpu", max_steps=10, callbacks=callbacks, logger=False,
+                        enable_progress_bar=False, default_root_dir=tmp_path, limit_val_batches=0)
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at global step 2 .*l1=nan"):
+        trainer.fit(module, datamodule=_PoisonedData())
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert checkpoint["global_step"] == 2
+    assert all(torch.isfinite(v).all() for v in checkpoint["state_dict"].values() if v.is_floating_point())
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def run_cli(args, cwd, env=None, timeout=600):
+    environment = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true", **(env or {}))
+    result = subprocess.run([sys.executable, "-m", "musical_inpaint.train", *args], cwd=cwd, env=environment,
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_cli_from_another_working_directory(tmp_path):
+    run_cli(TINY + ["trainer.max_steps=2", "hydra.run.dir=run"], cwd=tmp_path)
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+    assert (tmp_path / "run" / ".hydra" / "overrides.yaml").is_file()
+    assert not (REPO / "run").exists()
+
+
+def test_multirun_gives_each_job_its_folder_and_survives_a_failed_job(tmp_path):
+    # dilation=0 is invalid: that job fails, the other one still trains.
+    run_cli(["-m", *TINY, "trainer.max_steps=2", "model.generator.dilation=0,2", f"hydra.sweep.dir={tmp_path}"],
+            cwd=tmp_path)
+    jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert [p.name for p in jobs] == ["0", "1"]
+    assert "model.generator.dilation=2" in (jobs[1] / ".hydra" / "overrides.yaml").read_text()
+    assert not (jobs[0] / "checkpoints").exists() and "dilation" in (jobs[0] / "train.log").read_text()
+    assert (jobs[1] / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.slow
+def test_multirun_through_the_submitit_local_launcher(tmp_path):
+    run_cli(["-m", "hydra/launcher=submitit_local", *TINY, "trainer.max_steps=2", "attention=none,single_scale",
+             f"hydra.sweep.dir={tmp_path}"], cwd=tmp_path)
+    for name in ("0", "1"):
+        assert (tmp_path / name / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes(tmp_path):
+    run_cli(TINY + ["trainer=ddp_sim", "adv_weight=0.3", "trainer.max_steps=4", "hydra.run.dir=run"], cwd=tmp_path)
+    run = tmp_path / "run"
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    # 8 images on 2 ranks at batch 2: 2 batches per rank per epoch, 2 optimiser steps each.
+    assert checkpoint["global_step"] == 4
+    rows = list(csv.DictReader(open(run / "csv" / "metrics.csv")))
+    assert any(r["val/ssim"] for r in rows) and any(r["train/d_loss"] for r in rows)
+    assert [p.name for p in (run / "images").iterdir()] == ["val_step00000004.png"]  # one validation
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # one run folder
+    assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == [
+        "checkpoints", "config.yaml", "csv", "images", "train.log", "train_ddp_process_1.log"]  # a log per process
+
+
+@pytest.mark.slow
+def test_wandb_offline_writes_a_run_with_images_and_resume_continues_it(tmp_path):
+    run_cli(TINY + ["logger=wandb", "hydra.run.dir=first", "attention=none"], cwd=tmp_path)
+    runs = list((tmp_path / "first" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    assert list(runs[0].glob("files/media/images/val/*.png"))
+    run_id = runs[0].name.rsplit("-", 1)[-1]
+    checkpoint = torch.load(tmp_path / "first" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert checkpoint["wandb_run_id"] == run_id
+    run_cli(TINY + ["logger=wandb", "hydra.run.dir=second", "attention=none", "trainer.max_steps=6",
+                    f"ckpt_path={tmp_path / 'first' / 'checkpoints' / 'last.ckpt'}"], cwd=tmp_path)
+    resumed = list((tmp_path / "second" / "wandb").glob("offline-run-*"))
+    assert [p.name.rsplit("-", 1)[-1] for p in resumed] == [run_id]
