@@ -1,6 +1,10 @@
-"""Where the Hydra configuration lives."""
+"""Where the Hydra configuration lives: conf/ at the top of the source tree (editable installs,
+`make install`), or its copy shipped inside the package by a regular `pip install`."""
 
 from pathlib import Path
 
-# The `conf/` folder of the source tree; the package is installed in editable mode (make install).
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+_PACKAGE = Path(__file__).resolve().parent
+CONFIG_DIR = next(
+    (folder for folder in (_PACKAGE / "conf", _PACKAGE.parents[1] / "conf") if (folder / "train.yaml").is_file()),
+    _PACKAGE / "conf",
+)

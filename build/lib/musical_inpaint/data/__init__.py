@@ -1,0 +1,28 @@
+"""Data: image reading, the benchmarks' layouts, masks, transforms, datasets and DataModules."""
+
+from musical_inpaint.data.datamodules import (
+    CelebADataModule,
+    FolderDataModule,
+    InpaintingDataModule,
+    ParisStreetViewDataModule,
+    PlacesDataModule,
+    SyntheticDataModule,
+)
+from musical_inpaint.data.images import ImageReadError, read_rgb
+from musical_inpaint.data.layouts import DatasetLayoutError
+from musical_inpaint.data.masks import CenterMask, FreeFormMask, RandomBoxMask
+
+__all__ = [
+    "CelebADataModule",
+    "CenterMask",
+    "DatasetLayoutError",
+    "FolderDataModule",
+    "FreeFormMask",
+    "ImageReadError",
+    "InpaintingDataModule",
+    "ParisStreetViewDataModule",
+    "PlacesDataModule",
+    "RandomBoxMask",
+    "SyntheticDataModule",
+    "read_rgb",
+]

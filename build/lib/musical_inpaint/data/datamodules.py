@@ -1,0 +1,183 @@
+"""LightningDataModules: the three benchmarks in their release layouts, a user's folder, and the
+embedded synthetic default.
+
+Splits: `fit` trains on the training split minus a small fixed validation set carved out of it
+with `seed` (the paper has no validation set; checkpoints are chosen on it, never on the test
+set); `test` uses the official test split. Training batches are shuffled and drop their last
+incomplete batch; evaluation batches are fixed. Under DDP, Lightning shards every split across
+ranks; evaluation masks depend only on the image index, so every rank draws the same ones.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from musical_inpaint.data import layouts
+from musical_inpaint.data.datasets import ImageFilesDataset, MaskGenerator, SyntheticDataset
+from musical_inpaint.data.transforms import ResizeCrop
+
+
+class InpaintingDataModule(L.LightningDataModule):
+    """Common loading logic; subclasses say which files form the train and test splits.
+
+    Args:
+        mask: the hole generator (musical_inpaint.data.masks), used for every split.
+        batch_size: training batch size (paper: 5); eval_batch_size defaults to it.
+        num_workers: DataLoader worker processes (persistent between epochs when > 0).
+        crop_size: side of the square training and evaluation images (paper: 256).
+        train_load_size: short side before the training crop (paper: 350 for Paris and Places,
+            256 for CelebA); evaluation always resizes the short side to crop_size.
+        random_crop, flip: training augmentation (paper: both for Paris and Places).
+        val_size: images carved out of the training split for validation.
+        seed: fixes the validation carve-out and the evaluation masks.
+        on_corrupt: "fail" (default) or "skip" unreadable images (skips are logged and counted).
+    """
+
+    def __init__(
+        self,
+        mask: MaskGenerator,
+        batch_size: int = 5,
+        num_workers: int = 0,
+        crop_size: int = 256,
+        train_load_size: int | None = None,
+        random_crop: bool = False,
+        flip: bool = False,
+        val_size: int = 100,
+        eval_batch_size: int | None = None,
+        seed: int = 0,
+        on_corrupt: str = "fail",
+    ) -> None:
+        super().__init__()
+        for name, value, minimum in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0), ("val_size", val_size, 1)):
+            if not isinstance(value, int) or value < minimum:
+                raise ValueError(f"dataset.{name} must be an integer >= {minimum}, got {value!r}")
+        self.mask = mask
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.train_transform = ResizeCrop(train_load_size or crop_size, crop_size, random_crop, flip)
+        self.eval_transform = ResizeCrop(crop_size, crop_size)
+        self.val_size, self.seed, self.on_corrupt = val_size, seed, on_corrupt
+        self.datasets: dict[str, Dataset] = {}
+
+    def split_files(self, split: str) -> list[Path]:
+        """The files of the official 'train' or 'test' split."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit", "validate") and "train" not in self.datasets:
+            train, val = self._carve_validation(self.split_files("train"))
+            self.datasets["train"] = self._files_dataset(train, self.train_transform, deterministic=False)
+            self.datasets["val"] = self._files_dataset(val, self.eval_transform, deterministic=True)
+        if stage in (None, "test", "predict") and "test" not in self.datasets:
+            self.datasets["test"] = self._files_dataset(self.split_files("test"), self.eval_transform, deterministic=True)
+
+    def _files_dataset(self, files: list[Path], transform: ResizeCrop, deterministic: bool) -> ImageFilesDataset:
+        return ImageFilesDataset(files, transform, self.mask, deterministic, self.seed, self.on_corrupt)
+
+    def _carve_validation(self, files: list[Path]) -> tuple[list[Path], list[Path]]:
+        if len(files) < 2:
+            raise layouts.DatasetLayoutError(
+                f"the training split holds {len(files)} image(s); at least 2 are needed to carve out a validation set"
+            )
+        count = min(self.val_size, max(1, len(files) // 5))  # never more than a fifth of the training data
+        chosen = set(random.Random(self.seed).sample(range(len(files)), count))
+        train = [f for i, f in enumerate(files) if i not in chosen]
+        val = [f for i, f in enumerate(files) if i in chosen]
+        return train, val
+
+    def _loader(self, split: str, train: bool) -> DataLoader:
+        if split not in self.datasets:
+            self.setup("fit" if split in ("train", "val") else "test")
+        dataset = self.datasets[split]
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            drop_last=train and len(dataset) >= self.batch_size,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", train=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", train=False)
+
+
+class CelebADataModule(InpaintingDataModule):
+    """CelebA aligned faces: train on partitions 0 + 1, test on 2 (paper: short side 256, centre crop)."""
+
+    def __init__(self, root: str | Path, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.root = Path(root)
+
+    def split_files(self, split: str) -> list[Path]:
+        return layouts.celeba_files(self.root, split)
+
+
+class ParisStreetViewDataModule(InpaintingDataModule):
+    """Paris StreetView: paris_train_original/ for training, the 100 paris_eval_gt/ images for test."""
+
+    def __init__(self, root: str | Path, train_load_size: int = 350, random_crop: bool = True, flip: bool = True, **kwargs) -> None:
+        super().__init__(train_load_size=train_load_size, random_crop=random_crop, flip=flip, **kwargs)
+        self.root = Path(root)
+
+    def split_files(self, split: str) -> list[Path]:
+        return layouts.paris_files(self.root, split)
+
+
+class PlacesDataModule(InpaintingDataModule):
+    """One Places365 category (paper: canyon): its training images, tested on its validation images."""
+
+    def __init__(
+        self, root: str | Path, category: str = "canyon", train_load_size: int = 350, random_crop: bool = True,
+        flip: bool = True, **kwargs,
+    ) -> None:
+        super().__init__(train_load_size=train_load_size, random_crop=random_crop, flip=flip, **kwargs)
+        self.root, self.category = Path(root), category
+
+    def split_files(self, split: str) -> list[Path]:
+        return layouts.places_files(self.root, split, self.category)
+
+
+class FolderDataModule(InpaintingDataModule):
+    """Any tree of images; the test split is `test_root` or a seeded `test_fraction` of `root`."""
+
+    def __init__(self, root: str | Path, test_root: str | Path | None = None, test_fraction: float = 0.1, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.root, self.test_root, self.test_fraction = Path(root), test_root, test_fraction
+
+    def split_files(self, split: str) -> list[Path]:
+        return layouts.folder_files(self.root, split, self.test_root, self.test_fraction, self.seed)
+
+
+class SyntheticDataModule(InpaintingDataModule):
+    """The embedded procedural dataset (musical_inpaint.data.synthetic): no files, no download.
+
+    Train, validation and test images come from disjoint seeds derived from `seed`.
+    """
+
+    def __init__(self, train_size: int = 2000, val_size: int = 16, test_size: int = 100, **kwargs) -> None:
+        super().__init__(val_size=val_size, **kwargs)
+        self.sizes = dict(train=train_size, val=val_size, test=test_size)
+
+    def setup(self, stage: str | None = None) -> None:
+        crop = self.eval_transform.crop_size
+        for split, offset in (("train", 0), ("val", 1), ("test", 2)):
+            if split not in self.datasets:
+                self.datasets[split] = SyntheticDataset(
+                    self.sizes[split], crop, self.mask, deterministic=split != "train", seed=self.seed * 3 + offset
+                )

@@ -1,0 +1,112 @@
+"""Map-style datasets yielding {"image", "mask", "index", "name"} dicts.
+
+image: 3 x H x W float in [-1, 1]; mask: 1 x H x W float, 1 = hole.
+Randomness: training items draw their seed from torch's generator (seeded per worker by the
+DataLoader, so a run seeded with `seed_everything(..., workers=True)` is reproducible);
+evaluation items use a generator fixed by (seed, index), so every run and every process sees
+the same crop and mask for the same image.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from musical_inpaint.data.images import ImageReadError, read_rgb
+from musical_inpaint.data.synthetic import synthetic_image
+from musical_inpaint.data.transforms import ResizeCrop, to_tensor
+
+log = logging.getLogger(__name__)
+
+MaskGenerator = Callable[[int, int, np.random.Generator], np.ndarray]
+ON_CORRUPT = ("fail", "skip")
+
+
+def _item_generators(deterministic: bool, seed: int, index: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent generators for the image (crop, flip) and for the mask."""
+    entropy = [seed, index] if deterministic else int(torch.randint(0, 2**62, ()).item())
+    image_seq, mask_seq = np.random.SeedSequence(entropy).spawn(2)
+    return np.random.default_rng(image_seq), np.random.default_rng(mask_seq)
+
+
+def _mask_tensor(mask: MaskGenerator, height: int, width: int, rng: np.random.Generator) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(mask(height, width, rng), dtype=np.float32))[None]
+
+
+class ImageFilesDataset(Dataset):
+    """Images read from `files`, transformed, each with a hole mask.
+
+    on_corrupt: "fail" raises an error naming the unreadable file; "skip" logs it, counts it and
+    serves the next readable image instead.
+    """
+
+    def __init__(
+        self,
+        files: Sequence[Path],
+        transform: ResizeCrop,
+        mask: MaskGenerator,
+        deterministic: bool,
+        seed: int = 0,
+        on_corrupt: str = "fail",
+    ) -> None:
+        if on_corrupt not in ON_CORRUPT:
+            raise ValueError(f"on_corrupt must be one of {ON_CORRUPT}, got {on_corrupt!r}")
+        self.files = list(files)
+        self.transform, self.mask = transform, mask
+        self.deterministic, self.seed, self.on_corrupt = deterministic, seed, on_corrupt
+        self.skipped: list[Path] = []  # per process: each DataLoader worker keeps its own count
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> dict:
+        image_rng, mask_rng = _item_generators(self.deterministic, self.seed, index)
+        for attempt in range(len(self.files)):
+            path = self.files[(index + attempt) % len(self.files)]
+            try:
+                image = read_rgb(path)
+                break
+            except ImageReadError as error:
+                if self.on_corrupt == "fail":
+                    raise ImageReadError(f"{error} (set on_corrupt=skip to skip unreadable images)") from None
+                self.skipped.append(path)
+                log.warning("skipping unreadable image %s (%d skipped so far in this process)", path, len(self.skipped))
+        else:
+            raise ImageReadError(f"none of the {len(self.files)} images can be read (first: {self.files[0]})")
+        tensor = self.transform(image, image_rng)
+        return dict(
+            image=tensor,
+            mask=_mask_tensor(self.mask, *tensor.shape[-2:], mask_rng),
+            index=index,
+            name=path.name,
+        )
+
+
+class SyntheticDataset(Dataset):
+    """`length` procedural images (see `synthetic_image`), image `index` fixed by (seed, index)."""
+
+    def __init__(self, length: int, size: int, mask: MaskGenerator, deterministic: bool, seed: int = 0) -> None:
+        if length < 1 or size < 16:
+            raise ValueError(f"SyntheticDataset: need length >= 1 and size >= 16, got {length}, {size}")
+        self.length, self.size, self.mask = length, size, mask
+        self.deterministic, self.seed = deterministic, seed
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} synthetic images")
+        image = synthetic_image(self.size, np.random.default_rng([self.seed, index]))
+        _, mask_rng = _item_generators(self.deterministic, self.seed, index)
+        return dict(
+            image=to_tensor(image),
+            mask=_mask_tensor(self.mask, self.size, self.size, mask_rng),
+            index=index,
+            name=f"synthetic_{self.seed}_{index:06d}",
+        )

@@ -1,0 +1,44 @@
+"""Reading images of any mode into 8-bit RGB, with errors that name the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm"})
+
+
+class ImageReadError(OSError):
+    """An image file is missing, truncated or not an image."""
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Every image below `folder`, recursively, in a stable (sorted) order."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p))
+
+
+def read_rgb(path: str | Path) -> Image.Image:
+    """Any image file -> 8-bit RGB PIL image, upright by its EXIF orientation.
+
+    Grayscale, palette, RGBA (alpha dropped, as the pixels are the content), CMYK and 16-bit
+    or float images are converted; 16-bit values are scaled, not clipped.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as opened:
+            opened.load()  # decode now, so a truncated file fails here, naming itself
+            image = ImageOps.exif_transpose(opened)
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageReadError(f"cannot read image {path}: {error}") from None
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode.startswith("I;16") or values.max(initial=0) > 255:
+            values = values / 65535.0 * 255.0
+        image = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
+    return image.convert("RGB")

@@ -1,0 +1,161 @@
+"""The official release layouts of the benchmarks: which files form the train and test splits.
+
+Each function returns sorted file lists and raises `DatasetLayoutError`, naming the path and the
+layout it expected, when a root is missing or a split is empty.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from musical_inpaint.data.images import is_image_file, list_images
+
+SPLITS = ("train", "test")
+
+
+class DatasetLayoutError(FileNotFoundError):
+    """A dataset root does not hold the expected layout, or a split is empty."""
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+
+
+def _require_dir(path: Path, layout: str) -> Path:
+    if not path.is_dir():
+        raise DatasetLayoutError(f"{path} is not a directory; expected {layout}")
+    return path
+
+
+def _non_empty(files: list[Path], where: Path | str, layout: str) -> list[Path]:
+    if not files:
+        raise DatasetLayoutError(f"no images found in {where}; expected {layout}")
+    return files
+
+
+# ----------------------------------------------------------------------------------- CelebA
+CELEBA_LAYOUT = "root/img_align_celeba/*.jpg with root/list_eval_partition.txt (or the same under root/celeba/)"
+CELEBA_PARTITIONS = {"train": {0, 1}, "test": {2}}  # 0 train, 1 val, 2 test: the paper trains on 0 + 1
+
+
+def celeba_files(root: str | Path, split: str) -> list[Path]:
+    _check_split(split)
+    root = Path(root)
+    base = root / "celeba" if not (root / "img_align_celeba").is_dir() and (root / "celeba").is_dir() else root
+    images = _require_dir(base / "img_align_celeba", CELEBA_LAYOUT)
+    partition_file = base / "list_eval_partition.txt"
+    if not partition_file.is_file():
+        raise DatasetLayoutError(f"{partition_file} is missing; expected {CELEBA_LAYOUT}")
+    files = []
+    for number, line in enumerate(partition_file.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            name, partition = line.split()
+            partition = int(partition)
+        except ValueError:
+            raise DatasetLayoutError(
+                f"{partition_file}:{number}: expected '<image name> <partition 0|1|2>', got {line!r}"
+            ) from None
+        if partition in CELEBA_PARTITIONS[split]:
+            files.append(images / name)
+    return _non_empty(sorted(files), f"{partition_file} ({split} partitions)", CELEBA_LAYOUT)
+
+
+# ---------------------------------------------------------------------------- Paris StreetView
+PARIS_LAYOUT = "root/paris_train_original/ (training images) and root/paris_eval_gt/ (the 100 test images)"
+PARIS_FOLDERS = {"train": "paris_train_original", "test": "paris_eval_gt"}
+
+
+def paris_files(root: str | Path, split: str) -> list[Path]:
+    _check_split(split)
+    folder = _require_dir(Path(root) / PARIS_FOLDERS[split], PARIS_LAYOUT)
+    return _non_empty(list_images(folder), folder, PARIS_LAYOUT)
+
+
+# ------------------------------------------------------------------------------------- Places365
+PLACES_LAYOUT = (
+    "the small-images layout root/data_256/<letter>/<category>/ (train) and root/val_256/ with "
+    "places365_val.txt and categories_places365.txt (test), or the easy format "
+    "root/places365_standard/{train,val}/<category>/"
+)
+
+
+def places_files(root: str | Path, split: str, category: str = "canyon") -> list[Path]:
+    """A category's training images (train) or its validation images (test), the paper's protocol.
+
+    `category` is written as in categories_places365.txt without the leading letter, e.g.
+    "canyon" or "apartment_building/outdoor" ("apartment_building-outdoor" in the easy format).
+    """
+    _check_split(split)
+    root = Path(root)
+    category = category.strip("/")
+    easy = root / "places365_standard"
+    if easy.is_dir():
+        folder = _require_dir(easy / ("train" if split == "train" else "val") / category.replace("/", "-"), PLACES_LAYOUT)
+        return _non_empty(list_images(folder), folder, PLACES_LAYOUT)
+    if split == "train":
+        folder = _require_dir(root / "data_256" / category[0] / category, PLACES_LAYOUT)
+        return _non_empty(list_images(folder), folder, PLACES_LAYOUT)
+    val_folder = _require_dir(root / "val_256", PLACES_LAYOUT)
+    label = _places_label(_find_list(root, "categories_places365.txt"), category)
+    val_list = _find_list(root, "places365_val.txt")
+    files = []
+    for line in val_list.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1] == str(label):
+            files.append(val_folder / parts[0])
+    return _non_empty(sorted(files), f"{val_list} (label {label} = {category})", PLACES_LAYOUT)
+
+
+def _find_list(root: Path, name: str) -> Path:
+    """The devkit lists may sit in root or in the extracted devkit folder below it."""
+    for candidate in (root / name, *sorted(root.glob(f"*/{name}"))):
+        if candidate.is_file():
+            return candidate
+    raise DatasetLayoutError(f"{name} not found in {root} or its subfolders; expected {PLACES_LAYOUT}")
+
+
+def _places_label(categories: Path, category: str) -> int:
+    for line in categories.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].split("/", 2)[-1] == category:
+            return int(parts[1])
+    raise DatasetLayoutError(f"category {category!r} is not listed in {categories}")
+
+
+# ----------------------------------------------------------------------------------- any folder
+FOLDER_LAYOUT = "a folder of images (any depth); test images in a second folder or a seeded fraction"
+
+
+def folder_files(
+    root: str | Path, split: str, test_root: str | Path | None = None, test_fraction: float = 0.1, seed: int = 0
+) -> list[Path]:
+    """Every image below `root`; the test split is `test_root`, or else a seeded `test_fraction`."""
+    _check_split(split)
+    root = _require_dir(Path(root), FOLDER_LAYOUT)
+    if test_root is not None:
+        folder = root if split == "train" else _require_dir(Path(test_root), FOLDER_LAYOUT)
+        return _non_empty(list_images(folder), folder, FOLDER_LAYOUT)
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"folder dataset: test_fraction must be in (0, 1), got {test_fraction}")
+    files = _non_empty(list_images(root), root, FOLDER_LAYOUT)
+    if len(files) < 2:
+        raise DatasetLayoutError(f"{root} holds a single image; a train and a test split need at least 2")
+    shuffled = files.copy()
+    random.Random(seed).shuffle(shuffled)
+    test_count = min(len(files) - 1, max(1, round(len(files) * test_fraction)))
+    test = set(shuffled[:test_count])
+    return [f for f in files if (f in test) == (split == "test")]
+
+
+__all__ = [
+    "DatasetLayoutError",
+    "celeba_files",
+    "folder_files",
+    "is_image_file",
+    "paris_files",
+    "places_files",
+]

@@ -1,0 +1,52 @@
+"""The paper's resize / crop / flip, on PIL images with an explicit random generator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class ResizeCrop:
+    """Resize the short side to `load_size` (bicubic), crop `crop_size` x `crop_size` (random or
+    centre), optionally flip horizontally at random. Images smaller than the crop are upscaled.
+
+    Paper, Paris / Places training: load 350, random 256 crop, flip. CelebA training and every
+    test set: load 256, centre 256 crop.
+    """
+
+    load_size: int
+    crop_size: int
+    random_crop: bool = False
+    flip: bool = False
+
+    def __post_init__(self) -> None:
+        if self.crop_size < 1 or self.load_size < self.crop_size:
+            raise ValueError(
+                f"ResizeCrop: need 1 <= crop_size <= load_size, got crop_size={self.crop_size}, "
+                f"load_size={self.load_size}"
+            )
+
+    def __call__(self, image: Image.Image, rng: np.random.Generator) -> torch.Tensor:
+        """-> 3 x crop x crop float tensor in [-1, 1]."""
+        scale = self.load_size / min(image.size)
+        size = (max(self.load_size, round(image.width * scale)), max(self.load_size, round(image.height * scale)))
+        if size != image.size:
+            image = image.resize(size, Image.BICUBIC)
+        spare_x, spare_y = image.width - self.crop_size, image.height - self.crop_size
+        if self.random_crop:
+            left, top = int(rng.integers(spare_x + 1)), int(rng.integers(spare_y + 1))
+        else:
+            left, top = spare_x // 2, spare_y // 2
+        array = np.array(image.crop((left, top, left + self.crop_size, top + self.crop_size)))
+        if self.flip and rng.random() < 0.5:
+            array = array[:, ::-1]
+        return to_tensor(array)
+
+
+def to_tensor(array: np.ndarray) -> torch.Tensor:
+    """H x W x 3 uint8 -> 3 x H x W float in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float() / 127.5 - 1

@@ -1,0 +1,57 @@
+"""Frozen VGG16 features at pool1, pool2 and pool3 for the perceptual and style losses."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torchvision.models import VGG16_Weights, vgg16
+
+from musical_inpaint.models.pretrained import WeightsSource, build_backbone, imagenet_normalise
+
+# torchvision's vgg16().features indices ending at pool1, pool2 and pool3.
+POOL_ENDS = (5, 10, 17)
+
+
+class VGG16Features(nn.Module):
+    """[-1, 1] images -> the list of their VGG16 pool1, pool2, pool3 feature maps.
+
+    The network is frozen (no gradients to its weights, always in eval mode) but differentiable
+    with respect to its input. Input is ImageNet-normalised, as the weights expect (the authors'
+    code fed raw [-1, 1] images).
+    """
+
+    def __init__(self, weights: WeightsSource = "imagenet") -> None:
+        super().__init__()
+        features = build_backbone(
+            vgg16, VGG16_Weights.IMAGENET1K_V1, weights, "loss.vgg_weights", needed=_used_up_to_pool3
+        ).features
+        starts = (0, *POOL_ENDS[:-1])
+        self.stages = nn.ModuleList(features[start:end] for start, end in zip(starts, POOL_ENDS))
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "VGG16Features":
+        return super().train(False)  # a fixed feature extractor: never switch to training mode
+
+    def forward(self, image: Tensor) -> list[Tensor]:
+        x = imagenet_normalise(image)
+        maps = []
+        for stage in self.stages:
+            x = stage(x)
+            maps.append(x)
+        return maps
+
+
+def _used_up_to_pool3(key: str) -> bool:
+    parts = key.split(".")
+    return parts[0] == "features" and int(parts[1]) < POOL_ENDS[-1]
+
+
+def gram_matrix(features: Tensor) -> Tensor:
+    """B x C x H x W -> B x C x C Gram matrix F F^T normalised by H W C (paper eq. 6 and 5)."""
+    batch, channels, height, width = features.shape
+    flat = features.reshape(batch, channels, height * width)
+    # In fp32 even under mixed precision: the sums over H W overflow half precision.
+    with torch.autocast(device_type=features.device.type, enabled=False):
+        flat = flat.float()
+        return flat @ flat.transpose(1, 2) / (channels * height * width)

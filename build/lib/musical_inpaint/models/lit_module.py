@@ -1,0 +1,183 @@
+"""The GAN training loop: one discriminator step, then one generator step per batch."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torchvision.utils import save_image
+
+from musical_inpaint.losses import InpaintingLoss, discriminator_loss
+from musical_inpaint.metrics import PaperMetrics
+from musical_inpaint.models.generator import composite
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A training loss became NaN or infinite; the step was not applied."""
+
+
+class MusicalInpainting(L.LightningModule):
+    """MUSICAL's generator and discriminator trained with manual optimisation.
+
+    Args:
+        generator: the inpainting network, `generator(image, mask) -> prediction`.
+        loss: the generator objective; its adversarial weight decides whether a discriminator exists.
+        discriminator: a factory for the discriminator, called only when the adversarial weight is
+            positive, so that at adv_weight=0 neither it nor its optimiser is ever built.
+        lr, betas: Adam for both networks (paper: 2e-4, (0.5, 0.999)); d_lr defaults to lr.
+        d_every, g_every: update the discriminator / generator on every n-th batch (paper: 1 : 1).
+        grad_clip: clip each network's gradient norm to this value (None: no clipping).
+        val_images: how many validation images go into the saved and logged panels.
+        run_config: the resolved run configuration, stored in every checkpoint.
+
+    Note: Lightning counts every optimiser step in `global_step`, so with a discriminator one
+    batch advances `global_step` (and `trainer.max_steps`) by 2.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        loss: InpaintingLoss,
+        discriminator: Callable[[], nn.Module] | None = None,
+        lr: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        d_lr: float | None = None,
+        d_every: int = 1,
+        g_every: int = 1,
+        grad_clip: float | None = None,
+        val_images: int = 4,
+        run_config: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        if d_every < 1 or g_every < 1:
+            raise ValueError(f"d_every and g_every must be >= 1, got {d_every} and {g_every}")
+        self.generator = generator
+        self.loss = loss
+        if loss.uses_discriminator and discriminator is None:
+            raise ValueError("the adversarial weight is positive but no discriminator was given")
+        self.discriminator = discriminator() if loss.uses_discriminator else None
+        self.lr, self.betas, self.d_lr = lr, tuple(betas), d_lr or lr
+        self.d_every, self.g_every, self.grad_clip = d_every, g_every, grad_clip
+        self.val_images = val_images
+        self.run_config = run_config
+        self.val_metrics = PaperMetrics()
+
+    # ------------------------------------------------------------------------------ training
+    def forward(self, image: Tensor, mask: Tensor) -> Tensor:
+        return self.generator(image, mask)
+
+    def configure_optimizers(self):
+        make = lambda params, lr: torch.optim.Adam(params, lr=lr, betas=self.betas)
+        optimisers = [make(self.generator.parameters(), self.lr)]
+        if self.discriminator is not None:
+            optimisers.append(make(self.discriminator.parameters(), self.d_lr))
+        return optimisers
+
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        image, mask = batch["image"], batch["mask"]
+        optimisers = self.optimizers()
+        optimisers = optimisers if isinstance(optimisers, list) else [optimisers]
+        prediction = self.generator(image, mask)
+        logs: dict[str, Tensor] = {}
+
+        if self.discriminator is not None and batch_idx % self.d_every == 0:
+            d_optimiser = optimisers[1]
+            self.toggle_optimizer(d_optimiser)
+            d_loss = discriminator_loss(self.discriminator(image), self.discriminator(prediction.detach()))
+            self._step(d_optimiser, d_loss, {"d_loss": d_loss}, self.discriminator)
+            self.untoggle_optimizer(d_optimiser)
+            logs["d_loss"] = d_loss.detach()
+
+        if batch_idx % self.g_every == 0:
+            g_optimiser = optimisers[0]
+            self.toggle_optimizer(g_optimiser)
+            fake_logits = self.discriminator(prediction) if self.discriminator is not None else None
+            terms = self.loss(prediction, image, mask, fake_logits)
+            self._step(g_optimiser, terms["total"], terms, self.generator)
+            self.untoggle_optimizer(g_optimiser)
+            logs.update({f"g_{name}" if name == "total" else name: value.detach() for name, value in terms.items()})
+
+        self.log_dict({f"train/{name}": value for name, value in logs.items()}, prog_bar=False, sync_dist=True)
+
+    def _step(self, optimiser, loss: Tensor, terms: dict[str, Tensor], network: nn.Module) -> None:
+        if not torch.isfinite(loss):
+            values = ", ".join(f"{name}={value.item():.4g}" for name, value in terms.items())
+            raise NonFiniteLossError(
+                f"non-finite loss at global step {self.global_step} (epoch {self.current_epoch}): {values}. "
+                "The step was not applied; the last checkpoint is intact. Lower the learning rate or "
+                "the loss weights, or check the input data."
+            )
+        optimiser.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if self.grad_clip is not None:
+            self.clip_gradients(optimiser, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
+        optimiser.step()
+
+    # ---------------------------------------------------------------------------- validation
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        image, mask = batch["image"], batch["mask"]
+        prediction = self.generator(image, mask).float()
+        self.val_metrics.update(prediction, image, mask)
+        if batch_idx == 0 and self.val_images > 0:
+            self._save_panel(image, mask, prediction)
+
+    def on_validation_epoch_end(self) -> None:
+        values = self.val_metrics.compute()
+        self.val_metrics.reset()
+        self.log_dict({f"val/{name}": value.float() for name, value in values.items()}, sync_dist=False)
+
+    def _save_panel(self, image: Tensor, mask: Tensor, prediction: Tensor) -> None:
+        """Rows of masked input | output | composite | ground truth, on rank 0 only."""
+        if not self.trainer.is_global_zero or self.trainer.sanity_checking:
+            return
+        n = min(self.val_images, image.shape[0])
+        image, mask, prediction = image[:n].float(), mask[:n].float(), prediction[:n]
+        rows = torch.stack([image * (1 - mask) + mask, prediction, composite(prediction, image, mask), image], 1)
+        grid = (rows.flatten(0, 1).clamp(-1, 1) + 1) / 2
+        folder = Path(self.trainer.default_root_dir) / "images"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"val_step{self.global_step:08d}.png"
+        save_image(grid, path, nrow=4)
+        for logger in self.loggers:
+            if hasattr(logger, "log_image"):  # W&B
+                logger.log_image("val/panel", [str(path)], step=self.global_step,
+                                 caption=["masked | output | composite | ground truth"])
+            elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
+                from torchvision.utils import make_grid
+
+                logger.experiment.add_image("val/panel", make_grid(grid.cpu(), nrow=4), self.global_step)
+
+    # --------------------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Random states, so that a resumed run draws the same batches, crops and masks as an
+        # uninterrupted one (DataLoader workers re-seed from them at every epoch).
+        kind, keys, position, has_gauss, gauss = np.random.get_state()
+        checkpoint["rng_states"] = dict(  # plain types only: checkpoints load with weights_only=True
+            torch=torch.get_rng_state(),
+            numpy=[kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
+            python=random.getstate(),
+        )
+        if self.run_config is not None:
+            checkpoint["run_config"] = self.run_config
+        for logger in self.loggers:  # lets a resumed run continue the same W&B run
+            if type(logger).__name__ == "WandbLogger" and logger.version:
+                checkpoint["wandb_run_id"] = logger.version
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._resumed_rng_states = checkpoint.get("rng_states")
+
+    def on_train_start(self) -> None:
+        # Applied here, after the sanity check, whose DataLoader draws from the generators too.
+        states, self._resumed_rng_states = getattr(self, "_resumed_rng_states", None), None
+        if states:
+            torch.set_rng_state(states["torch"])
+            kind, keys, position, has_gauss, gauss = states["numpy"]
+            np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+            random.setstate(states["python"])

@@ -1,0 +1,123 @@
+"""Training entry point: `python -m musical_inpaint.train [overrides]`, Hydra multirun with -m.
+
+    python -m musical_inpaint.train experiment=quickstart
+    python -m musical_inpaint.train dataset=celeba adv_weight=0
+    python -m musical_inpaint.train -m attention=multi_scale,single_scale,none adv_weight=0,0.3
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from musical_inpaint.config import CONFIG_DIR
+
+log = logging.getLogger(__name__)
+
+
+def run_name(cfg: DictConfig) -> str:
+    """A readable run name from the command-line overrides (e.g. 'adv_weight=0,attention=none')."""
+    if HydraConfig.initialized():
+        overrides = HydraConfig.get().job.override_dirname
+        if overrides:
+            return overrides[:128]  # W&B and file systems limit name lengths
+    return "default"
+
+
+def build_loggers(cfg: DictConfig) -> list:
+    loggers = []
+    for name, logger_cfg in (cfg.get("logger") or {}).items():
+        extra = {}
+        if "name" in logger_cfg and logger_cfg.name is None:
+            extra["name"] = run_name(cfg)
+        if name == "wandb" and cfg.ckpt_path:
+            run_id = _checkpoint_entry(cfg.ckpt_path, "wandb_run_id")
+            if run_id:  # continue the same W&B run
+                extra.update(id=run_id, resume="allow")
+        loggers.append(instantiate(logger_cfg, **extra))
+    return loggers
+
+
+def _checkpoint_entry(path: str, key: str):
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return checkpoint.get(key)
+
+
+@rank_zero_only
+def _write_config(cfg: DictConfig, output_dir: Path) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Train with the composed configuration; returns the final value of `cfg.monitor`."""
+    L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    run_config = OmegaConf.to_container(cfg, resolve=True)
+    _write_config(cfg, output_dir)
+
+    datamodule = instantiate(cfg.dataset)
+    module = instantiate(cfg.model)
+    module.run_config = run_config  # saved in every checkpoint: a checkpoint describes itself
+    loggers = build_loggers(cfg)
+    for logger in loggers:
+        logger.log_hyperparams(run_config)
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    trainer = instantiate(cfg.trainer, default_root_dir=str(output_dir), logger=loggers or False, callbacks=callbacks)
+
+    # weights_only: resuming never runs code from the checkpoint file (ours hold plain types only).
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
+    value = trainer.callback_metrics.get(cfg.monitor)
+    value = float(value) if value is not None else None
+    if trainer.is_global_zero:
+        _report(output_dir, trainer, cfg.monitor, value)
+    return value
+
+
+def _report(output_dir: Path, trainer: L.Trainer, monitor: str, value: float | None) -> None:
+    best = getattr(trainer.checkpoint_callback, "best_model_path", "") or "none yet"
+    lines = [
+        f"run folder:       {output_dir.resolve()}",
+        f"last checkpoint:  {output_dir.resolve() / 'checkpoints' / 'last.ckpt'}",
+        f"best checkpoint:  {best}",
+        f"validation images: {output_dir.resolve() / 'images'}",
+        f"{monitor}: {value if value is not None else 'not computed'}",
+    ]
+    log.info("\n".join(lines))
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    try:
+        return train(cfg)
+    except Exception:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            # One failed job must not stop the sweep: record it and let the others run.
+            log.exception("job %s failed; the sweep goes on", HydraConfig.get().job.num)
+            return None
+        raise
+    finally:
+        _finish_wandb()
+
+
+def _finish_wandb() -> None:
+    """Close the W&B run of this job, so that the next job of a sweep starts a run of its own."""
+    try:
+        import wandb
+    except ImportError:
+        return
+    if wandb.run is not None:
+        wandb.finish()
+
+
+if __name__ == "__main__":
+    main()
