@@ -1,0 +1,252 @@
+"""The paper's metrics, the evaluation command and the inpainting CLI, on real photos."""
+
+import json
+import logging
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from musical_inpaint.data import FreeFormMask, read_rgb
+from musical_inpaint.evaluate import evaluate
+from musical_inpaint.inference import CheckpointError, load_generator, predict
+from musical_inpaint.inpaint import main as inpaint_main
+from musical_inpaint.metrics import paper_metrics, quantise
+from musical_inpaint.train import train
+from tests.conftest import CONFIG_DIR, write_image
+from tests.test_training import tiny_config
+
+
+def compose_evaluate(overrides):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name="evaluate", overrides=overrides)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A tiny model trained for a few steps: a real checkpoint of a real run."""
+    folder = tmp_path_factory.mktemp("run")
+    train(tiny_config(folder, "adv_weight=0.3", "trainer.max_steps=4"))
+    return folder / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture
+def paris_root(shared_data, tmp_path):
+    root = tmp_path / "paris"
+    root.mkdir()
+    (root / "paris_eval_gt").symlink_to(shared_data / "paris" / "context_encoder_pytorch")
+    return tmp_path
+
+
+# ------------------------------------------------------------------------------------ metrics
+
+
+def test_metrics_match_skimage_on_real_images(shared_data):
+    files = sorted((shared_data / "paris" / "context_encoder_pytorch").glob("*.png"))[:4]
+    target = torch.stack([torch.from_numpy(np.array(read_rgb(f))).permute(2, 0, 1).float() / 127.5 - 1 for f in files])
+    prediction = target.flip(-1) * 0.8 + 0.05 * torch.randn_like(target)
+    mask = torch.zeros(len(files), 1, 227, 227)
+    mask[..., 50:170, 60:180] = 1
+    values = paper_metrics(prediction, target, mask)
+    for i in range(len(files)):
+        out = quantise(prediction[i] * mask[i] + target[i] * (1 - mask[i])).permute(1, 2, 0).numpy().astype(np.uint8)
+        gt = quantise(target[i]).permute(1, 2, 0).numpy().astype(np.uint8)
+        assert values["ssim"][i].item() == pytest.approx(structural_similarity(gt, out, channel_axis=2, data_range=255), abs=1e-9)
+        assert values["psnr"][i].item() == pytest.approx(peak_signal_noise_ratio(gt, out, data_range=255), abs=1e-9)
+        assert values["l1"][i].item() == pytest.approx(np.abs(gt / 255.0 - out / 255.0).mean(), abs=1e-12)
+        hole = mask[i, 0].numpy().astype(bool)
+        assert values["hole_l1"][i].item() == pytest.approx(np.abs(gt / 255.0 - out / 255.0)[hole].mean(), abs=1e-12)
+
+
+def test_identical_images_give_perfect_finite_scores():
+    image = torch.rand(2, 3, 16, 16) * 2 - 1
+    values = paper_metrics(image, image, torch.zeros(2, 1, 16, 16))
+    assert values["ssim"].eq(1).all() and values["l1"].eq(0).all() and torch.isfinite(values["psnr"]).all()
+
+
+# --------------------------------------------------------------------------------- evaluation
+
+
+def test_telea_on_the_100_paris_images_reproduces_the_known_scores(paris_root, tmp_path):
+    # Measured independently for the issue: Telea under the paper's protocol scores about
+    # SSIM 0.837 / PSNR 22.9 dB / L1 2.70 % on paris_eval_gt with the centre hole.
+    config = compose_evaluate(["method=telea", f"paths.data_dir={paris_root}", f"paths.output_dir={tmp_path / 'out'}",
+                               "dataset.num_workers=0", "save_images=2"])
+    summary = evaluate(config)
+    assert summary["images"] == 100
+    assert summary["ssim"] == pytest.approx(0.837, abs=0.002)
+    assert summary["psnr"] == pytest.approx(22.9, abs=0.05)
+    assert summary["l1"] == pytest.approx(2.70, abs=0.01)
+    written = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert {"ssim", "psnr", "l1", "hole_l1", "hole_psnr", "bins"} <= set(written)
+    lines = (tmp_path / "out" / "per_image.csv").read_text().splitlines()
+    assert len(lines) == 101 and lines[1].startswith("001_im.png")
+    table = (tmp_path / "out" / "table.md").read_text()
+    assert "| MUSICAL (paper) | 0.8428 | 24.42 | 2.264 |" in table and "| telea (classical) | 0.83" in table
+    assert len(list((tmp_path / "out" / "images").iterdir())) == 2
+
+
+@pytest.mark.parametrize("method", ["navier_stokes", "patchmatch"])
+def test_other_baselines_with_free_form_masks_report_area_bins(method, paris_root, tmp_path):
+    config = compose_evaluate([f"method={method}", f"paths.data_dir={paris_root}", f"paths.output_dir={tmp_path}",
+                               "dataset.num_workers=0", "mask=free_form", "mask.preset=thick", "limit=12"])
+    summary = evaluate(config)
+    assert summary["images"] == 12 and sum(b["images"] for b in summary["bins"].values()) == 12
+    assert "(paper)" not in (tmp_path / "table.md").read_text()  # the paper's rows are for the centre hole
+    assert 0 < summary["ssim"] < 1 and summary["hole_l1"] > summary["l1"]
+
+
+def test_evaluating_a_checkpoint_from_a_run_folder(checkpoint, paris_root, tmp_path):
+    config = compose_evaluate([f"ckpt_path={checkpoint.parent.parent}", f"paths.data_dir={paris_root}",
+                               f"paths.output_dir={tmp_path}", "dataset.num_workers=0", "limit=5"])
+    summary = evaluate(config)
+    assert summary["images"] == 5 and "MUSICAL, ours" in summary["label"]
+
+
+def test_evaluating_without_a_checkpoint_says_so(tmp_path):
+    with pytest.raises(SystemExit, match="needs ckpt_path"):
+        evaluate(compose_evaluate([f"paths.output_dir={tmp_path}"]))
+
+
+# ------------------------------------------------------------------------------- checkpoints
+
+
+def test_generator_loads_from_a_checkpoint_with_its_own_architecture(checkpoint):
+    generator, config = load_generator(checkpoint)
+    assert config["model"]["generator"]["base_channels"] == 4 and not generator.training
+    out = predict(generator, torch.zeros(1, 3, 40, 56), torch.ones(1, 1, 40, 56))  # any size: padded to 16
+    assert out.shape == (1, 3, 40, 56) and torch.isfinite(out).all()
+
+
+def test_a_checkpoint_of_another_architecture_is_named(checkpoint, tmp_path):
+    content = torch.load(checkpoint, weights_only=True)
+    content["run_config"]["model"]["generator"]["base_channels"] = 8
+    other = tmp_path / "other.ckpt"
+    torch.save(content, other)
+    with pytest.raises(CheckpointError, match=r"other.ckpt: the weights do not fit MusicalGenerator\(.*base_channels': 8"):
+        load_generator(other)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_checkpoints_cannot_run_code(tmp_path, capsys):
+    path = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "run_config": {"x": _Payload()}}, path)
+    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+        load_generator(path)
+    assert "this must never run" not in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------- inpainting CLI
+
+
+def _mask_file(path, width, height, box=None, seed=None):
+    if seed is not None:
+        array = FreeFormMask("medium")(height, width, np.random.default_rng(seed)) * 255
+    else:
+        array = np.zeros((height, width))
+        if box:
+            top, left, bottom, right = box
+            array[top:bottom, left:right] = 255
+    Image.fromarray(array.astype(np.uint8)).save(path)
+    return path
+
+
+def _run(checkpoint, image, mask, output, *extra):
+    return inpaint_main(["--checkpoint", str(checkpoint), "--image", str(image), "--mask", str(mask),
+                         "--output", str(output), "--device", "cpu", *extra])
+
+
+@pytest.mark.parametrize(
+    "relative, size, mode",
+    [("paris/context_encoder_pytorch/001_im.png", (227, 227), "RGB"),
+     ("celeba/HumanFaceImageGenerator", (178, 218), "RGB"),
+     ("places/generative_inpainting/case1_raw.png", (680, 512), "RGBA")],
+)
+@pytest.mark.parametrize("mask_kind", ["center", "free_form"])
+def test_real_photos_keep_size_mode_and_known_pixels(checkpoint, shared_data, tmp_path, relative, size, mode, mask_kind):
+    source = shared_data / relative
+    image = source if source.is_file() else sorted(source.glob("*.jpg"))[0]
+    mask = "center" if mask_kind == "center" else _mask_file(tmp_path / "m.png", *size, seed=1)
+    assert _run(checkpoint, image, mask, tmp_path / "out") == 0
+    result = Image.open(tmp_path / "out" / f"{image.stem}.png")
+    assert result.size == size and result.mode == mode
+    original = np.asarray(Image.open(image))
+    out = np.asarray(result)
+    hole = np.asarray(Image.open(mask)) >= 127 if mask_kind != "center" else np.zeros(size[::-1], bool)
+    if mask_kind == "center":
+        hole[size[1] // 4 : size[1] // 4 + round(size[1] / 2), size[0] // 4 : size[0] // 4 + round(size[0] / 2)] = True
+    assert np.array_equal(out[~hole], original[~hole])  # known pixels exactly unchanged
+    assert not np.array_equal(out[hole], original[hole])
+
+
+def test_folder_with_masks_matched_by_stem_grayscale_and_a_resized_mask(checkpoint, tmp_path, caplog):
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    write_image(images / "a.png", 64, 48, seed=1)
+    write_image(images / "b.jpg", 50, 70, seed=2, mode="L")
+    masks.mkdir()
+    _mask_file(masks / "a.png", 64, 48, box=(10, 10, 30, 40))
+    _mask_file(masks / "b.png", 25, 35, box=(5, 5, 20, 20))  # half size: resized with a warning
+    with caplog.at_level(logging.WARNING):
+        assert _run(checkpoint, images, masks, tmp_path / "out") == 0
+    assert "b.png is 25x35, the image 50x70: resized (nearest)" in caplog.text
+    gray = Image.open(tmp_path / "out" / "b.png")
+    assert gray.mode == "L" and gray.size == (50, 70)
+    original = np.asarray(Image.open(images / "b.jpg"))
+    assert np.array_equal(np.asarray(gray)[:10], original[:10])
+
+
+def test_no_hole_returns_the_image_and_all_hole_stays_finite(checkpoint, tmp_path):
+    image = write_image(tmp_path / "x.png", 40, 40)
+    assert _run(checkpoint, image, _mask_file(tmp_path / "none.png", 40, 40), tmp_path / "a") == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "a" / "x.png")), np.asarray(Image.open(image)))
+    assert _run(checkpoint, image, _mask_file(tmp_path / "all.png", 40, 40, box=(0, 0, 40, 40)), tmp_path / "b") == 0
+    filled = np.asarray(Image.open(tmp_path / "b" / "x.png")).astype(float)
+    assert filled.std() < 60 and 0 < filled.mean() < 255  # a plain, finite image rather than noise
+
+
+def test_one_mask_for_a_folder_and_the_downscaled_strategy(checkpoint, tmp_path):
+    for i in range(2):
+        write_image(tmp_path / "in" / f"{i}.png", 96, 80, seed=i)
+    mask = _mask_file(tmp_path / "m.png", 96, 80, box=(20, 20, 60, 70))
+    assert _run(checkpoint, tmp_path / "in", mask, tmp_path / "out", "--max-side", "48") == 0
+    for i in range(2):
+        out, original = (np.asarray(Image.open(p)) for p in (tmp_path / "out" / f"{i}.png", tmp_path / "in" / f"{i}.png"))
+        hole = np.asarray(Image.open(mask)) >= 127
+        assert out.shape == original.shape and np.array_equal(out[~hole], original[~hole])
+
+
+def test_bad_inputs_get_clear_errors(checkpoint, tmp_path, capsys):
+    image = write_image(tmp_path / "images" / "photo.png", 32, 32)
+    (tmp_path / "masks").mkdir()
+    _mask_file(tmp_path / "masks" / "other.png", 32, 32)
+    cases = [
+        ((checkpoint, tmp_path / "images", tmp_path / "masks"), "no mask with the stem of photo.png"),
+        ((checkpoint, tmp_path / "nothing.png", "center"), "nothing.png does not exist"),
+        ((checkpoint, image, tmp_path / "nope"), "neither a file, a folder nor 'center'"),
+        ((tmp_path / "none.ckpt", image, "center"), "no checkpoint at"),
+    ]
+    for (ckpt, img, mask), message in cases:
+        assert _run(ckpt, img, mask, tmp_path / "out") == 2
+        assert message in capsys.readouterr().err
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    assert _run(checkpoint, broken, "center", tmp_path / "out") == 2
+    assert "cannot read image" in capsys.readouterr().err
+
+
+def test_cli_entry_point_runs_as_a_module(checkpoint, tmp_path):
+    image = write_image(tmp_path / "p.png", 32, 48)
+    result = subprocess.run([sys.executable, "-m", "musical_inpaint.inpaint", "--checkpoint", str(checkpoint),
+                             "--image", str(image), "--mask", "center", "--output", str(tmp_path / "o")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "o" / "p.png").size == (32, 48)
