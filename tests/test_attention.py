@@ -54,6 +54,15 @@ def test_matches_reference_for_a_batch_of_different_holes():
     assert not torch.equal(out[3], x[3])  # the corner pixel was filled
 
 
+@pytest.mark.parametrize("patch_size", [1, 3])
+def test_static_shapes_mode_matches_the_reference(patch_size):
+    # The export path: every position queried and keyed, the same semantics.
+    x, mask = random_case(3, 2, 7, 9, 0.2, seed=21)
+    mask[1] = 0
+    mask[2] = 1
+    assert_matches_reference(x, mask, ContextualAttention(patch_size, 3, static_shapes=True, max_scores=300))
+
+
 def test_chunked_equals_unchunked_in_value_and_gradient():
     x, mask = random_case(2, 4, 12, 10, 0.15, seed=3)
     results = []

@@ -17,22 +17,12 @@ from musical_inpaint.evaluate import evaluate
 from musical_inpaint.inference import CheckpointError, load_generator, predict
 from musical_inpaint.inpaint import main as inpaint_main
 from musical_inpaint.metrics import paper_metrics, quantise
-from musical_inpaint.train import train
 from tests.conftest import CONFIG_DIR, write_image
-from tests.test_training import tiny_config
 
 
 def compose_evaluate(overrides):
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose(config_name="evaluate", overrides=overrides)
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    """A tiny model trained for a few steps: a real checkpoint of a real run."""
-    folder = tmp_path_factory.mktemp("run")
-    train(tiny_config(folder, "adv_weight=0.3", "trainer.max_steps=4"))
-    return folder / "checkpoints" / "last.ckpt"
 
 
 @pytest.fixture

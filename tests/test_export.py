@@ -1,0 +1,51 @@
+import pytest
+import torch
+
+from musical_inpaint.export import (
+    InpaintingModel,
+    check_onnx,
+    check_torchscript,
+    export_onnx,
+    export_torchscript,
+    exportable,
+    main,
+    sample_inputs,
+)
+from musical_inpaint.inference import load_generator
+
+
+@pytest.fixture(scope="module")
+def models(checkpoint):
+    eager, _ = load_generator(checkpoint)
+    inputs = sample_inputs(48, 64, seed=3)
+    with torch.no_grad():
+        reference = InpaintingModel(eager)(*inputs)
+    return exportable(load_generator(checkpoint)[0]), inputs, reference
+
+
+def test_torchscript_matches_eager(models, tmp_path):
+    model, inputs, reference = models
+    path = export_torchscript(model, inputs, tmp_path / "m.pt")
+    assert check_torchscript(path, reference, inputs) < 1e-4
+    # Another mask of the same size: the traced graph does not depend on the example's hole.
+    image, _ = sample_inputs(48, 64, seed=4)
+    mask = torch.zeros(1, 1, 48, 64)
+    mask[..., 5:20, 30:60] = 1
+    with torch.no_grad():
+        eager = model(image, mask)
+        torch.testing.assert_close(torch.jit.load(str(path))(image, mask), eager, atol=1e-4, rtol=0)
+
+
+def test_onnx_matches_eager(models, tmp_path):
+    model, inputs, reference = models
+    path = export_onnx(model, inputs, tmp_path / "m.onnx")
+    assert check_onnx(path, reference, inputs) < 1e-4
+
+
+def test_command_line(checkpoint, tmp_path, capsys):
+    assert main(["--checkpoint", str(checkpoint), "--size", "32", "48", "--output", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "torchscript:" in out and "onnx:" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["musical_32x48.onnx", "musical_32x48.pt"]
+    with pytest.raises(SystemExit):
+        main(["--checkpoint", str(checkpoint), "--size", "30", "48"])
