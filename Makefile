@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo clean
+.PHONY: install test demo bench clean
 
 install: $(STAMP)
 
@@ -19,6 +19,12 @@ test: install
 
 demo: install
 	$(PY) -m musical_inpaint.train experiment=quickstart
+
+# Speed and memory, measured side by side; tables on stdout, JSON in benchmarks/results/.
+bench: install
+	$(PY) -m benchmarks.bench_attention
+	$(PY) -m benchmarks.bench_generator
+	$(PY) -m benchmarks.bench_data
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

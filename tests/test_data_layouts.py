@@ -30,7 +30,7 @@ def make_places_small(root):
         write_image(root / "data_256" / "c" / "canyon" / f"{i:08d}.jpg", 256, 256, seed=i)
         write_image(root / "data_256" / "b" / "beach" / f"{i:08d}.jpg", 256, 256, seed=50 + i)
     labels = [81, 48, 81, 12, 81]
-    for i, label in enumerate(labels, 1):
+    for i in range(1, len(labels) + 1):
         write_image(root / "val_256" / f"Places365_val_{i:08d}.jpg", 256, 256, seed=200 + i)
     (root / "places365_val.txt").write_text("".join(f"Places365_val_{i:08d}.jpg {l}\n" for i, l in enumerate(labels, 1)))
     devkit = root / "filelist_places365-standard"

@@ -1,0 +1,63 @@
+"""Shared helpers of the benchmarks: interleaved timing, peak memory in a child process, JSON."""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def time_side_by_side(functions: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1) -> dict[str, dict]:
+    """Median and spread of each function's wall time, run interleaved (A B A B ...) so that the
+    load of a shared machine hits all of them alike."""
+    for _ in range(warmup):
+        for function in functions.values():
+            function()
+    samples = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            samples[name].append(time.perf_counter() - start)
+    return {name: dict(median_s=statistics.median(s), min_s=min(s), max_s=max(s), runs=len(s)) for name, s in samples.items()}
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux: kilobytes
+
+
+def peak_memory_in_child(module: str, *args: str) -> dict:
+    """Run `python -m module args` (which prints one JSON line with its own measurements) and
+    return that JSON: each memory figure comes from a fresh process."""
+    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        return dict(error=(result.stderr.strip().splitlines() or ["failed"])[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def machine() -> dict:
+    return dict(python=platform.python_version(), torch=torch.__version__, threads=torch.get_num_threads(),
+                cpu=platform.processor() or platform.machine(), cuda=torch.cuda.get_device_name() if torch.cuda.is_available() else None)
+
+
+def write_json(name: str, payload: dict) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(dict(machine=machine(), **payload), indent=2))
+    return path
+
+
+def markdown(headers: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
