@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -32,8 +31,21 @@ def time_side_by_side(functions: dict[str, Callable[[], object]], repeats: int =
     return {name: dict(median_s=statistics.median(s), min_s=min(s), max_s=max(s), runs=len(s)) for name, s in samples.items()}
 
 
+def _status_gb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1e6  # kB
+    return float("nan")
+
+
 def peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux: kilobytes
+    """High-water mark of this process's resident memory. VmHWM, not ru_maxrss: the latter
+    survives exec and so reports the parent's size in a child started by a large process."""
+    return _status_gb("VmHWM")
+
+
+def current_rss_gb() -> float:
+    return _status_gb("VmRSS")
 
 
 def peak_memory_in_child(module: str, *args: str) -> dict:

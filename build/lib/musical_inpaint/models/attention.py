@@ -76,6 +76,8 @@ class ContextualAttention(nn.Module):
         max_scores: memory budget, in score entries held at once over the batch; queries are
             processed in exact chunks that respect it (each chunk is recomputed in the backward
             pass when gradients are needed, so training memory is bounded too).
+        static_shapes: query and key every position, so that no tensor shape depends on the mask
+            (for TorchScript tracing and ONNX export). Same result, N x N cost.
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class ContextualAttention(nn.Module):
         propagate_size: int = 3,
         softmax_scale: float = 10.0,
         max_scores: int = 2**26,
+        static_shapes: bool = False,
     ) -> None:
         super().__init__()
         for name, size in (("patch_size", patch_size), ("propagate_size", propagate_size)):
@@ -95,6 +98,7 @@ class ContextualAttention(nn.Module):
         self.propagate_size = propagate_size
         self.softmax_scale = softmax_scale
         self.max_scores = max_scores
+        self.static_shapes = static_shapes
 
     def extra_repr(self) -> str:
         return (
@@ -114,7 +118,7 @@ class ContextualAttention(nn.Module):
                 f"{tuple(x.shape[-2:])}"
             )
         hole = mask > 0.5
-        if not bool(hole.any()):
+        if not self.static_shapes and not bool(hole.any()):
             return x
         # Scores and softmax stay in fp32 under mixed precision (float64 is kept as is).
         compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
@@ -132,7 +136,7 @@ class ContextualAttention(nn.Module):
         valid_keys = ~_dilate(hole, r)  # no hole pixel inside the key's window
         # A sample without hole or without any valid key is returned unchanged.
         active = hole.flatten(1).any(1) & valid_keys.flatten(1).any(1)
-        if not bool(active.any()):
+        if not self.static_shapes and not bool(active.any()):
             return x
 
         unfold = dict(kernel_size=self.patch_size, padding=r)
@@ -140,21 +144,27 @@ class ContextualAttention(nn.Module):
         raw_patches = _with_zero_column(F.unfold(background, **unfold))
         key_patches = raw_patches / torch.sqrt(raw_patches.square().sum(1, keepdim=True) + _NORM_EPS)
 
-        # Keys: the valid positions and the halo the propagation reads (padded lists, sentinel N).
-        keys, _ = _positions(_dilate(valid_keys, t).flatten(1))
-        values, value_count = _positions(valid_keys.flatten(1))
+        if self.static_shapes:
+            # Every position is a query and a key, so that no shape depends on the mask (export).
+            keys = values = torch.arange(n, device=x.device).expand(batch, n)
+            value_padding = ~valid_keys.flatten(1)
+            box = _OutputBox.whole_map(batch, height, width, t, x.device)
+        else:
+            # Keys: the valid positions and the halo the propagation reads (padded lists, sentinel N).
+            keys, _ = _positions(_dilate(valid_keys, t).flatten(1))
+            values, value_count = _positions(valid_keys.flatten(1))
+            value_padding = torch.arange(values.shape[1], device=x.device) >= value_count[:, None]
+            # Queries: the box of positions whose window meets the hole (one box size for the batch,
+            # placed per sample), grown by the propagation halo; outside the map they read zeros.
+            box = _OutputBox(_dilate(hole, r)[:, 0] & active[:, None, None], t)
         key_matrix = _gather_columns(key_patches, keys)  # B x Cp^2 x nk
         value_matrix = _gather_columns(raw_patches, values)  # B x Cp^2 x nv
-        value_padding = torch.arange(values.shape[1], device=x.device) >= value_count[:, None]
         padded = (height + 2 * t, width + 2 * t)
         # Cell of each key in the zero-padded H+2t x W+2t score grid; the sentinel gets an extra cell.
         ys, xs = torch.div(keys, width, rounding_mode="floor"), keys % width
         key_cells = torch.where(keys < n, (ys + t) * padded[1] + xs + t, padded[0] * padded[1])
         value_cells = values.clamp(max=n - 1)  # padding entries are masked out of the softmax
 
-        # Queries: the box of positions whose window meets the hole (one box size for the batch,
-        # placed per sample), grown by the propagation halo; positions outside the map read zeros.
-        box = _OutputBox(_dilate(hole, r)[:, 0] & active[:, None, None], t)
         query_positions = box.query_positions(height, width)  # B x (bh + 2t) x (bw + 2t)
 
         def attend(first_row: int, rows: int) -> Tensor:
@@ -163,7 +173,8 @@ class ContextualAttention(nn.Module):
             grid = scores.new_zeros(*scores.shape[:2], padded[0] * padded[1] + 1)
             grid = grid.scatter(2, key_cells[:, None, :].expand_as(scores), scores)[..., :-1]
             grid = grid.view(batch, rows + 2 * t, box.width + 2 * t, *padded)
-            propagated = _DiagonalPropagation.apply(grid, t).reshape(batch, rows * box.width, n)
+            propagate = _DiagonalPropagation.apply if grid.requires_grad else _propagate
+            propagated = propagate(grid, t).reshape(batch, rows * box.width, n)
             logits = self.softmax_scale * propagated.gather(
                 2, value_cells[:, None, :].expand(-1, propagated.shape[1], -1)
             )
@@ -187,10 +198,22 @@ class ContextualAttention(nn.Module):
         output_positions = query_positions[:, t : t + box.height, t : t + box.width].flatten(1)
         columns = x.new_zeros(batch, n + 1, pasted.shape[2])
         columns = columns.scatter(1, output_positions[:, :, None].expand_as(pasted), pasted)
-        filled = F.fold(columns[:, :n].transpose(1, 2), (height, width), **unfold)
-        overlap = F.fold(F.unfold(x.new_ones(1, 1, height, width), **unfold), (height, width), **unfold)
+        filled = _fold(columns[:, :n].transpose(1, 2), self.patch_size, height, width)
+        overlap = _fold(F.unfold(x.new_ones(1, 1, height, width), **unfold), self.patch_size, height, width)
         result = x * (1 - hole_f) + (filled / overlap) * hole_f
         return torch.where(active[:, None, None, None], result, x)
+
+
+def _fold(columns: Tensor, patch_size: int, height: int, width: int) -> Tensor:
+    """F.fold with padding patch_size // 2 (the adjoint of the unfold above): every column's
+    patch is summed onto its window. Written as slice sums, which also export to ONNX."""
+    batch, r = columns.shape[0], patch_size // 2
+    patches = columns.view(batch, -1, patch_size, patch_size, height, width)
+    out = columns.new_zeros(batch, patches.shape[1], height + 2 * r, width + 2 * r)
+    for dy in range(patch_size):
+        for dx in range(patch_size):
+            out[:, :, dy : dy + height, dx : dx + width] += patches[:, :, dy, dx]
+    return out[:, :, r : r + height, r : r + width]
 
 
 class _OutputBox:
@@ -207,6 +230,13 @@ class _OutputBox:
         # Keep the common-size box inside the map (samples with smaller boxes get extra positions).
         self.top = self.top.clamp(max=height - self.height)
         self.left = self.left.clamp(max=width - self.width)
+
+    @classmethod
+    def whole_map(cls, batch: int, height: int, width: int, halo: int, device: torch.device) -> "_OutputBox":
+        box = cls.__new__(cls)
+        box.halo, box.height, box.width = halo, height, width
+        box.top = box.left = torch.zeros(batch, dtype=torch.long, device=device)
+        return box
 
     @staticmethod
     def _extent(flags: Tensor) -> tuple[Tensor, Tensor]:
@@ -238,11 +268,7 @@ class _DiagonalPropagation(torch.autograd.Function):
     def forward(ctx, grid: Tensor, halo: int) -> Tensor:
         ctx.halo = halo
         ctx.grid_shape = grid.shape
-        out_shape = (grid.shape[0], *(size - 2 * halo for size in grid.shape[1:]))
-        out = grid.new_zeros(out_shape)
-        for view in _shifted_views(grid, out_shape, halo):
-            out += view
-        return out
+        return _propagate(grid, halo)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -251,6 +277,16 @@ class _DiagonalPropagation(torch.autograd.Function):
         for view in _shifted_views(grad_grid, grad_out.shape, ctx.halo):
             view += grad_out
         return grad_grid, None
+
+
+def _propagate(grid: Tensor, halo: int) -> Tensor:
+    """The forward computation of _DiagonalPropagation, also used where no gradient is needed
+    (tracing for export cannot record a custom autograd Function)."""
+    out_shape = (grid.shape[0], *(size - 2 * halo for size in grid.shape[1:]))
+    out = grid.new_zeros(out_shape)
+    for view in _shifted_views(grid, out_shape, halo):
+        out += view
+    return out
 
 
 def _shifted_views(grid: Tensor, out_shape: Sequence[int], halo: int):

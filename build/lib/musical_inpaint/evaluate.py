@@ -1,0 +1,154 @@
+"""Evaluation on a test split with the paper's protocol (musical_inpaint.metrics), for a trained
+checkpoint or a classical baseline, printed beside the paper's published rows.
+
+    python -m musical_inpaint.evaluate ckpt_path=logs/train/runs/RUN dataset=paris dataset.root=...
+    python -m musical_inpaint.evaluate method=telea dataset=paris mask=free_form
+
+Writes metrics.json (means, per mask-area bin), per_image.csv and table.md in its run folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+from torchvision.utils import save_image
+from tqdm import tqdm
+
+from musical_inpaint.baselines import BASELINES
+from musical_inpaint.config import CONFIG_DIR
+from musical_inpaint.inference import load_generator, pick_device, predict
+from musical_inpaint.metrics import METRIC_NAMES, paper_metrics, quantise
+
+log = logging.getLogger(__name__)
+
+# Paper Table 1-3 (SSIM, PSNR dB, mean L1 %): 256 x 256 test images with the 128 x 128 centre hole.
+PAPER_ROWS: dict[str, dict[str, tuple[float, float, float]]] = {
+    "paris": {"CE": (0.7879, 22.87, 2.943), "GLC": (0.7925, 23.01, 2.771), "Shift-Net": (0.8292, 23.85, 2.482),
+              "MUSICAL": (0.8428, 24.42, 2.264)},
+    "places": {"CE": (0.7794, 22.30, 3.157), "GLC": (0.7886, 20.74, 3.551), "Shift-Net": (0.7944, 21.14, 3.360),
+               "MUSICAL": (0.8025, 21.84, 3.063)},
+    "celeba": {"CE": (0.8631, 24.82, 2.208), "GLC": (0.8776, 24.02, 2.360), "Shift-Net": (0.8796, 25.13, 1.958),
+               "MUSICAL": (0.9008, 26.64, 1.629)},
+}
+DATASET_NAMES = {"ParisStreetViewDataModule": "paris", "PlacesDataModule": "places", "CelebADataModule": "celeba"}
+AREA_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 1.0)  # hole fraction bins, as LaMa reports
+PERCENT = ("l1", "hole_l1")  # reported in % like the paper
+
+
+def build_method(cfg: DictConfig) -> tuple[Callable[[Tensor, Tensor], Tensor], str]:
+    """A function from (images in [-1, 1], masks) to predictions, and a label for the table."""
+    if cfg.method == "musical":
+        if not cfg.ckpt_path:
+            raise SystemExit("evaluate: method=musical needs ckpt_path=<run folder or .ckpt>")
+        device = pick_device(cfg.device)
+        generator, _ = load_generator(cfg.ckpt_path, device)
+        return (lambda image, mask: predict(generator, image.to(device), mask.to(device)).float().cpu()), (
+            f"MUSICAL, ours ({cfg.ckpt_path})"
+        )
+    if cfg.method not in BASELINES:
+        raise SystemExit(f"evaluate: method must be 'musical' or one of {sorted(BASELINES)}, got {cfg.method!r}")
+    baseline = BASELINES[cfg.method]
+
+    def fill(image: Tensor, mask: Tensor) -> Tensor:
+        arrays = quantise(image).byte().permute(0, 2, 3, 1).numpy()
+        holes = mask[:, 0].numpy() > 0.5
+        filled = np.stack([baseline(np.ascontiguousarray(a), h) for a, h in zip(arrays, holes)])
+        return torch.from_numpy(filled).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+    return fill, f"{cfg.method} (classical)"
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    fill, label = build_method(cfg)
+    datamodule = instantiate(cfg.dataset)
+    datamodule.setup("test")
+    rows, saved = [], 0
+    for batch in tqdm(datamodule.test_dataloader(), desc=f"evaluating {label}", unit="batch"):
+        image, mask = batch["image"], batch["mask"]
+        if cfg.limit is not None and len(rows) >= cfg.limit:
+            break
+        prediction = fill(image, mask)
+        values = paper_metrics(prediction, image, mask)
+        for i in range(image.shape[0]):
+            rows.append(dict(name=batch["name"][i], index=int(batch["index"][i]), hole_fraction=float(mask[i].mean()),
+                             **{name: float(values[name][i]) for name in METRIC_NAMES}))
+        if saved < cfg.save_images:
+            saved += _save_panels(output_dir / "images", image, mask, prediction, batch["name"], cfg.save_images - saved)
+    rows = rows[: cfg.limit] if cfg.limit is not None else rows
+    if not rows:
+        raise SystemExit("evaluate: the test split is empty")
+
+    summary = dict(method=cfg.method, label=label, images=len(rows), **_means(rows), bins=_bins(rows),
+                   dataset=OmegaConf.to_container(cfg.dataset, resolve=True), mask=OmegaConf.to_container(cfg.mask, resolve=True),
+                   units=dict(ssim="[0, 1]", psnr="dB", l1="%", hole_l1="%", hole_psnr="dB"))
+    (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    with open(output_dir / "per_image.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    table = markdown_table(summary, DATASET_NAMES.get(cfg.dataset._target_.rsplit(".", 1)[-1]), cfg.mask)
+    (output_dir / "table.md").write_text(table)
+    print(table)
+    print(f"metrics, per-image CSV and panels written to {output_dir.resolve()}")
+    return summary
+
+
+def _means(rows: list[dict]) -> dict[str, float]:
+    return {name: float(np.mean([r[name] for r in rows])) * (100 if name in PERCENT else 1) for name in METRIC_NAMES}
+
+
+def _bins(rows: list[dict]) -> dict[str, dict]:
+    bins = {}
+    for low, high in zip(AREA_BINS[:-1], AREA_BINS[1:]):
+        inside = [r for r in rows if low < r["hole_fraction"] <= high or (low == 0 and r["hole_fraction"] == 0)]
+        if inside:
+            bins[f"{low:.0%}-{high:.0%}"] = dict(images=len(inside), **_means(inside))
+    return bins
+
+
+def markdown_table(summary: dict, dataset: str | None, mask_cfg: DictConfig) -> str:
+    """Our row under the paper's published rows (those only for its protocol: the centre hole)."""
+    lines = ["| method | SSIM | PSNR (dB) | mean L1 (%) | hole L1 (%) | hole PSNR (dB) |", "|---|---|---|---|---|---|"]
+    papers_protocol = mask_cfg.get("_target_", "").endswith("CenterMask") and mask_cfg.get("fraction") == 0.5
+    if dataset in PAPER_ROWS and papers_protocol:
+        for method, (ssim, psnr, l1) in PAPER_ROWS[dataset].items():
+            lines.append(f"| {method} (paper) | {ssim:.4f} | {psnr:.2f} | {l1:.3f} | – | – |")
+    s = summary
+    lines.append(f"| {s['label']} | {s['ssim']:.4f} | {s['psnr']:.2f} | {s['l1']:.3f} | {s['hole_l1']:.3f} | {s['hole_psnr']:.2f} |")
+    note = f"\n{s['images']} test images" + ("" if dataset in PAPER_ROWS and papers_protocol else "; the paper's rows apply to its own test sets with the centre hole only")
+    if len(s["bins"]) > 1:
+        lines += ["", "| hole area | images | SSIM | PSNR (dB) | mean L1 (%) | hole L1 (%) |", "|---|---|---|---|---|---|"]
+        for name, b in s["bins"].items():
+            lines.append(f"| {name} | {b['images']} | {b['ssim']:.4f} | {b['psnr']:.2f} | {b['l1']:.3f} | {b['hole_l1']:.3f} |")
+    return "\n".join(lines) + "\n" + note + "\n"
+
+
+def _save_panels(folder: Path, image: Tensor, mask: Tensor, prediction: Tensor, names: list[str], most: int) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    count = min(most, image.shape[0])
+    for i in range(count):
+        composite = prediction[i] * mask[i] + image[i] * (1 - mask[i])
+        panel = torch.stack([image[i] * (1 - mask[i]) + mask[i], composite, image[i]])
+        save_image((panel.clamp(-1, 1) + 1) / 2, folder / f"{Path(names[i]).stem}.png", nrow=3)
+    return count
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")
+def main(cfg: DictConfig) -> dict:
+    return evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

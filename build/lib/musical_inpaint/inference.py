@@ -1,0 +1,82 @@
+"""Loading a trained generator safely and inpainting images of any size with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from musical_inpaint.models.generator import STRIDE, MusicalGenerator
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable, or not a MUSICAL generator of the configured shape."""
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A .ckpt file, or a run folder: its best checkpoint if there is one, else last.ckpt."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    if folder.is_dir():
+        candidates = sorted(folder.glob("best-*.ckpt")) or sorted(folder.glob("last.ckpt"))
+        if candidates:
+            return candidates[-1]
+    raise CheckpointError(f"no checkpoint at {path} (expected a .ckpt file or a run folder with checkpoints/)")
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[MusicalGenerator, dict]:
+    """The generator of a training checkpoint (eval mode) and the run configuration it carries.
+
+    Loads with weights_only=True: a checkpoint file cannot run code. The architecture comes from
+    the checkpoint's own configuration; weights that do not fit it raise a CheckpointError.
+    """
+    path = resolve_checkpoint(path)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same clear message
+        raise CheckpointError(f"cannot read checkpoint {path}: {error}") from None
+    config = checkpoint.get("run_config") if isinstance(checkpoint, dict) else None
+    if not config or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path} is not a musical-inpaint training checkpoint (no run_config / state_dict)")
+    options = {k: v for k, v in config["model"]["generator"].items() if not k.startswith("_")}
+    generator = MusicalGenerator(**options)
+    prefix = "generator."
+    state = {k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+    try:
+        generator.load_state_dict(state)
+    except RuntimeError as error:
+        raise CheckpointError(f"{path}: the weights do not fit MusicalGenerator({options}): {error}") from None
+    return generator.to(device).eval(), config
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    return torch.device("cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device)
+
+
+@torch.no_grad()
+def predict(generator: MusicalGenerator, image: Tensor, mask: Tensor) -> Tensor:
+    """Raw prediction for B x 3 x H x W images in [-1, 1] of any size: reflect-padded to the
+    network's stride, cropped back."""
+    height, width = image.shape[-2:]
+    pad_h, pad_w = -height % STRIDE, -width % STRIDE
+    if pad_h or pad_w:
+        mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+        image = F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
+        mask = F.pad(mask, (0, pad_w, 0, pad_h))  # the padding counts as known context
+    return generator(image, mask)[..., :height, :width]
+
+
+def inpaint_uint8(generator: MusicalGenerator, image: np.ndarray, hole: np.ndarray, device: torch.device) -> np.ndarray:
+    """H x W x 3 uint8 image, H x W bool hole -> H x W x 3 uint8, known pixels exactly unchanged."""
+    if not hole.any():
+        return image.copy()
+    tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float().to(device) / 127.5 - 1
+    mask = torch.from_numpy(hole)[None, None].float().to(device)
+    prediction = predict(generator, tensor, mask)[0].clamp(-1, 1)
+    filled = ((prediction + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    return np.where(hole[..., None], filled, image)
