@@ -38,18 +38,17 @@ def load_jobs(sweep: Path) -> list[dict]:
         for split in ("synthetic", "paris"):
             metrics = folder / f"eval_{split}" / "metrics.json"
             job[split] = json.loads(metrics.read_text()) if metrics.is_file() else None
-        job["curve"] = validation_curve(folder / "csv" / "metrics.csv", job["adv"])
+        job["curve"] = validation_curve(folder / "csv" / "metrics.csv")
         jobs.append(job)
     return jobs
 
 
-def validation_curve(path: Path, adv: float) -> list[tuple[float, float]]:
-    """(training batches seen, val/hole_l1) pairs; a batch is 2 optimiser steps with a discriminator."""
+def validation_curve(path: Path) -> list[tuple[int, float]]:
+    """(training batches seen, val/hole_l1) pairs. Lightning's loggers count batches in `step`
+    (its global_step counts optimiser steps: 2 a batch with a discriminator)."""
     if not path.is_file():
         return []
-    steps_per_batch = 2 if adv > 0 else 1
-    return [((int(row["step"]) + 1) / steps_per_batch, float(row["val/hole_l1"]))
-            for row in csv.DictReader(open(path)) if row.get("val/hole_l1")]
+    return [(int(row["step"]) + 1, float(row["val/hole_l1"])) for row in csv.DictReader(open(path)) if row.get("val/hole_l1")]
 
 
 def variant(job: dict) -> str:
@@ -64,9 +63,9 @@ def table(jobs: list[dict], split: str, baselines: dict[str, dict]) -> str:
     lines = ["| variant | runs | SSIM | PSNR (dB) | mean L1 (%) | hole L1 (%) |", "|---|---|---|---|---|---|"]
     for name in sorted(groups, key=lambda n: (ATTENTIONS.index(n.split(",")[0]), n)):
         runs = groups[name]
-        cells = [f"{np.mean([r[m] for r in runs]):.4f} ± {np.std([r[m] for r in runs], ddof=1) if len(runs) > 1 else 0:.4f}"
-                 if m == "ssim" else
-                 f"{np.mean([r[m] for r in runs]):.3f} ± {np.std([r[m] for r in runs], ddof=1) if len(runs) > 1 else 0:.3f}"
+        digits = lambda m: 4 if m == "ssim" else 3
+        cells = [f"{np.mean([r[m] for r in runs]):.{digits(m)}f}"
+                 + (f" ± {np.std([r[m] for r in runs], ddof=1):.{digits(m)}f}" if len(runs) > 1 else "")
                  for m in METRICS]
         lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
     for method, result in sorted(baselines.items()):
