@@ -55,7 +55,10 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
 
 
 def pick_device(device: str = "auto") -> torch.device:
-    return torch.device("cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device)
+    """"auto": the GPU when there is one, else the CPU; anything else is passed to torch.device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 @torch.no_grad()

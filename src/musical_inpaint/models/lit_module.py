@@ -11,7 +11,7 @@ import lightning as L
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torchvision.utils import save_image
+from torchvision.utils import make_grid, save_image
 
 from musical_inpaint.losses import InpaintingLoss, discriminator_loss
 from musical_inpaint.metrics import PaperMetrics
@@ -150,8 +150,6 @@ class MusicalInpainting(L.LightningModule):
                 logger.log_image("val/panel", [str(path)], step=self.global_step,
                                  caption=["masked | output | composite | ground truth"])
             elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
-                from torchvision.utils import make_grid
-
                 logger.experiment.add_image("val/panel", make_grid(grid.cpu(), nrow=4), self.global_step)
 
     # --------------------------------------------------------------------------- checkpoints
