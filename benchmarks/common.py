@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -48,10 +49,19 @@ def current_rss_gb() -> float:
     return _status_gb("VmRSS")
 
 
+def reset_peak_rss() -> None:
+    """Restart VmHWM from the current resident size (Linux >= 4.0), so that a measured step after
+    a warm-up does not count the one-off loading of kernels and thread pools."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
 def peak_memory_in_child(module: str, *args: str) -> dict:
     """Run `python -m module args` (which prints one JSON line with its own measurements) and
-    return that JSON: each memory figure comes from a fresh process."""
-    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, check=False)
+    return that JSON: each memory figure comes from a fresh process. Large blocks are mapped and
+    unmapped directly (fixed glibc mmap threshold), so memory freed after a warm-up leaves the
+    resident size instead of lingering in the heap and hiding the next step's peak."""
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, check=False, env=env)
     if result.returncode != 0:
         return dict(error=(result.stderr.strip().splitlines() or ["failed"])[-1])
     return json.loads(result.stdout.strip().splitlines()[-1])

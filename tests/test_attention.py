@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from musical_inpaint.models.attention import ContextualAttention, MultiScaleAttention
-from tests.reference_attention import contextual_attention_reference
+from musical_inpaint.models.attention import ContextualAttention, MultiScaleAttention, diagonal_spread, diagonal_sum
+from tests.reference_attention import contextual_attention_dense, contextual_attention_reference
 
 
 def random_case(batch, channels, height, width, hole_fraction, seed, dtype=torch.float64):
@@ -190,3 +190,37 @@ def test_multi_scale_module_follows_equation_3(patch_sizes):
     concat = torch.cat([x] + [branch(x, mask) for branch in module.branches], 1)
     scale = module.se.fc(concat.mean((2, 3)))[:, :, None, None]
     torch.testing.assert_close(out, module.fuse(concat * scale))
+
+
+def test_dense_reference_matches_the_literal_one():
+    # The dense formulation is what the benchmark checks the module against at the paper's size.
+    x, mask = random_case(2, 3, 7, 8, 0.25, seed=5)
+    mask[1] = 1  # all hole: returned unchanged
+    dense = contextual_attention_dense(x, mask, 3, 3, 10.0)
+    expected = contextual_attention_reference(x[0].numpy(), mask[0, 0].numpy(), 3, 3, 10.0)
+    np.testing.assert_allclose(dense[0].numpy(), expected, rtol=1e-9, atol=1e-10)
+    assert torch.equal(dense[1], x[1])
+
+
+def test_module_matches_dense_reference_on_a_larger_map_in_float32():
+    x, mask = random_case(2, 16, 24, 20, 0.0, seed=6, dtype=torch.float32)
+    mask[0, :, 6:18, 5:15] = 1
+    mask[1, :, 0:9, 11:20] = 1  # a corner hole: queries in the halo lie outside the map
+    for patch_size in (1, 3):
+        expected = contextual_attention_dense(x, mask, patch_size, 3, 10.0)
+        torch.testing.assert_close(ContextualAttention(patch_size)(x, mask), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("halo", [1, 2])
+def test_diagonal_sum_is_literal_and_spread_is_its_adjoint(halo):
+    generator = torch.Generator().manual_seed(7)
+    grid = torch.randn(2, 3 + 2 * halo, 4 + 2 * halo, 5 + 2 * halo, 3 + 2 * halo, generator=generator, dtype=torch.float64)
+    out = diagonal_sum(grid, halo)
+    expected = torch.zeros_like(out)
+    for qy, qx, ky, kx in np.ndindex(*out.shape[1:]):
+        for dy in range(-halo, halo + 1):
+            for dx in range(-halo, halo + 1):
+                expected[:, qy, qx, ky, kx] += grid[:, qy + halo + dy, qx + halo + dx, ky + halo + dy, kx + halo + dx]
+    torch.testing.assert_close(out, expected)
+    other = torch.randn(out.shape, generator=generator, dtype=torch.float64)
+    torch.testing.assert_close((out * other).sum(), (grid * diagonal_spread(other, halo)).sum())

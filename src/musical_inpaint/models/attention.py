@@ -15,16 +15,23 @@ k = 2t + 1 (m = 1 marks a hole):
    p x p window; each pixel averages what the in-map windows covering it wrote.
 7. Output x * (1 - m) + y * m: known features pass through unchanged.
 
-The authors' formulation scores every position against every position (an N x N map per
-sample, N = H * W). Here only the positions whose result reaches the hole are queried (the
-hole dilated by r, plus the propagation halo t), keys are gathered from the valid positions
-only (plus the halo the propagation reads), samples of a batch are padded to a common length
-instead of looped over, and queries are processed in exact chunks under a memory budget, so a
-1024 x 1024 image fits in a few GB.
+The authors' formulation scores every position against every position with p x p x C patch
+kernels (an N x N map per sample, N = H * W, costing N^2 p^2 C). Here:
+- scores are computed at pixel level: one C-deep product of every query pixel with every key
+  pixel, and the patch score is the sum of those products along a diagonal over the p x p pixel
+  offsets (N^2 C multiplies and p^2 additions instead of N^2 p^2 C); the propagation is the same
+  diagonal sum over the k x k offsets, and the paste-back its adjoint, so no p^2 C x N patch
+  matrix is ever built;
+- only the box of positions whose result reaches the hole is queried (the hole dilated by r,
+  plus the propagation halo t);
+- the work is cut into exact chunks (whole samples, or tiles of one sample's box) under a budget
+  of score entries, and with gradients each chunk is recomputed in the backward pass instead of
+  storing its scores, so training memory is bounded as well as inference memory.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -42,28 +49,9 @@ def _dilate(flags: Tensor, radius: int) -> Tensor:
     return F.max_pool2d(flags.float(), 2 * radius + 1, stride=1, padding=radius) > 0
 
 
-def _positions(flags: Tensor) -> tuple[Tensor, Tensor]:
-    """Raster-ordered indices of the True entries of each row of a B x N boolean matrix.
-
-    Rows are padded to the longest one with the sentinel index N. Returns (indices B x n, count B).
-    """
-    batch, n = flags.shape
-    count = flags.sum(1)
-    longest = int(count.max())
-    # A stable sort of "not flagged" brings the flagged positions first, still in raster order.
-    order = torch.sort((~flags).to(torch.uint8), dim=1, stable=True).indices[:, :longest]
-    padding = torch.arange(longest, device=flags.device) >= count[:, None]
-    return order.masked_fill(padding, n), count
-
-
-def _gather_columns(matrix: Tensor, indices: Tensor) -> Tensor:
-    """matrix B x D x M, indices B x n (values < M) -> B x D x n."""
-    return matrix.gather(2, indices[:, None, :].expand(-1, matrix.shape[1], -1))
-
-
-def _with_zero_column(matrix: Tensor) -> Tensor:
-    """Append a zero column so that sentinel indices gather zeros."""
-    return F.pad(matrix, (0, 1))
+def _window_sum(image: Tensor, size: int) -> Tensor:
+    """Sum of a B x 1 x H x W map over the size x size window around each pixel (zero outside)."""
+    return F.conv2d(image, image.new_ones(1, 1, size, size), padding=size // 2)
 
 
 class ContextualAttention(nn.Module):
@@ -73,11 +61,11 @@ class ContextualAttention(nn.Module):
         patch_size: side p of the matched and pasted patches (odd).
         propagate_size: side k of the score propagation (odd; 1 disables it).
         softmax_scale: temperature applied to the propagated cosine scores.
-        max_scores: memory budget, in score entries held at once over the batch; queries are
-            processed in exact chunks that respect it (each chunk is recomputed in the backward
-            pass when gradients are needed, so training memory is bounded too).
-        static_shapes: query and key every position, so that no tensor shape depends on the mask
-            (for TorchScript tracing and ONNX export). Same result, N x N cost.
+        max_scores: memory budget, in score entries held at once (a few such tensors are alive
+            together): samples, or bands of query rows of one sample, are processed in exact chunks
+            that respect it; with gradients, each chunk is recomputed in the backward pass.
+        static_shapes: query every position, so that no tensor shape depends on the mask (for
+            TorchScript tracing and ONNX export). Same result, more work.
     """
 
     def __init__(
@@ -85,7 +73,7 @@ class ContextualAttention(nn.Module):
         patch_size: int,
         propagate_size: int = 3,
         softmax_scale: float = 10.0,
-        max_scores: int = 2**26,
+        max_scores: int = 2**23,
         static_shapes: bool = False,
     ) -> None:
         super().__init__()
@@ -128,103 +116,96 @@ class ContextualAttention(nn.Module):
 
     def _fill(self, x: Tensor, hole: Tensor) -> Tensor:
         batch, channels, height, width = x.shape
-        n = height * width
-        r, t = self.patch_size // 2, self.propagate_size // 2
-        hole_f = hole.to(x.dtype)
-        background = x * (1 - hole_f)
-
+        p, r, t = self.patch_size, self.patch_size // 2, self.propagate_size // 2
+        background = x.masked_fill(hole, 0)
         valid_keys = ~_dilate(hole, r)  # no hole pixel inside the key's window
         # A sample without hole or without any valid key is returned unchanged.
         active = hole.flatten(1).any(1) & valid_keys.flatten(1).any(1)
         if not self.static_shapes and not bool(active.any()):
             return x
 
-        unfold = dict(kernel_size=self.patch_size, padding=r)
-        query_patches = _with_zero_column(F.unfold(x, **unfold))  # B x Cp^2 x (N + 1)
-        raw_patches = _with_zero_column(F.unfold(background, **unfold))
-        key_patches = raw_patches / torch.sqrt(raw_patches.square().sum(1, keepdim=True) + _NORM_EPS)
-
+        # Queries: the box of positions whose window meets the hole (one size for the batch, placed
+        # per sample); the static mode takes the whole map. Keys: every position of the map.
         if self.static_shapes:
-            # Every position is a query and a key, so that no shape depends on the mask (export).
-            keys = values = torch.arange(n, device=x.device).expand(batch, n)
-            value_padding = ~valid_keys.flatten(1)
-            box = _OutputBox.whole_map(batch, height, width, t, x.device)
+            box = _Box.whole_map(batch, height, width, x.device)
         else:
-            # Keys: the valid positions and the halo the propagation reads (padded lists, sentinel N).
-            keys, _ = _positions(_dilate(valid_keys, t).flatten(1))
-            values, value_count = _positions(valid_keys.flatten(1))
-            value_padding = torch.arange(values.shape[1], device=x.device) >= value_count[:, None]
-            # Queries: the box of positions whose window meets the hole (one box size for the batch,
-            # placed per sample), grown by the propagation halo; outside the map they read zeros.
-            box = _OutputBox(_dilate(hole, r)[:, 0] & active[:, None, None], t)
-        key_matrix = _gather_columns(key_patches, keys)  # B x Cp^2 x nk
-        value_matrix = _gather_columns(raw_patches, values)  # B x Cp^2 x nv
-        padded = (height + 2 * t, width + 2 * t)
-        # Cell of each key in the zero-padded H+2t x W+2t score grid; the sentinel gets an extra cell.
-        ys, xs = torch.div(keys, width, rounding_mode="floor"), keys % width
-        key_cells = torch.where(keys < n, (ys + t) * padded[1] + xs + t, padded[0] * padded[1])
-        value_cells = values.clamp(max=n - 1)  # padding entries are masked out of the softmax
+            box = _Box(_dilate(hole, r)[:, 0] & active[:, None, None])
+        margin = r + t  # pixels a query patch reaches, counting the propagation halo
+        queries = box.crop(x, margin)  # B x C x (bh + 2m) x (bw + 2m), zero outside the map
+        keys = F.pad(background, [margin] * 4).flatten(2)  # B x C x (H + 2m)(W + 2m)
+        values = F.pad(background, [r] * 4).flatten(2).transpose(1, 2)  # B x (H + 2r)(W + 2r) x C
+        # softmax_scale / |key patch| (the temperature commutes with the propagation sum), and zero
+        # for keys outside the map: the propagation counts in-map keys only.
+        key_norm = torch.sqrt(_window_sum(background.square().sum(1, keepdim=True), p) + _NORM_EPS)
+        key_weight = F.pad(self.softmax_scale / key_norm, [t] * 4)[:, :, None]  # B x 1 x 1 x (H + 2t) x (W + 2t)
+        query_outside = ~box.inside(height, width, t)  # B x (bh + 2t) x (bw + 2t)
+        if not self.static_shapes and not bool(query_outside.any()):
+            query_outside = None  # the usual case of a hole away from the border: skip a pass
+        invalid_keys = ~valid_keys  # B x 1 x H x W
 
-        query_positions = box.query_positions(height, width)  # B x (bh + 2t) x (bw + 2t)
-
-        def attend(first_row: int, rows: int) -> Tensor:
-            window = query_positions[:, first_row : first_row + rows + 2 * t].flatten(1)
-            scores = _gather_columns(query_patches, window).transpose(1, 2) @ key_matrix
-            grid = scores.new_zeros(*scores.shape[:2], padded[0] * padded[1] + 1)
-            grid = grid.scatter(2, key_cells[:, None, :].expand_as(scores), scores)[..., :-1]
-            grid = grid.view(batch, rows + 2 * t, box.width + 2 * t, *padded)
-            propagate = _DiagonalPropagation.apply if grid.requires_grad else _propagate
-            propagated = propagate(grid, t).reshape(batch, rows * box.width, n)
-            logits = self.softmax_scale * propagated.gather(
-                2, value_cells[:, None, :].expand(-1, propagated.shape[1], -1)
+        def attend(samples: slice, top: int, left: int, rows: int, cols: int) -> Tensor:
+            """Attention of the box tile [top, top + rows) x [left, left + cols) of some samples: the
+            sums of pasted values its queries write onto their windows, b x (rows + 2r) x (cols + 2r) x C."""
+            query_pixels = queries[samples, :, top : top + rows + 2 * margin, left : left + cols + 2 * margin]
+            # Pixel-level products of every query pixel with every key pixel; the cosine score of
+            # two patches (step 3) is their sum along a diagonal over the p x p pixel offsets.
+            # (No score-sized tensor is kept in a local name: each is freed as soon as it is used.)
+            scores = diagonal_sum(
+                (query_pixels.flatten(2).transpose(1, 2) @ keys[samples]).view(
+                    -1, rows + 2 * margin, cols + 2 * margin, height + 2 * margin, width + 2 * margin
+                ),
+                r,
             )
-            logits = logits.masked_fill(value_padding[:, None, :], torch.finfo(logits.dtype).min)
-            return torch.softmax(logits, dim=-1) @ value_matrix.transpose(1, 2)  # B x rows*bw x Cp^2
+            scores = scores * key_weight[samples]  # b x (rows + 2t) x (cols + 2t) x (H + 2t) x (W + 2t)
+            if query_outside is not None:
+                tile_outside = query_outside[samples, top : top + rows + 2 * t, left : left + cols + 2 * t]
+                scores.masked_fill_(tile_outside[..., None, None], 0)
+            logits = diagonal_sum(scores, t)  # step 4: b x rows x cols x H x W
+            # In place where no gradient needs the input (t = 0 makes logits the saved scores).
+            mask_keys = logits.masked_fill_ if t > 0 else logits.masked_fill
+            logits = mask_keys(invalid_keys[samples, None], torch.finfo(logits.dtype).min)
+            attention = torch.softmax(logits.flatten(3), dim=-1).view_as(logits)
+            # Step 6 at pixel level: pixel u of query i's window receives sum_j a(i, j) b(j + u - i).
+            attention = diagonal_spread(attention, r).flatten(3).flatten(1, 2)
+            return (attention @ values[samples]).view(-1, rows + 2 * r, cols + 2 * r, channels)
 
-        row_cost = batch * (box.width + 2 * t) * padded[0] * padded[1]
-        rows_per_chunk = max(1, self.max_scores // row_cost - 2 * t)
-        chunked = rows_per_chunk < box.height and torch.is_grad_enabled() and x.requires_grad
-        pasted = []
-        for first_row in range(0, box.height, rows_per_chunk):
-            rows = min(rows_per_chunk, box.height - first_row)
-            # Recompute each chunk in the backward pass, so training memory stays within budget too.
-            pasted.append(
-                checkpoint(attend, first_row, rows, use_reentrant=False) if chunked else attend(first_row, rows)
-            )
-        pasted = torch.cat(pasted, 1)
+        # Chunks within the budget: whole boxes of as many samples as fit, else tiles of one
+        # sample's box (each re-reads a margin around it). When gradients are needed each chunk
+        # is recomputed in the backward pass instead of keeping its score-sized tensors.
+        key_pixels = (height + 2 * margin) * (width + 2 * margin)
+        query_pixels = max(1, self.max_scores // key_pixels)  # per chunk
+        box_pixels = (box.height + 2 * margin) * (box.width + 2 * margin)
+        if box_pixels <= query_pixels:
+            samples_per_chunk, rows, cols = query_pixels // box_pixels, box.height, box.width
+        else:
+            samples_per_chunk = 1
+            cols = min(box.width, max(1, math.isqrt(query_pixels) - 2 * margin))
+            rows = min(box.height, max(1, query_pixels // (cols + 2 * margin) - 2 * margin))
+        recompute = torch.is_grad_enabled() and x.requires_grad
+        pasted = x.new_zeros(batch, box.height + 2 * r, box.width + 2 * r, channels)
+        for first in range(0, batch, samples_per_chunk):
+            samples = slice(first, first + samples_per_chunk)
+            for top in range(0, box.height, rows):
+                for left in range(0, box.width, cols):
+                    tile = (samples, top, left, min(rows, box.height - top), min(cols, box.width - left))
+                    pasted_tile = checkpoint(attend, *tile, use_reentrant=False) if recompute else attend(*tile)
+                    # Neighbouring tiles' windows overlap by 2r pixels.
+                    pasted[samples, top : top + tile[3] + 2 * r, left : left + tile[4] + 2 * r] += pasted_tile
 
-        # Paste-back: a transposed convolution (fold) divided by the true overlap count. Box
-        # positions that do not reach the hole only write onto known pixels, which are discarded.
-        output_positions = query_positions[:, t : t + box.height, t : t + box.width].flatten(1)
-        columns = x.new_zeros(batch, n + 1, pasted.shape[2])
-        columns = columns.scatter(1, output_positions[:, :, None].expand_as(pasted), pasted)
-        filled = _fold(columns[:, :n].transpose(1, 2), self.patch_size, height, width)
-        overlap = _fold(F.unfold(x.new_ones(1, 1, height, width), **unfold), self.patch_size, height, width)
-        result = x * (1 - hole_f) + (filled / overlap) * hole_f
-        return torch.where(active[:, None, None, None], result, x)
-
-
-def _fold(columns: Tensor, patch_size: int, height: int, width: int) -> Tensor:
-    """F.fold with padding patch_size // 2 (the adjoint of the unfold above): every column's
-    patch is summed onto its window. Written as slice sums, which also export to ONNX."""
-    batch, r = columns.shape[0], patch_size // 2
-    patches = columns.view(batch, -1, patch_size, patch_size, height, width)
-    out = columns.new_zeros(batch, patches.shape[1], height + 2 * r, width + 2 * r)
-    for dy in range(patch_size):
-        for dx in range(patch_size):
-            out[:, :, dy : dy + height, dx : dx + width] += patches[:, :, dy, dx]
-    return out[:, :, r : r + height, r : r + width]
+        # Each hole pixel averages the windows of the in-map queries covering it.
+        filled = box.place(pasted.permute(0, 3, 1, 2), r, height, width)
+        filled = filled / _window_sum(x.new_ones(1, 1, height, width), p)
+        return torch.where(hole & active[:, None, None, None], filled, x)
 
 
-class _OutputBox:
-    """One box size for the batch that holds every sample's output positions, placed per sample."""
+class _Box:
+    """Query positions: one box size for the batch that holds every sample's output positions,
+    placed per sample, with crops of a margin around it (zero outside the map)."""
 
-    def __init__(self, outputs: Tensor, halo: int) -> None:
+    def __init__(self, outputs: Tensor) -> None:
         batch, height, width = outputs.shape
-        rows, cols = outputs.any(2), outputs.any(1)
-        self.halo = halo
-        self.top, bottom = self._extent(rows)
-        self.left, right = self._extent(cols)
+        self.top, bottom = self._extent(outputs.any(2))
+        self.left, right = self._extent(outputs.any(1))
         self.height = int((bottom - self.top).max()) + 1
         self.width = int((right - self.left).max()) + 1
         # Keep the common-size box inside the map (samples with smaller boxes get extra positions).
@@ -232,9 +213,9 @@ class _OutputBox:
         self.left = self.left.clamp(max=width - self.width)
 
     @classmethod
-    def whole_map(cls, batch: int, height: int, width: int, halo: int, device: torch.device) -> "_OutputBox":
+    def whole_map(cls, batch: int, height: int, width: int, device: torch.device) -> "_Box":
         box = cls.__new__(cls)
-        box.halo, box.height, box.width = halo, height, width
+        box.height, box.width = height, width
         box.top = box.left = torch.zeros(batch, dtype=torch.long, device=device)
         return box
 
@@ -246,56 +227,110 @@ class _OutputBox:
         empty = last < 0  # samples left unchanged: any placement will do
         return first.masked_fill(empty, 0), last.masked_fill(empty, 0)
 
-    def query_positions(self, height: int, width: int) -> Tensor:
-        """B x (bh + 2t) x (bw + 2t) raster positions of the grown box; N where outside the map."""
-        t, device = self.halo, self.top.device
-        ys = self.top[:, None] + torch.arange(-t, self.height + t, device=device)
-        xs = self.left[:, None] + torch.arange(-t, self.width + t, device=device)
-        inside = ((ys >= 0) & (ys < height))[:, :, None] & ((xs >= 0) & (xs < width))[:, None, :]
-        positions = ys[:, :, None] * width + xs[:, None, :]
-        return torch.where(inside, positions, height * width)
+    def _coordinates(self, margin: int) -> tuple[Tensor, Tensor]:
+        """Map rows B x (bh + 2 margin) and columns B x (bw + 2 margin) of the grown box."""
+        device = self.top.device
+        ys = self.top[:, None] + torch.arange(-margin, self.height + margin, device=device)
+        xs = self.left[:, None] + torch.arange(-margin, self.width + margin, device=device)
+        return ys, xs
+
+    def inside(self, height: int, width: int, margin: int) -> Tensor:
+        """B x (bh + 2 margin) x (bw + 2 margin): which positions of the grown box lie in the map."""
+        ys, xs = self._coordinates(margin)
+        return ((ys >= 0) & (ys < height))[:, :, None] & ((xs >= 0) & (xs < width))[:, None, :]
+
+    def crop(self, image: Tensor, margin: int) -> Tensor:
+        """B x C x H x W -> B x C x (bh + 2 margin) x (bw + 2 margin), zero outside the map."""
+        batch, channels, height, width = image.shape
+        ys, xs = self._coordinates(margin)
+        index = torch.where(self.inside(height, width, margin), ys[:, :, None] * width + xs[:, None, :], height * width)
+        return _gather_flat(image, index)
+
+    def place(self, crop: Tensor, margin: int, height: int, width: int) -> Tensor:
+        """The inverse of crop: B x C x (bh + 2 margin) x (bw + 2 margin) -> B x C x H x W, zero
+        outside the grown box."""
+        crop_height, crop_width = crop.shape[-2:]
+        device = crop.device
+        ys = torch.arange(height, device=device) - (self.top[:, None] - margin)
+        xs = torch.arange(width, device=device) - (self.left[:, None] - margin)
+        inside = ((ys >= 0) & (ys < crop_height))[:, :, None] & ((xs >= 0) & (xs < crop_width))[:, None, :]
+        index = torch.where(inside, ys[:, :, None] * crop_width + xs[:, None, :], crop_height * crop_width)
+        return _gather_flat(crop, index)
 
 
-class _DiagonalPropagation(torch.autograd.Function):
-    """Paper eq. 2 on a dense score grid: out[q, k] = sum_d grid[q + t + d, k + t + d].
+def _gather_flat(image: Tensor, index: Tensor) -> Tensor:
+    """B x C x H x W image, B x h x w raster indices (H * W reads zero) -> B x C x h x w."""
+    flat = F.pad(image.flatten(2), (0, 1))
+    gathered = flat.gather(2, index.flatten(1)[:, None, :].expand(-1, image.shape[1], -1))
+    return gathered.view(*image.shape[:2], *index.shape[1:])
 
-    grid: B x (qh + 2t) x (qw + 2t) x (H + 2t) x (W + 2t), zero where a query or key lies
-    outside the map, so a term counts only where both lie inside. Written as in-place sums of
-    shifted views (and their adjoint in the backward pass) to avoid one temporary per offset.
-    """
+
+def diagonal_sum(grid: Tensor, halo: int) -> Tensor:
+    """out[q, k] = sum_d grid[q + halo + d, k + halo + d] over d in {-halo..halo}^2, for a
+    B x QH x QW x KH x KW grid of (query, key) pairs: a query and a key shifted together. It is the
+    propagation of eq. 2 (halo t) and the sum of a patch's pixel products (halo r)."""
+    if halo == 0:
+        return grid
+    if torch.is_grad_enabled() and grid.requires_grad:
+        return _Diagonal.apply(grid, halo, False)
+    return _sum_shifted(_sum_shifted(grid, halo, 2, 4), halo, 1, 3)
+
+
+def diagonal_spread(grid: Tensor, halo: int) -> Tensor:
+    """The adjoint of diagonal_sum: every entry [q, k] is added to [q + halo + d, k + halo + d]."""
+    if halo == 0:
+        return grid
+    if torch.is_grad_enabled() and grid.requires_grad:
+        return _Diagonal.apply(grid, halo, True)
+    return _spread_shifted(_spread_shifted(grid, halo, 1, 3), halo, 2, 4)
+
+
+class _Diagonal(torch.autograd.Function):
+    """diagonal_sum and diagonal_spread, each the other's backward. Written as in-place sums of
+    shifted views (one axis pair at a time: 2 x (2h + 1) passes instead of (2h + 1)^2), so that
+    autograd stores nothing and no temporary is made per offset."""
 
     @staticmethod
-    def forward(ctx, grid: Tensor, halo: int) -> Tensor:
-        ctx.halo = halo
-        ctx.grid_shape = grid.shape
-        return _propagate(grid, halo)
+    def forward(ctx, grid: Tensor, halo: int, spread: bool) -> Tensor:
+        ctx.halo, ctx.spread = halo, spread
+        return diagonal_spread(grid, halo) if spread else diagonal_sum(grid, halo)  # grad mode is off here
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, None]:
-        grad_grid = grad_out.new_zeros(ctx.grid_shape)
-        for view in _shifted_views(grad_grid, grad_out.shape, ctx.halo):
-            view += grad_out
-        return grad_grid, None
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+        return (diagonal_sum(grad, ctx.halo) if ctx.spread else diagonal_spread(grad, ctx.halo)), None, None
 
 
-def _propagate(grid: Tensor, halo: int) -> Tensor:
-    """The forward computation of _DiagonalPropagation, also used where no gradient is needed
-    (tracing for export cannot record a custom autograd Function)."""
-    out_shape = (grid.shape[0], *(size - 2 * halo for size in grid.shape[1:]))
-    out = grid.new_zeros(out_shape)
-    for view in _shifted_views(grid, out_shape, halo):
+def _sum_shifted(grid: Tensor, halo: int, query_dim: int, key_dim: int) -> Tensor:
+    """Sum over s in 0..2h of grid shifted by s along query_dim and key_dim together."""
+    query_size, key_size = grid.shape[query_dim] - 2 * halo, grid.shape[key_dim] - 2 * halo
+    views = [grid.narrow(query_dim, s, query_size).narrow(key_dim, s, key_size) for s in range(2 * halo + 1)]
+    out = views[0] + views[1]
+    for view in views[2:]:
         out += view
     return out
 
 
-def _shifted_views(grid: Tensor, out_shape: Sequence[int], halo: int):
-    """The views grid[:, t+dy, t+dx, t+dy, t+dx] of size out_shape, for every offset (dy, dx)."""
-    _, qh, qw, kh, kw = out_shape
-    for dy in range(-halo, halo + 1):
-        for dx in range(-halo, halo + 1):
-            y, x = halo + dy, halo + dx
-            yield grid[:, y : y + qh, x : x + qw, y : y + kh, x : x + kw]
+def _spread_shifted(grid: Tensor, halo: int, query_dim: int, key_dim: int) -> Tensor:
+    """The adjoint of _sum_shifted: grid added at every shift s in 0..2h of a 2h-larger output."""
+    query_size, key_size = grid.shape[query_dim], grid.shape[key_dim]
+    # (A new list, not `shape[d] += ...`: under ONNX tracing the sizes are traced values.)
+    shape = [size + 2 * halo if dim in (query_dim, key_dim) else size for dim, size in enumerate(grid.shape)]
+    out = grid.new_empty(shape)
+
+    def region(query: slice, key: slice) -> tuple[slice, ...]:
+        # Indexing, not narrow(): the ONNX exporter records writes through indexing only.
+        index = [slice(None)] * grid.dim()
+        index[query_dim], index[key_dim] = query, key
+        return tuple(index)
+
+    # The first shift is copied rather than added, so only the strips it leaves need zeroing.
+    out[region(slice(0, query_size), slice(0, key_size))] = grid
+    out[region(slice(query_size, None), slice(None))] = 0
+    out[region(slice(0, query_size), slice(key_size, None))] = 0
+    for s in range(1, 2 * halo + 1):
+        out[region(slice(s, s + query_size), slice(s, s + key_size))] += grid
+    return out
 
 
 class SqueezeExcitation(nn.Module):
@@ -325,7 +360,7 @@ class MultiScaleAttention(nn.Module):
         propagate_size: int = 3,
         softmax_scale: float = 10.0,
         se_reduction: int = 16,
-        max_scores: int = 2**26,
+        max_scores: int = 2**23,
     ) -> None:
         super().__init__()
         if not patch_sizes:
