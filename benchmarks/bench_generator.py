@@ -9,7 +9,8 @@
    seconds per step, images per second, FLOPs (torch.utils.flop_counter) and the achieved FLOP/s
    of the convolutions against a torch.mm peak measured in the same run; the top operators of a
    torch.profiler trace.
-3. Inference latency at 256 and 512 (batch 1) and throughput at batch 8 (256).
+3. Inference latency at 256 and 512 (batch 1) and throughput at batch 8 (256); torch.compile
+   against eager at 256.
 Prints markdown tables and writes benchmarks/results/generator.json.
 """
 
@@ -86,6 +87,28 @@ def mm_peak_flops(size: int = 2048, repeats: int = 5) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - start)
 
 
+def compiled_inference(generator: MusicalGenerator, image: torch.Tensor, mask: torch.Tensor, repeats: int) -> dict:
+    """Eager against torch.compile(generator) side by side. The attention's mask-dependent shapes
+    break the graph around it; the convolutions on either side are compiled."""
+    try:
+        compiled = torch.compile(generator)
+        start = time.perf_counter()
+        with torch.no_grad():
+            difference = float((compiled(image, mask) - generator(image, mask)).abs().max())
+        compile_seconds = time.perf_counter() - start
+    except Exception as error:  # no C++ compiler, unsupported platform: report, do not fail the run
+        return dict(error=f"torch.compile failed: {type(error).__name__}: {error}"[:300])
+
+    def run(model):
+        def call():
+            with torch.no_grad():
+                model(image, mask)
+        return call
+
+    times = time_side_by_side({"eager": run(generator), "compiled": run(compiled)}, repeats=max(repeats, 5))
+    return dict(times=times, compile_seconds=compile_seconds, max_difference=difference)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -148,6 +171,14 @@ def main() -> None:
     print(markdown(["256 x 256, batch 1 (s)", "512 x 512, batch 1 (s)", f"256 x 256, batch {image8.shape[0]} (images / s)"],
                    [[f"{latency[256]['median_s']:.2f}", f"{latency[512]['median_s']:.2f}",
                      f"{image8.shape[0] / throughput['median_s']:.2f}"]]))
+
+    results["compile"] = compiled_inference(generator, *inputs(1, 256), repeats=repeats)
+    c = results["compile"]
+    print("\n## torch.compile (inductor) against eager, inference, 256 x 256, batch 1\n")
+    print(markdown(["eager (s)", "compiled (s)", "speed-up", "compile + first call (s)", "max |compiled - eager|"],
+                   [[f"{c['times']['eager']['median_s']:.3f}", f"{c['times']['compiled']['median_s']:.3f}",
+                     f"{c['times']['eager']['median_s'] / c['times']['compiled']['median_s']:.2f}x",
+                     f"{c['compile_seconds']:.0f}", f"{c['max_difference']:.1e}"]] if "times" in c else [[c["error"], "", "", "", ""]]))
     print(f"\nwritten {write_json('generator' + ('_quick' if args.quick else ''), results)}")
 
 
