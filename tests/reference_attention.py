@@ -111,6 +111,7 @@ def contextual_attention_dense(x, mask, patch_size: int, propagate_size: int, so
     logits = (softmax_scale * propagated).masked_fill(~valid[:, None, :], float("-inf"))
     attention = torch.softmax(logits, dim=-1).nan_to_num()  # a sample without valid keys: zeros
     pasted = F.fold((attention @ values.transpose(1, 2)).transpose(1, 2), (height, width), patch_size, padding=r)
-    overlap = F.fold(F.unfold(torch.ones_like(x[:1, :1]), patch_size, padding=r), (height, width), patch_size, padding=r)
+    ones = F.unfold(torch.ones_like(x[:1, :1]), patch_size, padding=r)
+    overlap = F.fold(ones, (height, width), patch_size, padding=r)
     changed = hole & valid.any(1)[:, None, None, None]
     return torch.where(changed, pasted / overlap, x)

@@ -214,7 +214,8 @@ def test_module_matches_dense_reference_on_a_larger_map_in_float32():
 @pytest.mark.parametrize("halo", [1, 2])
 def test_diagonal_sum_is_literal_and_spread_is_its_adjoint(halo):
     generator = torch.Generator().manual_seed(7)
-    grid = torch.randn(2, 3 + 2 * halo, 4 + 2 * halo, 5 + 2 * halo, 3 + 2 * halo, generator=generator, dtype=torch.float64)
+    sizes = [size + 2 * halo for size in (3, 4, 5, 3)]
+    grid = torch.randn(2, *sizes, generator=generator, dtype=torch.float64)
     out = diagonal_sum(grid, halo)
     expected = torch.zeros_like(out)
     for qy, qx, ky, kx in np.ndindex(*out.shape[1:]):

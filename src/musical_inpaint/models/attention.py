@@ -161,9 +161,7 @@ class ContextualAttention(nn.Module):
                 tile_outside = query_outside[samples, top : top + rows + 2 * t, left : left + cols + 2 * t]
                 scores.masked_fill_(tile_outside[..., None, None], 0)
             logits = diagonal_sum(scores, t)  # step 4: b x rows x cols x H x W
-            # In place where no gradient needs the input (t = 0 makes logits the saved scores).
-            mask_keys = logits.masked_fill_ if t > 0 else logits.masked_fill
-            logits = mask_keys(invalid_keys[samples, None], torch.finfo(logits.dtype).min)
+            logits.masked_fill_(invalid_keys[samples, None], torch.finfo(logits.dtype).min)  # no backward needs it
             attention = torch.softmax(logits.flatten(3), dim=-1).view_as(logits)
             # Step 6 at pixel level: pixel u of query i's window receives sum_j a(i, j) b(j + u - i).
             attention = diagonal_spread(attention, r).flatten(3).flatten(1, 2)
@@ -173,14 +171,14 @@ class ContextualAttention(nn.Module):
         # sample's box (each re-reads a margin around it). When gradients are needed each chunk
         # is recomputed in the backward pass instead of keeping its score-sized tensors.
         key_pixels = (height + 2 * margin) * (width + 2 * margin)
-        query_pixels = max(1, self.max_scores // key_pixels)  # per chunk
+        pixels_per_chunk = max(1, self.max_scores // key_pixels)  # query pixels, margins included
         box_pixels = (box.height + 2 * margin) * (box.width + 2 * margin)
-        if box_pixels <= query_pixels:
-            samples_per_chunk, rows, cols = query_pixels // box_pixels, box.height, box.width
+        if box_pixels <= pixels_per_chunk:
+            samples_per_chunk, rows, cols = pixels_per_chunk // box_pixels, box.height, box.width
         else:
             samples_per_chunk = 1
-            cols = min(box.width, max(1, math.isqrt(query_pixels) - 2 * margin))
-            rows = min(box.height, max(1, query_pixels // (cols + 2 * margin) - 2 * margin))
+            cols = min(box.width, max(1, math.isqrt(pixels_per_chunk) - 2 * margin))
+            rows = min(box.height, max(1, pixels_per_chunk // (cols + 2 * margin) - 2 * margin))
         recompute = torch.is_grad_enabled() and x.requires_grad
         pasted = x.new_zeros(batch, box.height + 2 * r, box.width + 2 * r, channels)
         for first in range(0, batch, samples_per_chunk):
