@@ -2,7 +2,7 @@
 # The whole CPU ablation: 3 attention variants x adversarial loss off/on x 3 seeds = 18 runs of
 # one epoch each, then every run evaluated on 100 held-out synthetic images with fixed centre
 # holes, the seed-0 runs also on the 100 real Paris StreetView test images, the classical
-# baselines on both, then the summary table and plot. About 60-75 minutes on 2 CPU cores. Run from the repository root: bash experiments/ablation_cpu/run.sh
+# baselines on both, then the summary table and plot. About 58 minutes alone on 2 CPU cores. Run from the repository root: bash experiments/ablation_cpu/run.sh
 set -euo pipefail
 here=experiments/ablation_cpu
 sweep=$here/sweep
