@@ -19,7 +19,8 @@ The authors' formulation scores every position against every position with p x p
 kernels (an N x N map per sample, N = H * W, costing N^2 p^2 C). Here:
 - scores are computed at pixel level: one C-deep product of every query pixel with every key
   pixel, and the patch score is the sum of those products along a diagonal over the p x p pixel
-  offsets (N^2 C multiplies and p^2 additions instead of N^2 p^2 C); the propagation is the same
+  offsets (about N^2 C multiplies and 2p additions per score, taken one axis at a time, instead
+  of N^2 p^2 C multiplies; both over grids padded by r + t); the propagation is the same
   diagonal sum over the k x k offsets, and the paste-back its adjoint, so no p^2 C x N patch
   matrix is ever built;
 - only the box of positions whose result reaches the hole is queried (the hole dilated by r,
@@ -62,8 +63,9 @@ class ContextualAttention(nn.Module):
         propagate_size: side k of the score propagation (odd; 1 disables it).
         softmax_scale: temperature applied to the propagated cosine scores.
         max_scores: memory budget, in score entries held at once (a few such tensors are alive
-            together): samples, or bands of query rows of one sample, are processed in exact chunks
-            that respect it; with gradients, each chunk is recomputed in the backward pass.
+            together): whole samples, or 2-D tiles of one sample's query box, are processed in
+            exact chunks that respect it; with gradients, each chunk is recomputed in the backward
+            pass (always, so that training memory does not grow with the batch).
         static_shapes: query every position, so that no tensor shape depends on the mask (for
             TorchScript tracing and ONNX export). Same result, more work.
     """
@@ -149,7 +151,8 @@ class ContextualAttention(nn.Module):
             query_pixels = queries[samples, :, top : top + rows + 2 * margin, left : left + cols + 2 * margin]
             # Pixel-level products of every query pixel with every key pixel; the cosine score of
             # two patches (step 3) is their sum along a diagonal over the p x p pixel offsets.
-            # (No score-sized tensor is kept in a local name: each is freed as soon as it is used.)
+            # Every score-sized stage reuses the name `scores`, so that each is freed as soon as
+            # the next exists (unless autograd saved it).
             scores = diagonal_sum(
                 (query_pixels.flatten(2).transpose(1, 2) @ keys[samples]).view(
                     -1, rows + 2 * margin, cols + 2 * margin, height + 2 * margin, width + 2 * margin
@@ -160,11 +163,12 @@ class ContextualAttention(nn.Module):
             if query_outside is not None:
                 tile_outside = query_outside[samples, top : top + rows + 2 * t, left : left + cols + 2 * t]
                 scores.masked_fill_(tile_outside[..., None, None], 0)
-            logits = diagonal_sum(scores, t)  # step 4: b x rows x cols x H x W
-            logits.masked_fill_(invalid_keys[samples, None], torch.finfo(logits.dtype).min)  # no backward needs it
-            attention = torch.softmax(logits.flatten(3), dim=-1).view_as(logits)
+            scores = diagonal_sum(scores, t)  # step 4: the logits, b x rows x cols x H x W
+            scores.masked_fill_(invalid_keys[samples, None], torch.finfo(scores.dtype).min)  # no backward reads it
+            scores = torch.softmax(scores.flatten(3), dim=-1).view_as(scores)
             # Step 6 at pixel level: pixel u of query i's window receives sum_j a(i, j) b(j + u - i).
-            attention = diagonal_spread(attention, r).flatten(3).flatten(1, 2)
+            attention = diagonal_spread(scores, r).flatten(3).flatten(1, 2)
+            del scores
             return (attention @ values[samples]).view(-1, rows + 2 * r, cols + 2 * r, channels)
 
         # Chunks within the budget: whole boxes of as many samples as fit, else tiles of one
@@ -179,6 +183,8 @@ class ContextualAttention(nn.Module):
             samples_per_chunk = 1
             cols = min(box.width, max(1, math.isqrt(pixels_per_chunk) - 2 * margin))
             rows = min(box.height, max(1, pixels_per_chunk // (cols + 2 * margin) - 2 * margin))
+            # A short box leaves budget over: widen the tiles to use it.
+            cols = min(box.width, max(cols, pixels_per_chunk // (rows + 2 * margin) - 2 * margin))
         recompute = torch.is_grad_enabled() and x.requires_grad
         pasted = x.new_zeros(batch, box.height + 2 * r, box.width + 2 * r, channels)
         for first in range(0, batch, samples_per_chunk):
@@ -186,7 +192,10 @@ class ContextualAttention(nn.Module):
             for top in range(0, box.height, rows):
                 for left in range(0, box.width, cols):
                     tile = (samples, top, left, min(rows, box.height - top), min(cols, box.width - left))
-                    pasted_tile = checkpoint(attend, *tile, use_reentrant=False) if recompute else attend(*tile)
+                    if recompute:  # attend draws no random numbers: no RNG state to keep
+                        pasted_tile = checkpoint(attend, *tile, use_reentrant=False, preserve_rng_state=False)
+                    else:
+                        pasted_tile = attend(*tile)
                     # Neighbouring tiles' windows overlap by 2r pixels.
                     pasted[samples, top : top + tile[3] + 2 * r, left : left + tile[4] + 2 * r] += pasted_tile
 
