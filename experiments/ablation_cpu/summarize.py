@@ -55,6 +55,12 @@ def variant(job: dict) -> str:
     return f"{job['attention']}, {'adv 0.3' if job['adv'] else 'no adv'}"
 
 
+def mean_and_spread(values: list[float], digits: int) -> str:
+    """"mean ± sample standard deviation", or the mean alone for a single run."""
+    spread = f" ± {np.std(values, ddof=1):.{digits}f}" if len(values) > 1 else ""
+    return f"{np.mean(values):.{digits}f}{spread}"
+
+
 def table(jobs: list[dict], split: str, baselines: dict[str, dict]) -> str:
     groups = defaultdict(list)
     for job in jobs:
@@ -63,10 +69,7 @@ def table(jobs: list[dict], split: str, baselines: dict[str, dict]) -> str:
     lines = ["| variant | runs | SSIM | PSNR (dB) | mean L1 (%) | hole L1 (%) |", "|---|---|---|---|---|---|"]
     for name in sorted(groups, key=lambda n: (ATTENTIONS.index(n.split(",")[0]), n)):
         runs = groups[name]
-        digits = lambda m: 4 if m == "ssim" else 3
-        cells = [f"{np.mean([r[m] for r in runs]):.{digits(m)}f}"
-                 + (f" ± {np.std([r[m] for r in runs], ddof=1):.{digits(m)}f}" if len(runs) > 1 else "")
-                 for m in METRICS]
+        cells = [mean_and_spread([r[m] for r in runs], 4 if m == "ssim" else 3) for m in METRICS]
         lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
     for method, result in sorted(baselines.items()):
         lines.append(f"| {method} (classical) | – | {result['ssim']:.4f} | {result['psnr']:.3f} | {result['l1']:.3f} | "

@@ -243,26 +243,27 @@ class _Box:
 
     def inside(self, height: int, width: int, margin: int) -> Tensor:
         """B x (bh + 2 margin) x (bw + 2 margin): which positions of the grown box lie in the map."""
-        ys, xs = self._coordinates(margin)
-        return ((ys >= 0) & (ys < height))[:, :, None] & ((xs >= 0) & (xs < width))[:, None, :]
+        return _raster_index(*self._coordinates(margin), height, width) < height * width
 
     def crop(self, image: Tensor, margin: int) -> Tensor:
         """B x C x H x W -> B x C x (bh + 2 margin) x (bw + 2 margin), zero outside the map."""
-        batch, channels, height, width = image.shape
-        ys, xs = self._coordinates(margin)
-        index = torch.where(self.inside(height, width, margin), ys[:, :, None] * width + xs[:, None, :], height * width)
-        return _gather_flat(image, index)
+        height, width = image.shape[-2:]
+        return _gather_flat(image, _raster_index(*self._coordinates(margin), height, width))
 
     def place(self, crop: Tensor, margin: int, height: int, width: int) -> Tensor:
         """The inverse of crop: B x C x (bh + 2 margin) x (bw + 2 margin) -> B x C x H x W, zero
         outside the grown box."""
-        crop_height, crop_width = crop.shape[-2:]
         device = crop.device
-        ys = torch.arange(height, device=device) - (self.top[:, None] - margin)
+        ys = torch.arange(height, device=device) - (self.top[:, None] - margin)  # rows of the crop
         xs = torch.arange(width, device=device) - (self.left[:, None] - margin)
-        inside = ((ys >= 0) & (ys < crop_height))[:, :, None] & ((xs >= 0) & (xs < crop_width))[:, None, :]
-        index = torch.where(inside, ys[:, :, None] * crop_width + xs[:, None, :], crop_height * crop_width)
-        return _gather_flat(crop, index)
+        return _gather_flat(crop, _raster_index(ys, xs, *crop.shape[-2:]))
+
+
+def _raster_index(ys: Tensor, xs: Tensor, height: int, width: int) -> Tensor:
+    """Raster indices ys * width + xs of B x h rows and B x w columns (B x h x w); height * width
+    where a position lies outside the height x width map."""
+    inside = ((ys >= 0) & (ys < height))[:, :, None] & ((xs >= 0) & (xs < width))[:, None, :]
+    return torch.where(inside, ys[:, :, None] * width + xs[:, None, :], height * width)
 
 
 def _gather_flat(image: Tensor, index: Tensor) -> Tensor:
@@ -276,20 +277,22 @@ def diagonal_sum(grid: Tensor, halo: int) -> Tensor:
     """out[q, k] = sum_d grid[q + halo + d, k + halo + d] over d in {-halo..halo}^2, for a
     B x QH x QW x KH x KW grid of (query, key) pairs: a query and a key shifted together. It is the
     propagation of eq. 2 (halo t) and the sum of a patch's pixel products (halo r)."""
-    if halo == 0:
-        return grid
-    if torch.is_grad_enabled() and grid.requires_grad:
-        return _Diagonal.apply(grid, halo, False)
-    return _sum_shifted(_sum_shifted(grid, halo, 2, 4), halo, 1, 3)
+    return _diagonal(grid, halo, spread=False)
 
 
 def diagonal_spread(grid: Tensor, halo: int) -> Tensor:
     """The adjoint of diagonal_sum: every entry [q, k] is added to [q + halo + d, k + halo + d]."""
+    return _diagonal(grid, halo, spread=True)
+
+
+def _diagonal(grid: Tensor, halo: int, spread: bool) -> Tensor:
     if halo == 0:
         return grid
     if torch.is_grad_enabled() and grid.requires_grad:
-        return _Diagonal.apply(grid, halo, True)
-    return _spread_shifted(_spread_shifted(grid, halo, 1, 3), halo, 2, 4)
+        return _Diagonal.apply(grid, halo, spread)
+    if spread:
+        return _spread_shifted(_spread_shifted(grid, halo, 1, 3), halo, 2, 4)
+    return _sum_shifted(_sum_shifted(grid, halo, 2, 4), halo, 1, 3)
 
 
 class _Diagonal(torch.autograd.Function):
@@ -300,12 +303,12 @@ class _Diagonal(torch.autograd.Function):
     @staticmethod
     def forward(ctx, grid: Tensor, halo: int, spread: bool) -> Tensor:
         ctx.halo, ctx.spread = halo, spread
-        return diagonal_spread(grid, halo) if spread else diagonal_sum(grid, halo)  # grad mode is off here
+        return _diagonal(grid, halo, spread)  # grad mode is off here
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
-        return (diagonal_sum(grad, ctx.halo) if ctx.spread else diagonal_spread(grad, ctx.halo)), None, None
+        return _diagonal(grad, ctx.halo, not ctx.spread), None, None
 
 
 def _sum_shifted(grid: Tensor, halo: int, query_dim: int, key_dim: int) -> Tensor:
