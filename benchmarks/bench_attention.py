@@ -64,8 +64,11 @@ def feature_mask(kind: str, batch: int, size: int) -> torch.Tensor:
     return mask
 
 
-def attention_step(implementation: str, x: torch.Tensor, mask: torch.Tensor, backward: bool = True):
-    modules = [(AuthorsAttention if implementation == "authors" else ContextualAttention)(p) for p in BRANCHES]
+def attention_step(implementation: str, x: torch.Tensor, mask: torch.Tensor, backward: bool = True,
+                   max_scores: int = 2**23):
+    """One call of both branches (and their backward): "ours" or the authors' algorithm."""
+    modules = [AuthorsAttention(p) if implementation == "authors" else ContextualAttention(p, max_scores=max_scores)
+               for p in BRANCHES]
 
     def run():
         leaf = x.detach().requires_grad_(backward)

@@ -17,17 +17,22 @@ import torch
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def time_side_by_side(functions: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1) -> dict[str, dict]:
+def time_side_by_side(functions: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1,
+                      cuda: bool = False) -> dict[str, dict]:
     """Median and spread of each function's wall time, run interleaved (A B A B ...) so that the
-    load of a shared machine hits all of them alike."""
+    load of a shared machine hits all of them alike. cuda: wait for the GPU's queued work before
+    each clock reading (its kernels run asynchronously)."""
+    synchronize = torch.cuda.synchronize if cuda else (lambda: None)
     for _ in range(warmup):
         for function in functions.values():
             function()
     samples = {name: [] for name in functions}
     for _ in range(repeats):
         for name, function in functions.items():
+            synchronize()
             start = time.perf_counter()
             function()
+            synchronize()
             samples[name].append(time.perf_counter() - start)
     return {name: dict(median_s=statistics.median(s), min_s=min(s), max_s=max(s), runs=len(s)) for name, s in samples.items()}
 

@@ -1,0 +1,202 @@
+"""GPU figures: the attention benchmark, training images per second through the real Lightning
+Trainer at bf16-mixed (and fp32 beside it), inference, and peak GPU memory at 256 and 512.
+Needs a CUDA device; the card is named in the output and the JSON.
+
+    python -m benchmarks.bench_gpu            # a few minutes on an H100
+    python -m benchmarks.bench_gpu --quick    # fewer settings and steps
+
+1. Attention, both branches, forward + backward, 128 x 64 x 64 features (the CPU benchmark's
+   settings): ours at the default score budget and at a GPU-sized one, against the authors'
+   algorithm; max difference from the dense reference; peak GPU memory above the inputs.
+2. Scaling: attention forward at 256, 512 and 1024 inputs (batch 1, half-side hole).
+3. Training: `trainer=gpu` composed by Hydra with the paper's model (random VGG16 / DenseNet121
+   weights: no download), synthetic data in worker processes; seconds per step (timed between
+   batch start and end, so the data loader is not counted) and images per second with the loader
+   counted; peak GPU memory of the measured steps.
+4. Inference: latency at 256 and 512 (batch 1), 1024 with a 512 hole, throughput at batch 32,
+   fp32 and bf16 autocast.
+Prints markdown tables and writes benchmarks/results/gpu.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from benchmarks.bench_attention import BRANCHES, CHANNELS, attention_step, feature_mask
+from benchmarks.bench_generator import inputs
+from benchmarks.common import markdown, time_side_by_side, write_json
+from musical_inpaint.config import CONFIG_DIR
+from musical_inpaint.models import MusicalGenerator
+from musical_inpaint.models.attention import ContextualAttention
+from tests.reference_attention import contextual_attention_dense
+
+DEVICE = torch.device("cuda")
+GPU_BUDGET = 2**27  # score entries per chunk: 0.5 GB per fp32 score tensor
+
+
+def cuda_peak_gb(function) -> float:
+    """Peak GPU memory one call allocates above what was allocated before it, in GB."""
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    function()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - before) / 1e9
+
+
+def attention_section(quick: bool) -> dict:
+    results = dict(paper_setting=[], scaling=[])
+    rows = []
+    settings = [(2, "centre"), (5, "centre"), (2, "free10"), (2, "free50"), (16, "centre")]
+    for batch, kind in settings[:2] if quick else settings:
+        torch.manual_seed(0)
+        x, mask = torch.randn(batch, CHANNELS, 64, 64, device=DEVICE), feature_mask(kind, batch, 64).to(DEVICE)
+        with torch.no_grad():
+            dense = sum(contextual_attention_dense(x, mask, p, 3, 10.0) for p in BRANCHES)
+            difference = float((sum(ContextualAttention(p)(x, mask) for p in BRANCHES) - dense).abs().max())
+        del dense
+        steps = {"ours": attention_step("ours", x, mask),
+                 "ours, GPU budget": attention_step("ours", x, mask, max_scores=GPU_BUDGET),
+                 "authors": attention_step("authors", x, mask)}
+        times = time_side_by_side(steps, repeats=5 if quick else 10, warmup=2, cuda=True)
+        memory = {name: cuda_peak_gb(step) for name, step in steps.items()}
+        results["paper_setting"].append(dict(batch=batch, mask=kind, hole_area=float(mask.mean()),
+                                             max_difference_from_dense=difference, times=times, memory_gb=memory))
+        ms = {name: 1e3 * t["median_s"] for name, t in times.items()}
+        rows.append([batch, kind, f"{float(mask.mean()):.0%}", f"{ms['ours']:.1f}", f"{ms['ours, GPU budget']:.1f}",
+                     f"{ms['authors']:.1f}", f"{ms['authors'] / min(ms['ours'], ms['ours, GPU budget']):.1f}x",
+                     f"{memory['ours']:.3f}", f"{memory['ours, GPU budget']:.3f}", f"{memory['authors']:.3f}",
+                     f"{difference:.1e}"])
+    print("\n## Attention, both branches, forward + backward, 128 x 64 x 64 features, GPU\n")
+    print(markdown(["batch", "hole", "area", "ours (ms)", f"ours, 2^{GPU_BUDGET.bit_length() - 1} budget (ms)",
+                    "authors' (ms)", "speed-up (best of ours)", "ours GB", "ours GPU-budget GB", "authors' GB",
+                    "max |ours - dense|"], rows))
+
+    scale_rows = []
+    for image_size in (256, 512) if quick else (256, 512, 1024):
+        size = image_size // 4
+        x, mask = torch.randn(1, CHANNELS, size, size, device=DEVICE), feature_mask("centre", 1, size).to(DEVICE)
+        line = dict(image=image_size)
+        for name, step in (("ours", attention_step("ours", x, mask, backward=False)),
+                           ("ours, GPU budget", attention_step("ours", x, mask, backward=False, max_scores=GPU_BUDGET)),
+                           ("authors", attention_step("authors", x, mask, backward=False))):
+            try:
+                seconds = time_side_by_side({name: step}, repeats=3, warmup=1, cuda=True)[name]["median_s"]
+                line[name] = dict(seconds=seconds, peak_gb=cuda_peak_gb(step))
+            except torch.OutOfMemoryError:
+                line[name] = dict(error="out of GPU memory")
+            except RuntimeError as error:  # e.g. a kernel's index range: N = 65536 score channels
+                line[name] = dict(error=f"failed: {error}"[:80])
+            torch.cuda.empty_cache()
+        results["scaling"].append(line)
+        cell = lambda r: f"{1e3 * r['seconds']:.1f} ms, {r['peak_gb']:.2f} GB" if "seconds" in r else r["error"]
+        scale_rows.append([image_size, f"{size}^2", cell(line["ours"]), cell(line["ours, GPU budget"]), cell(line["authors"])])
+    print("\n## Scaling: attention forward, both branches, batch 1, half-side centre hole, GPU\n")
+    print(markdown(["input", "features", "ours", "ours, GPU budget", "authors'"], scale_rows))
+    return results
+
+
+class StepTimer(L.Callback):
+    """Times each training batch after `warmup` batches, waiting for the GPU at both ends."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.steps, self.loop_start, self.loop_end = warmup, [], None, None
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        torch.cuda.synchronize()
+        self.start = time.perf_counter()
+        if batch_idx == self.warmup:
+            torch.cuda.reset_peak_memory_stats()
+            self.loop_start = self.start
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        torch.cuda.synchronize()
+        if batch_idx >= self.warmup:
+            self.loop_end = time.perf_counter()
+            self.steps.append(self.loop_end - self.start)
+
+
+def train_images_per_second(size: int, batch: int, precision: str, warmup: int, steps: int) -> dict:
+    """The paper's model and losses (adv_weight 0.3: G, D, VGG16) trained by the real Trainer."""
+    with tempfile.TemporaryDirectory() as folder:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose(config_name="train", overrides=[
+                "trainer=gpu", f"trainer.precision={precision}", "pretrained=false", f"crop_size={size}",
+                f"dataset.batch_size={batch}", f"dataset.train_size={batch * (warmup + steps + 1)}",
+                "dataset.num_workers=8", "~logger", "~callbacks", f"paths.output_dir={folder}",
+                "trainer.max_epochs=1", "+trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0",
+                "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+                "+trainer.enable_checkpointing=false",
+            ])
+        timer = StepTimer(warmup)
+        trainer = instantiate(cfg.trainer, default_root_dir=folder, logger=False, callbacks=[timer])
+        trainer.fit(instantiate(cfg.model), datamodule=instantiate(cfg.dataset))
+    step = statistics.median(timer.steps)
+    measured = len(timer.steps)
+    return dict(size=size, batch=batch, precision=precision, steps=measured, seconds_per_step=step,
+                images_per_second=batch / step,
+                images_per_second_with_loader=batch * measured / (timer.loop_end - timer.loop_start),
+                peak_gb=torch.cuda.max_memory_allocated() / 1e9, reserved_gb=torch.cuda.max_memory_reserved() / 1e9)
+
+
+def training_section(quick: bool) -> list[dict]:
+    settings = [(256, 5, "bf16-mixed"), (256, 5, "32-true"), (512, 5, "bf16-mixed"), (512, 5, "32-true"),
+                (256, 16, "bf16-mixed")]
+    results = []
+    for size, batch, precision in settings[:1] if quick else settings:
+        torch.cuda.empty_cache()
+        results.append(train_images_per_second(size, batch, precision, warmup=3, steps=5 if quick else 15))
+    print("\n## Training step (D + G, VGG16 style / perceptual, DenseNet121), real Trainer, GPU\n")
+    print(markdown(["size", "batch", "precision", "s / step", "images / s", "images / s (loader counted)",
+                    "peak allocated GB", "peak reserved GB"],
+                   [[r["size"], r["batch"], r["precision"], f"{r['seconds_per_step']:.3f}", f"{r['images_per_second']:.1f}",
+                     f"{r['images_per_second_with_loader']:.1f}", f"{r['peak_gb']:.2f}", f"{r['reserved_gb']:.2f}"]
+                    for r in results]))
+    return results
+
+
+def inference_section(quick: bool) -> list[dict]:
+    generator = MusicalGenerator().to(DEVICE).eval()
+    settings = [(256, 1), (512, 1), (1024, 1), (256, 32)]
+    results = []
+    for size, batch in settings[:2] if quick else settings:
+        image, mask = (t.to(DEVICE) for t in inputs(batch, size))
+        line = dict(size=size, batch=batch)
+        for precision in ("fp32", "bf16"):
+            def run():
+                with torch.no_grad(), torch.autocast("cuda", torch.bfloat16, enabled=precision == "bf16"):
+                    generator(image, mask)
+            seconds = time_side_by_side({precision: run}, repeats=5, warmup=2, cuda=True)[precision]["median_s"]
+            line[precision] = dict(seconds=seconds, images_per_second=batch / seconds, peak_gb=cuda_peak_gb(run))
+        results.append(line)
+    print("\n## Inference (paper-sized generator, centre hole of half the side, no grad), GPU\n")
+    print(markdown(["size", "batch", "fp32 (ms)", "bf16 (ms)", "fp32 images / s", "bf16 images / s", "fp32 GB", "bf16 GB"],
+                   [[r["size"], r["batch"], f"{1e3 * r['fp32']['seconds']:.1f}", f"{1e3 * r['bf16']['seconds']:.1f}",
+                     f"{r['fp32']['images_per_second']:.1f}", f"{r['bf16']['images_per_second']:.1f}",
+                     f"{r['fp32']['peak_gb']:.2f}", f"{r['bf16']['peak_gb']:.2f}"] for r in results]))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", nargs="*", default=["attention", "training", "inference"])
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("bench_gpu needs a CUDA device; the CPU figures come from bench_attention and bench_generator")
+    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
+    sections = dict(attention=attention_section, training=training_section, inference=inference_section)
+    results = {name: sections[name](args.quick) for name in args.only}
+    print(f"\nwritten {write_json('gpu' + ('_quick' if args.quick else ''), results)}")
+
+
+if __name__ == "__main__":
+    main()
