@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench bench-gpu clean
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ bench: install
 	$(PY) -m benchmarks.bench_attention
 	$(PY) -m benchmarks.bench_generator
 	$(PY) -m benchmarks.bench_data
+
+# The same on a CUDA device: attention, training at bf16-mixed through the Trainer, inference.
+bench-gpu: install
+	$(PY) -m benchmarks.bench_gpu
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

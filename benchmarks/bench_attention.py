@@ -65,7 +65,7 @@ def feature_mask(kind: str, batch: int, size: int) -> torch.Tensor:
 
 
 def attention_step(implementation: str, x: torch.Tensor, mask: torch.Tensor, backward: bool = True,
-                   max_scores: int = 2**23):
+                   max_scores: int | None = None):
     """One call of both branches (and their backward): "ours" or the authors' algorithm."""
     modules = [AuthorsAttention(p) if implementation == "authors" else ContextualAttention(p, max_scores=max_scores)
                for p in BRANCHES]

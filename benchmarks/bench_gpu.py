@@ -4,9 +4,10 @@ Needs a CUDA device; the card is named in the output and the JSON.
 
     python -m benchmarks.bench_gpu            # a few minutes on an H100
     python -m benchmarks.bench_gpu --quick    # fewer settings and steps
+    python -m benchmarks.bench_gpu --only budget step   # the diagnostics
 
 1. Attention, both branches, forward + backward, 128 x 64 x 64 features (the CPU benchmark's
-   settings): ours at the default score budget and at a GPU-sized one, against the authors'
+   settings): ours at the GPU's default score budget and at the CPU's, against the authors'
    algorithm; max difference from the dense reference; peak GPU memory above the inputs.
 2. Scaling: attention forward at 256, 512 and 1024 inputs (batch 1, half-side hole).
 3. Training: `trainer=gpu` composed by Hydra with the paper's model (random VGG16 / DenseNet121
@@ -15,7 +16,9 @@ Needs a CUDA device; the card is named in the output and the JSON.
    counted; peak GPU memory of the measured steps.
 4. Inference: latency at 256 and 512 (batch 1), 1024 with a 512 hole, throughput at batch 32,
    fp32 and bf16 autocast.
-Prints markdown tables and writes benchmarks/results/gpu.json.
+Diagnostics, on request: the attention's time and memory against its score budget; a training
+step's wall time against its GPU busy time, with the host-side operators.
+Prints markdown tables and writes benchmarks/results/gpu.json (gpu_<sections>.json for --only).
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from torch.profiler import ProfilerActivity, profile
 
 from benchmarks.bench_attention import BRANCHES, CHANNELS, attention_step, feature_mask
-from benchmarks.bench_generator import inputs
+from benchmarks.bench_generator import TrainingStep, inputs
 from benchmarks.common import markdown, time_side_by_side, write_json
 from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.models import MusicalGenerator
@@ -39,7 +43,7 @@ from musical_inpaint.models.attention import ContextualAttention
 from tests.reference_attention import contextual_attention_dense
 
 DEVICE = torch.device("cuda")
-GPU_BUDGET = 2**27  # score entries per chunk: 0.5 GB per fp32 score tensor
+CPU_BUDGET = 2**23  # the CPU's default max_scores, beside the GPU's default (2^25)
 
 
 def cuda_peak_gb(function) -> float:
@@ -63,22 +67,21 @@ def attention_section(quick: bool) -> dict:
             dense = sum(contextual_attention_dense(x, mask, p, 3, 10.0) for p in BRANCHES)
             difference = float((sum(ContextualAttention(p)(x, mask) for p in BRANCHES) - dense).abs().max())
         del dense
-        steps = {"ours": attention_step("ours", x, mask),
-                 "ours, GPU budget": attention_step("ours", x, mask, max_scores=GPU_BUDGET),
+        steps = {"ours": attention_step("ours", x, mask, max_scores=None),
+                 "ours, CPU budget": attention_step("ours", x, mask, max_scores=CPU_BUDGET),
                  "authors": attention_step("authors", x, mask)}
         times = time_side_by_side(steps, repeats=5 if quick else 10, warmup=2, cuda=True)
         memory = {name: cuda_peak_gb(step) for name, step in steps.items()}
         results["paper_setting"].append(dict(batch=batch, mask=kind, hole_area=float(mask.mean()),
                                              max_difference_from_dense=difference, times=times, memory_gb=memory))
         ms = {name: 1e3 * t["median_s"] for name, t in times.items()}
-        rows.append([batch, kind, f"{float(mask.mean()):.0%}", f"{ms['ours']:.1f}", f"{ms['ours, GPU budget']:.1f}",
-                     f"{ms['authors']:.1f}", f"{ms['authors'] / min(ms['ours'], ms['ours, GPU budget']):.1f}x",
-                     f"{memory['ours']:.3f}", f"{memory['ours, GPU budget']:.3f}", f"{memory['authors']:.3f}",
-                     f"{difference:.1e}"])
+        rows.append([batch, kind, f"{float(mask.mean()):.0%}", f"{ms['ours']:.1f}", f"{ms['authors']:.1f}",
+                     f"{ms['authors'] / ms['ours']:.1f}x", f"{memory['ours']:.3f}", f"{memory['authors']:.3f}",
+                     f"{memory['ours'] / memory['authors']:.2f}", f"{ms['ours, CPU budget']:.1f}",
+                     f"{memory['ours, CPU budget']:.3f}", f"{difference:.1e}"])
     print("\n## Attention, both branches, forward + backward, 128 x 64 x 64 features, GPU\n")
-    print(markdown(["batch", "hole", "area", "ours (ms)", f"ours, 2^{GPU_BUDGET.bit_length() - 1} budget (ms)",
-                    "authors' (ms)", "speed-up (best of ours)", "ours GB", "ours GPU-budget GB", "authors' GB",
-                    "max |ours - dense|"], rows))
+    print(markdown(["batch", "hole", "area", "ours (ms)", "authors' (ms)", "speed-up", "ours GB", "authors' GB",
+                    "memory ratio", "ours at 2^23 (ms)", "ours at 2^23 (GB)", "max |ours - dense|"], rows))
 
     scale_rows = []
     for image_size in (256, 512) if quick else (256, 512, 1024):
@@ -86,7 +89,7 @@ def attention_section(quick: bool) -> dict:
         x, mask = torch.randn(1, CHANNELS, size, size, device=DEVICE), feature_mask("centre", 1, size).to(DEVICE)
         line = dict(image=image_size)
         for name, step in (("ours", attention_step("ours", x, mask, backward=False)),
-                           ("ours, GPU budget", attention_step("ours", x, mask, backward=False, max_scores=GPU_BUDGET)),
+                           ("ours, CPU budget", attention_step("ours", x, mask, backward=False, max_scores=CPU_BUDGET)),
                            ("authors", attention_step("authors", x, mask, backward=False))):
             try:
                 seconds = time_side_by_side({name: step}, repeats=3, warmup=1, cuda=True)[name]["median_s"]
@@ -98,10 +101,65 @@ def attention_section(quick: bool) -> dict:
             torch.cuda.empty_cache()
         results["scaling"].append(line)
         cell = lambda r: f"{1e3 * r['seconds']:.1f} ms, {r['peak_gb']:.2f} GB" if "seconds" in r else r["error"]
-        scale_rows.append([image_size, f"{size}^2", cell(line["ours"]), cell(line["ours, GPU budget"]), cell(line["authors"])])
+        scale_rows.append([image_size, f"{size}^2", cell(line["ours"]), cell(line["ours, CPU budget"]), cell(line["authors"])])
     print("\n## Scaling: attention forward, both branches, batch 1, half-side centre hole, GPU\n")
-    print(markdown(["input", "features", "ours", "ours, GPU budget", "authors'"], scale_rows))
+    print(markdown(["input", "features", "ours", "ours at 2^23", "authors'"], scale_rows))
     return results
+
+
+def budget_section(quick: bool) -> list[dict]:
+    """Forward + backward time and peak memory of ours against the score budget `max_scores`: small
+    chunks bound memory but leave a GPU waiting on kernel launches."""
+    results, rows = [], []
+    for batch, kind in ((5, "centre"), (2, "free50"), (16, "centre")):
+        torch.manual_seed(0)
+        x, mask = torch.randn(batch, CHANNELS, 64, 64, device=DEVICE), feature_mask(kind, batch, 64).to(DEVICE)
+        steps = {exponent: attention_step("ours", x, mask, max_scores=2**exponent) for exponent in range(21, 29)}
+        times = time_side_by_side(steps, repeats=5, warmup=2, cuda=True)
+        for exponent, step in steps.items():
+            results.append(dict(batch=batch, mask=kind, max_scores=2**exponent, seconds=times[exponent]["median_s"],
+                                peak_gb=cuda_peak_gb(step)))
+            rows.append([batch, kind, f"2^{exponent}", f"{1e3 * times[exponent]['median_s']:.1f}", f"{results[-1]['peak_gb']:.3f}"])
+    print("\n## Attention (both branches, forward + backward) against the score budget, GPU\n")
+    print(markdown(["batch", "hole", "max_scores", "ms", "peak GB"], rows))
+    return results
+
+
+def step_section(quick: bool) -> dict:
+    """Where a batch-5 training step's wall time goes (bf16 autocast, no Trainer): the paper's step,
+    the same without attention, and with fused Adam, side by side; wall time against the time the
+    GPU spent in kernels, and the host-side operators of the paper's step."""
+    image, mask = (t.to(DEVICE) for t in inputs(5, 256))
+    steps = {}
+    for name, attention, fused in (("multi_scale", "multi_scale", None), ("no attention", "none", None),
+                                   ("multi_scale, fused Adam", "multi_scale", True)):
+        step = TrainingStep()
+        step.generator = MusicalGenerator(attention=attention)
+        for network in (step.generator, step.discriminator, step.loss):
+            network.to(DEVICE)
+        adam = lambda params: torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999), fused=fused)
+        step.g_optimiser, step.d_optimiser = adam(step.generator.parameters()), adam(step.discriminator.parameters())
+
+        def run(step=step):
+            with torch.autocast("cuda", torch.bfloat16):
+                step(image, mask)
+        steps[name] = run
+    times = time_side_by_side(steps, repeats=10, warmup=3, cuda=True)
+    gpu_ms = {}
+    for name, run in steps.items():
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as trace:
+            run()
+            torch.cuda.synchronize()
+        events = trace.key_averages()
+        gpu_ms[name] = sum(e.self_device_time_total for e in events if e.device_type == torch.autograd.DeviceType.CUDA) / 1e3
+        if name == "multi_scale":
+            top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:15]
+            print(markdown(["op (host side)", "self CPU ms", "calls"],
+                           [[e.key[:60], f"{e.self_cpu_time_total / 1e3:.1f}", e.count] for e in top]))
+    print("\n## Training step, bf16 autocast, batch 5, 256 x 256: wall time against GPU busy time\n")
+    print(markdown(["variant", "wall ms", "GPU busy ms"],
+                   [[name, f"{1e3 * times[name]['median_s']:.1f}", f"{gpu_ms[name]:.1f}"] for name in steps]))
+    return dict(times=times, gpu_busy_ms=gpu_ms)
 
 
 class StepTimer(L.Callback):
@@ -185,17 +243,23 @@ def inference_section(quick: bool) -> list[dict]:
     return results
 
 
+SECTIONS = dict(attention=attention_section, training=training_section, inference=inference_section,
+                budget=budget_section, step=step_section)
+DEFAULT_SECTIONS = ["attention", "training", "inference"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", nargs="*", default=["attention", "training", "inference"])
+    parser.add_argument("--only", nargs="*", default=DEFAULT_SECTIONS, choices=list(SECTIONS),
+                        help="sections to run; budget and step are diagnostics, not run by default")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("bench_gpu needs a CUDA device; the CPU figures come from bench_attention and bench_generator")
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
-    sections = dict(attention=attention_section, training=training_section, inference=inference_section)
-    results = {name: sections[name](args.quick) for name in args.only}
-    print(f"\nwritten {write_json('gpu' + ('_quick' if args.quick else ''), results)}")
+    results = {name: SECTIONS[name](args.quick) for name in args.only}
+    name = "gpu" + ("_quick" if args.quick else "") + ("" if args.only == DEFAULT_SECTIONS else "_" + "_".join(args.only))
+    print(f"\nwritten {write_json(name, results)}")
 
 
 if __name__ == "__main__":

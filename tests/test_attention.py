@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from musical_inpaint.models.attention import ContextualAttention, MultiScaleAttention, diagonal_spread, diagonal_sum
+from musical_inpaint.models.attention import (
+    ContextualAttention,
+    MultiScaleAttention,
+    default_max_scores,
+    diagonal_spread,
+    diagonal_sum,
+)
 from tests.reference_attention import contextual_attention_dense, contextual_attention_reference
 
 
@@ -225,3 +231,11 @@ def test_diagonal_sum_is_literal_and_spread_is_its_adjoint(halo):
     torch.testing.assert_close(out, expected)
     other = torch.randn(out.shape, generator=generator, dtype=torch.float64)
     torch.testing.assert_close((out * other).sum(), (grid * diagonal_spread(other, halo)).sum())
+
+
+def test_default_budget_follows_the_device():
+    # Small chunks on the CPU (heap-reused tensors), larger on a GPU (fewer kernel launches).
+    assert default_max_scores(torch.device("cpu")) == 2**23
+    assert default_max_scores(torch.device("cuda")) == 2**25
+    x, mask = random_case(2, 3, 9, 8, 0.2, seed=3)
+    assert torch.equal(ContextualAttention(3)(x, mask), ContextualAttention(3, max_scores=2**23)(x, mask))

@@ -65,7 +65,8 @@ class ContextualAttention(nn.Module):
         max_scores: memory budget, in score entries held at once (a few such tensors are alive
             together): whole samples, or 2-D tiles of one sample's query box, are processed in
             exact chunks that respect it; with gradients, each chunk is recomputed in the backward
-            pass (always, so that training memory does not grow with the batch).
+            pass (always, so that training memory does not grow with the batch). None: the
+            device's default (`default_max_scores`).
         static_shapes: query every position, so that no tensor shape depends on the mask (for
             TorchScript tracing and ONNX export). Same result, more work.
     """
@@ -75,14 +76,14 @@ class ContextualAttention(nn.Module):
         patch_size: int,
         propagate_size: int = 3,
         softmax_scale: float = 10.0,
-        max_scores: int = 2**23,
+        max_scores: int | None = None,
         static_shapes: bool = False,
     ) -> None:
         super().__init__()
         for name, size in (("patch_size", patch_size), ("propagate_size", propagate_size)):
             if size < 1 or size % 2 == 0:
                 raise ValueError(f"ContextualAttention: {name} must be a positive odd integer, got {size}")
-        if max_scores < 1:
+        if max_scores is not None and max_scores < 1:
             raise ValueError(f"ContextualAttention: max_scores must be positive, got {max_scores}")
         self.patch_size = patch_size
         self.propagate_size = propagate_size
@@ -175,7 +176,8 @@ class ContextualAttention(nn.Module):
         # sample's box (each re-reads a margin around it). When gradients are needed each chunk
         # is recomputed in the backward pass instead of keeping its score-sized tensors.
         key_pixels = (height + 2 * margin) * (width + 2 * margin)
-        pixels_per_chunk = max(1, self.max_scores // key_pixels)  # query pixels, margins included
+        budget = self.max_scores or default_max_scores(x.device)
+        pixels_per_chunk = max(1, budget // key_pixels)  # query pixels, margins included
         box_pixels = (box.height + 2 * margin) * (box.width + 2 * margin)
         if box_pixels <= pixels_per_chunk:
             samples_per_chunk, rows, cols = pixels_per_chunk // box_pixels, box.height, box.width
@@ -203,6 +205,15 @@ class ContextualAttention(nn.Module):
         filled = box.place(pasted.permute(0, 3, 1, 2), r, height, width)
         filled = filled / _window_sum(x.new_ones(1, 1, height, width), p)
         return torch.where(hole & active[:, None, None, None], filled, x)
+
+
+def default_max_scores(device: torch.device) -> int:
+    """Score entries per chunk when none is given. CPU: 2^23 (32 MiB per fp32 tensor, under glibc's
+    mmap threshold, so chunks reuse heap memory instead of faulting in fresh pages). GPU: 2^25,
+    where smaller chunks leave the device waiting on kernel launches: on an H100 the paper setting
+    at batch 5 takes 51 ms at 2^23 and 19.5 ms at 2^25, with no gain beyond (benchmarks/bench_gpu.py,
+    budget section)."""
+    return 2**25 if device.type == "cuda" else 2**23
 
 
 class _Box:
@@ -370,7 +381,7 @@ class MultiScaleAttention(nn.Module):
         propagate_size: int = 3,
         softmax_scale: float = 10.0,
         se_reduction: int = 16,
-        max_scores: int = 2**23,
+        max_scores: int | None = None,
     ) -> None:
         super().__init__()
         if not patch_sizes:

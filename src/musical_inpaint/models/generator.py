@@ -81,7 +81,7 @@ class MusicalGenerator(nn.Module):
         propagate_size: int = 3,
         softmax_scale: float = 10.0,
         se_reduction: int = 16,
-        max_scores: int = 2**23,
+        max_scores: int | None = None,
     ) -> None:
         super().__init__()
         if attention not in ATTENTION_PATCH_SIZES:
