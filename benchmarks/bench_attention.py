@@ -2,6 +2,7 @@
 
     python -m benchmarks.bench_attention            # the full set (about 15 minutes on 2 cores)
     python -m benchmarks.bench_attention --quick    # smaller, for a smoke run
+    python -m benchmarks.bench_attention --flops    # forward FLOPs of each setting only (seconds)
 
 1. The paper's setting: 128 x 64 x 64 features, 32 x 32 centre hole, both branches (1x1 and 3x3
    patches), forward + backward, batch 2 and 5; and free-form holes of 10-50 % area. Timed side
@@ -24,6 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.authors_attention import AuthorsAttention
+from torch.utils.flop_counter import FlopCounterMode
+
 from benchmarks.common import (
     current_rss_gb,
     markdown,
@@ -105,12 +108,33 @@ def child_generator_1024() -> None:
     print(json.dumps(dict(seconds=time.perf_counter() - start, peak_gb=peak_rss_gb(), finite=bool(torch.isfinite(out).all()))))
 
 
+def forward_flops() -> None:
+    """Forward FLOPs (torch.utils.flop_counter: matrix products and convolutions) of ours and the
+    authors' algorithm, both branches, batch 1, for each hole of the timing table."""
+    rows = []
+    for kind in ("centre", "free10", "free50"):
+        torch.manual_seed(0)
+        x, mask = torch.randn(1, CHANNELS, 64, 64), feature_mask(kind, 1, 64)
+        flops = {}
+        for implementation in ("ours", "authors"):
+            with torch.no_grad(), FlopCounterMode(display=False) as counter:
+                attention_step(implementation, x, mask, backward=False)()
+            flops[implementation] = counter.get_total_flops()
+        rows.append([kind, f"{float(mask.mean()):.0%}", f"{flops['ours'] / 1e9:.1f}", f"{flops['authors'] / 1e9:.1f}",
+                     f"{flops['authors'] / flops['ours']:.1f}x"])
+    print("\n## Forward GFLOP per sample, both branches, 128 x 64 x 64 features\n")
+    print(markdown(["hole", "area", "ours", "authors'", "ratio"], rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--child", nargs=5, metavar=("IMPL", "BATCH", "MASK", "SIZE", "BACKWARD"))
     parser.add_argument("--child-generator-1024", action="store_true")
+    parser.add_argument("--flops", action="store_true")
     args = parser.parse_args()
+    if args.flops:
+        return forward_flops()
     if args.child:
         impl, batch, kind, size, backward = args.child
         return child(impl, int(batch), kind, int(size), backward == "1")
