@@ -2,7 +2,7 @@
 Trainer at bf16-mixed (and fp32 beside it), inference, and peak GPU memory at 256 and 512.
 Needs a CUDA device; the card is named in the output and the JSON.
 
-    python -m benchmarks.bench_gpu            # a few minutes on an H100
+    python -m benchmarks.bench_gpu            # about 2 minutes on an H100
     python -m benchmarks.bench_gpu --quick    # fewer settings and steps
     python -m benchmarks.bench_gpu --only budget step   # the diagnostics
 
@@ -12,8 +12,9 @@ Needs a CUDA device; the card is named in the output and the JSON.
 2. Scaling: attention forward at 256, 512 and 1024 inputs (batch 1, half-side hole).
 3. Training: `trainer=gpu` composed by Hydra with the paper's model (random VGG16 / DenseNet121
    weights: no download), synthetic data in worker processes; seconds per step (timed between
-   batch start and end, so the data loader is not counted) and images per second with the loader
-   counted; peak GPU memory of the measured steps.
+   batch start and end, so the data loader is not counted; images / s from the median step) and
+   images per second with the loader counted (over the whole measured span); peak GPU memory
+   allocated during the measured steps (in total, model and optimiser states included).
 4. Inference: latency at 256 and 512 (batch 1), 1024 with a 512 hole, throughput at batch 32,
    fp32 and bf16 autocast.
 Diagnostics, on request: the attention's time and memory against its score budget; a training
@@ -188,7 +189,7 @@ def train_images_per_second(size: int, batch: int, precision: str, warmup: int, 
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             cfg = compose(config_name="train", overrides=[
                 "trainer=gpu", f"trainer.precision={precision}", "pretrained=false", f"crop_size={size}",
-                f"dataset.batch_size={batch}", f"dataset.train_size={batch * (warmup + steps + 1)}",
+                f"dataset.batch_size={batch}", f"dataset.train_size={batch * (warmup + steps)}",
                 "dataset.num_workers=8", "~logger", "~callbacks", f"paths.output_dir={folder}",
                 "trainer.max_epochs=1", "+trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0",
                 "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
@@ -211,7 +212,7 @@ def training_section(quick: bool) -> list[dict]:
     results = []
     for size, batch, precision in settings[:1] if quick else settings:
         torch.cuda.empty_cache()
-        results.append(train_images_per_second(size, batch, precision, warmup=3, steps=5 if quick else 15))
+        results.append(train_images_per_second(size, batch, precision, warmup=3, steps=5 if quick else 16))
     print("\n## Training step (D + G, VGG16 style / perceptual, DenseNet121), real Trainer, GPU\n")
     print(markdown(["size", "batch", "precision", "s / step", "images / s", "images / s (loader counted)",
                     "peak allocated GB", "peak reserved GB"],
@@ -251,14 +252,14 @@ DEFAULT_SECTIONS = ["attention", "training", "inference"]
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", nargs="*", default=DEFAULT_SECTIONS, choices=list(SECTIONS),
+    parser.add_argument("--only", nargs="+", default=DEFAULT_SECTIONS, choices=list(SECTIONS),
                         help="sections to run; budget and step are diagnostics, not run by default")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("bench_gpu needs a CUDA device; the CPU figures come from bench_attention and bench_generator")
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
     results = {name: SECTIONS[name](args.quick) for name in args.only}
-    name = "gpu" + ("_quick" if args.quick else "") + ("" if args.only == DEFAULT_SECTIONS else "_" + "_".join(args.only))
+    name = "gpu" + ("_quick" if args.quick else "") + ("" if sorted(args.only) == sorted(DEFAULT_SECTIONS) else "_" + "_".join(args.only))
     print(f"\nwritten {write_json(name, results)}")
 
 

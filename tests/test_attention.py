@@ -238,4 +238,4 @@ def test_default_budget_follows_the_device():
     assert default_max_scores(torch.device("cpu")) == 2**23
     assert default_max_scores(torch.device("cuda")) == 2**25
     x, mask = random_case(2, 3, 9, 8, 0.2, seed=3)
-    assert torch.equal(ContextualAttention(3)(x, mask), ContextualAttention(3, max_scores=2**23)(x, mask))
+    torch.testing.assert_close(ContextualAttention(3)(x, mask), ContextualAttention(3, max_scores=200)(x, mask))

@@ -15,7 +15,7 @@ CUDA = torch.device("cuda")
 
 
 @pytest.mark.parametrize("hole", ["random", "centre", "corner"])
-@pytest.mark.parametrize("max_scores", [2**23, 300], ids=["one-chunk", "tiles"])
+@pytest.mark.parametrize("max_scores", [None, 2**23, 300], ids=["cuda-default", "one-chunk", "tiles"])
 def test_attention_on_cuda_equals_the_cpu_in_value_and_gradient(hole, max_scores):
     x, mask = random_case(3, 4, 19, 17, 0.15, seed=5)
     if hole != "random":

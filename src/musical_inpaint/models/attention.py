@@ -209,9 +209,10 @@ class ContextualAttention(nn.Module):
 
 def default_max_scores(device: torch.device) -> int:
     """Score entries per chunk when none is given. CPU: 2^23 (32 MiB per fp32 tensor, under glibc's
-    mmap threshold, so chunks reuse heap memory instead of faulting in fresh pages). GPU: 2^25,
+    mmap threshold, so chunks reuse heap memory instead of faulting in fresh pages). CUDA: 2^25,
     where smaller chunks leave the device waiting on kernel launches: on an H100 the paper setting
-    at batch 5 takes 51 ms at 2^23 and 19.5 ms at 2^25, with no gain beyond (benchmarks/bench_gpu.py,
+    at batch 5 takes 51 ms at 2^23 and 19.5 ms at 2^25, the same at 2^27; larger batches and
+    free-form holes gain another 10-17 % at 2^27 for twice the memory (benchmarks/bench_gpu.py,
     budget section)."""
     return 2**25 if device.type == "cuda" else 2**23
 
