@@ -23,10 +23,9 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-from benchmarks.authors_attention import AuthorsAttention
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks.authors_attention import AuthorsAttention
 from benchmarks.common import (
     current_rss_gb,
     markdown,
