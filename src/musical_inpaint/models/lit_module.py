@@ -131,7 +131,9 @@ class MusicalInpainting(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         values = self.val_metrics.compute()
         self.val_metrics.reset()
-        self.log_dict({f"val/{name}": value.float() for name, value in values.items()}, sync_dist=False)
+        # compute() already summed the states over processes, so every rank holds the same values;
+        # sync_dist averages these equal values (a no-op) and keeps Lightning from warning per key.
+        self.log_dict({f"val/{name}": value.float() for name, value in values.items()}, sync_dist=True)
 
     def _save_panel(self, image: Tensor, mask: Tensor, prediction: Tensor) -> None:
         """Rows of masked input | output | composite | ground truth, on rank 0 only."""
