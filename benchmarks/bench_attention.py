@@ -3,6 +3,7 @@
     python -m benchmarks.bench_attention            # the full set (about 15 minutes on 2 cores)
     python -m benchmarks.bench_attention --quick    # smaller, for a smoke run
     python -m benchmarks.bench_attention --flops    # forward FLOPs of each setting only (seconds)
+    python -m benchmarks.bench_attention --budgets  # ours at score budgets 2^21..2^23 (3 minutes)
 
 1. The paper's setting: 128 x 64 x 64 features, 32 x 32 centre hole, both branches (1x1 and 3x3
    patches), forward + backward, batch 2 and 5; and free-form holes of 10-50 % area. Timed side
@@ -125,15 +126,30 @@ def forward_flops() -> None:
     print(markdown(["hole", "area", "ours", "authors'", "ratio"], rows))
 
 
+def budget_times() -> None:
+    """Ours, forward + backward, at score budgets of 2^21 to 2^23 entries, side by side."""
+    rows = []
+    for batch, kind in ((2, "free50"), (2, "free10"), (5, "centre")):
+        torch.manual_seed(0)
+        x, mask = torch.randn(batch, CHANNELS, 64, 64), feature_mask(kind, batch, 64)
+        times = time_side_by_side({e: attention_step("ours", x, mask, max_scores=2**e) for e in (21, 22, 23)}, repeats=5)
+        rows.append([batch, kind, *(f"{times[e]['median_s']:.2f}" for e in (21, 22, 23))])
+    print("\n## Ours, both branches, forward + backward (s), against the score budget\n")
+    print(markdown(["batch", "hole", "2^21", "2^22", "2^23"], rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--child", nargs=5, metavar=("IMPL", "BATCH", "MASK", "SIZE", "BACKWARD"))
     parser.add_argument("--child-generator-1024", action="store_true")
     parser.add_argument("--flops", action="store_true")
+    parser.add_argument("--budgets", action="store_true")
     args = parser.parse_args()
     if args.flops:
         return forward_flops()
+    if args.budgets:
+        return budget_times()
     if args.child:
         impl, batch, kind, size, backward = args.child
         return child(impl, int(batch), kind, int(size), backward == "1")

@@ -2,6 +2,7 @@
 
     python -m benchmarks.bench_generator            # about 15 minutes on 2 cores
     python -m benchmarks.bench_generator --quick    # batch 2, for a smoke run
+    python -m benchmarks.bench_generator --skip-compile   # without the torch.compile comparison
 
 1. Generator forward + backward (batch 5, 256 x 256, paper widths): ours against the same network
    with the authors' attention algorithm swapped in, timed side by side.
@@ -112,6 +113,7 @@ def compiled_inference(generator: MusicalGenerator, image: torch.Tensor, mask: t
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--skip-compile", action="store_true")
     args = parser.parse_args()
     batch, repeats = (2, 2) if args.quick else (5, 3)
     results = {}
@@ -172,6 +174,9 @@ def main() -> None:
                    [[f"{latency[256]['median_s']:.2f}", f"{latency[512]['median_s']:.2f}",
                      f"{image8.shape[0] / throughput['median_s']:.2f}"]]))
 
+    if args.skip_compile:
+        print(f"\nwritten {write_json('generator' + ('_quick' if args.quick else ''), results)}")
+        return
     results["compile"] = compiled_inference(generator, *inputs(1, 256), repeats=repeats)
     c = results["compile"]
     print("\n## torch.compile (inductor) against eager, inference, 256 x 256, batch 1\n")

@@ -233,9 +233,12 @@ def test_diagonal_sum_is_literal_and_spread_is_its_adjoint(halo):
     torch.testing.assert_close((out * other).sum(), (grid * diagonal_spread(other, halo)).sum())
 
 
-def test_default_budget_follows_the_device():
-    # Small chunks on the CPU (heap-reused tensors), larger on a GPU (fewer kernel launches).
-    assert default_max_scores(torch.device("cpu")) == 2**23
-    assert default_max_scores(torch.device("cuda")) == 2**25
+def test_default_budget_follows_the_device_and_the_map_size():
+    # Small chunks on the CPU, larger on a GPU (fewer kernel launches); large maps get larger ones.
+    small, large = 20 * 20, 260 * 260  # padded key pixels (large: 1024 x 1024 inputs)
+    assert default_max_scores(torch.device("cpu"), small) == 2**22
+    assert default_max_scores(torch.device("cuda"), small) == 2**25
+    assert default_max_scores(torch.device("cpu"), large) == 512 * large
+    assert default_max_scores(torch.device("cuda"), large) == 1024 * large
     x, mask = random_case(2, 3, 9, 8, 0.2, seed=3)
     torch.testing.assert_close(ContextualAttention(3)(x, mask), ContextualAttention(3, max_scores=200)(x, mask))

@@ -65,8 +65,8 @@ class ContextualAttention(nn.Module):
         max_scores: memory budget, in score entries held at once (a few such tensors are alive
             together): whole samples, or 2-D tiles of one sample's query box, are processed in
             exact chunks that respect it; with gradients, each chunk is recomputed in the backward
-            pass (always, so that training memory does not grow with the batch). None: the
-            device's default (`default_max_scores`).
+            pass (always, so that training memory does not grow with the batch). None: a default
+            for the device and map size (`default_max_scores`).
         static_shapes: query every position, so that no tensor shape depends on the mask (for
             TorchScript tracing and ONNX export). Same result, more work.
     """
@@ -176,7 +176,7 @@ class ContextualAttention(nn.Module):
         # sample's box (each re-reads a margin around it). When gradients are needed each chunk
         # is recomputed in the backward pass instead of keeping its score-sized tensors.
         key_pixels = (height + 2 * margin) * (width + 2 * margin)
-        budget = self.max_scores or default_max_scores(x.device)
+        budget = self.max_scores or default_max_scores(x.device, key_pixels)
         pixels_per_chunk = max(1, budget // key_pixels)  # query pixels, margins included
         box_pixels = (box.height + 2 * margin) * (box.width + 2 * margin)
         if box_pixels <= pixels_per_chunk:
@@ -207,14 +207,23 @@ class ContextualAttention(nn.Module):
         return torch.where(hole & active[:, None, None, None], filled, x)
 
 
-def default_max_scores(device: torch.device) -> int:
-    """Score entries per chunk when none is given. CPU: 2^23 (32 MiB per fp32 tensor, under glibc's
-    mmap threshold, so chunks reuse heap memory instead of faulting in fresh pages). CUDA: 2^25,
-    where smaller chunks leave the device waiting on kernel launches: on an H100 the paper setting
-    at batch 5 takes 51 ms at 2^23 and 19.5 ms at 2^25, the same at 2^27; larger batches and
-    free-form holes gain another 10-17 % at 2^27 for twice the memory (benchmarks/bench_gpu.py,
-    budget section)."""
-    return 2**25 if device.type == "cuda" else 2**23
+def default_max_scores(device: torch.device, key_pixels: int) -> int:
+    """Score entries per chunk when none is given, for keys of `key_pixels` pixels (padded map).
+
+    CPU: 2^22 (16 MiB per fp32 tensor): on the paper's 64 x 64 features this holds free-form holes
+    at 0.17 of the authors' memory instead of 0.25 at 2^23, as fast, while the centre hole gets
+    about 25 % slower (its box no longer fits one chunk; benchmarks/README.md).
+    CUDA: 2^25, since smaller chunks leave the device waiting on kernel launches (an H100 takes
+    51 ms at 2^23 and 19.5 ms at 2^25 for the paper setting at batch 5; benchmarks/bench_gpu.py).
+    On large maps, a floor of query pixels per chunk keeps a tile's halo (2 (r + t) pixels on each
+    side) a modest part of it: at 1024 x 1024 inputs (256 x 256 features) 2^23 entries left tiles
+    of 7 x 7 queries inside an 11 x 11 grid. The floor is 1024 query pixels on CUDA (1024^2 input,
+    attention forward: 162 ms against 184 at 2^25, on two H100 machines) and 512 on the CPU
+    (39 s against 50 at 2^23), where 1024 made 512^2 inputs a third slower: chunks past glibc's
+    mmap threshold are page-faulted anew."""
+    if device.type == "cuda":
+        return max(2**25, 1024 * key_pixels)
+    return max(2**22, 512 * key_pixels)
 
 
 class _Box:
