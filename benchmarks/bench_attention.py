@@ -83,6 +83,13 @@ def attention_step(implementation: str, x: torch.Tensor, mask: torch.Tensor, bac
     return run
 
 
+def difference_from_dense(x: torch.Tensor, mask: torch.Tensor) -> float:
+    """Max |ours - dense| of both branches' outputs summed (tests/reference_attention.py)."""
+    with torch.no_grad():
+        dense = sum(contextual_attention_dense(x, mask, p, 3, 10.0) for p in BRANCHES)
+        return float((sum(ContextualAttention(p)(x, mask) for p in BRANCHES) - dense).abs().max())
+
+
 def child(implementation: str, batch: int, kind: str, size: int, backward: bool) -> None:
     """Peak resident memory of one attention step in this fresh process, as one JSON line."""
     torch.manual_seed(0)
@@ -163,9 +170,7 @@ def main() -> None:
     for batch, kind in settings:
         torch.manual_seed(0)
         x, mask = torch.randn(batch, CHANNELS, 64, 64), feature_mask(kind, batch, 64)
-        with torch.no_grad():
-            dense = sum(contextual_attention_dense(x, mask, p, 3, 10.0) for p in BRANCHES)
-        difference = float((sum(ContextualAttention(p)(x, mask) for p in BRANCHES) - dense).abs().max())
+        difference = difference_from_dense(x, mask)
         times = time_side_by_side({impl: attention_step(impl, x, mask) for impl in ("ours", "authors")}, repeats=repeats)
         memory = {impl: peak_memory_in_child("benchmarks.bench_attention", "--child", impl, str(batch), kind, "64", "1")
                   for impl in ("ours", "authors")}

@@ -58,11 +58,12 @@ def forward_backward(generator: MusicalGenerator, image: torch.Tensor, mask: tor
 class TrainingStep:
     """One batch of the GAN loop as MusicalInpainting runs it, without the Trainer around it."""
 
-    def __init__(self) -> None:
-        self.generator = MusicalGenerator()
-        self.discriminator = DenseNetDiscriminator(weights=None)
-        self.loss = InpaintingLoss(vgg_weights=None)
-        adam = lambda params: torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
+    def __init__(self, attention: str = "multi_scale", device: str | torch.device = "cpu",
+                 fused_adam: bool | None = None) -> None:
+        self.generator = MusicalGenerator(attention=attention).to(device)
+        self.discriminator = DenseNetDiscriminator(weights=None).to(device)
+        self.loss = InpaintingLoss(vgg_weights=None).to(device)
+        adam = lambda params: torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999), fused=fused_adam)
         self.g_optimiser, self.d_optimiser = adam(self.generator.parameters()), adam(self.discriminator.parameters())
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> None:

@@ -35,13 +35,11 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch.profiler import ProfilerActivity, profile
 
-from benchmarks.bench_attention import BRANCHES, CHANNELS, attention_step, feature_mask
+from benchmarks.bench_attention import CHANNELS, attention_step, difference_from_dense, feature_mask
 from benchmarks.bench_generator import TrainingStep, inputs
 from benchmarks.common import markdown, time_side_by_side, write_json
 from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.models import MusicalGenerator
-from musical_inpaint.models.attention import ContextualAttention
-from tests.reference_attention import contextual_attention_dense
 
 DEVICE = torch.device("cuda")
 SMALL_BUDGET = 2**23  # beside the default: 4x fewer score entries per chunk
@@ -64,10 +62,7 @@ def attention_section(quick: bool) -> dict:
     for batch, kind in settings[:2] if quick else settings:
         torch.manual_seed(0)
         x, mask = torch.randn(batch, CHANNELS, 64, 64, device=DEVICE), feature_mask(kind, batch, 64).to(DEVICE)
-        with torch.no_grad():
-            dense = sum(contextual_attention_dense(x, mask, p, 3, 10.0) for p in BRANCHES)
-            difference = float((sum(ContextualAttention(p)(x, mask) for p in BRANCHES) - dense).abs().max())
-        del dense
+        difference = difference_from_dense(x, mask)
         steps = {"ours": attention_step("ours", x, mask, max_scores=None),
                  "ours, small budget": attention_step("ours", x, mask, max_scores=SMALL_BUDGET),
                  "authors": attention_step("authors", x, mask)}
@@ -134,12 +129,7 @@ def step_section(quick: bool) -> dict:
     steps = {}
     for name, attention, fused in (("multi_scale", "multi_scale", None), ("no attention", "none", None),
                                    ("multi_scale, fused Adam", "multi_scale", True)):
-        step = TrainingStep()
-        step.generator = MusicalGenerator(attention=attention)
-        for network in (step.generator, step.discriminator, step.loss):
-            network.to(DEVICE)
-        adam = lambda params: torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999), fused=fused)
-        step.g_optimiser, step.d_optimiser = adam(step.generator.parameters()), adam(step.discriminator.parameters())
+        step = TrainingStep(attention, DEVICE, fused_adam=fused)
 
         def run(step=step):
             with torch.autocast("cuda", torch.bfloat16):
