@@ -88,6 +88,36 @@ def test_gradients_match_finite_differences(patch_size, propagate_size):
     assert torch.autograd.gradcheck(lambda t: attention(t, mask), (x.requires_grad_(True),))
 
 
+def sparse_holes(batch, height, width):
+    """Irregular holes whose bounding box is mostly known: a diagonal stroke, specks far apart,
+    a hole on the border, so that tiles are shrunk or skipped and only some rows are computed."""
+    mask = torch.zeros(batch, 1, height, width, dtype=torch.float64)
+    for i in range(min(height, width) - 4):
+        mask[0, :, 2 + i, 1 + i : 3 + i] = 1
+    mask[1, :, 1, 2] = mask[1, :, height - 3, width - 2] = mask[1, :, height // 2, 0:3] = 1
+    mask[2, :, 0:2, 5:9] = mask[2, :, height - 6 : height - 3, 3] = 1
+    return mask
+
+
+@pytest.mark.parametrize("patch_size, propagate_size", [(1, 3), (3, 3), (3, 1), (5, 3)])
+@pytest.mark.parametrize("max_scores", [2**26, 30000, 900], ids=["one-chunk", "tiles", "one-pixel-tiles"])
+def test_sparse_holes_match_the_dense_reference_in_value_and_gradient(patch_size, propagate_size, max_scores):
+    # Only the rows and tiles that reach a hole pixel are computed; the result and its gradient
+    # must not show it.
+    x, _ = random_case(3, 3, 18, 16, 0.0, seed=11)
+    mask = sparse_holes(3, 18, 16)
+    weight = torch.randn(x.shape, generator=torch.Generator().manual_seed(2), dtype=x.dtype)
+    results = []
+    for attention in (ContextualAttention(patch_size, propagate_size, 10.0, max_scores),
+                      lambda t, m: contextual_attention_dense(t, m, patch_size, propagate_size, 10.0)):
+        leaf = x.clone().requires_grad_(True)
+        out = attention(leaf, mask)
+        (out * weight).sum().backward()
+        results.append((out.detach(), leaf.grad))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-9, atol=1e-10)
+
+
 def test_known_features_pass_through_unchanged():
     x, mask = random_case(2, 3, 10, 11, 0.2, seed=5, dtype=torch.float32)
     out = ContextualAttention(3)(x, mask)

@@ -34,11 +34,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
 _NORM_EPS = 1e-4
 
@@ -141,40 +141,47 @@ class ContextualAttention(nn.Module):
         # for keys outside the map: the propagation counts in-map keys only.
         key_norm = torch.sqrt(_window_sum(background.square().sum(1, keepdim=True), p) + _NORM_EPS)
         key_weight = F.pad(self.softmax_scale / key_norm, [t] * 4)[:, :, None]  # B x 1 x 1 x (H + 2t) x (W + 2t)
+        if r == 0:  # a one-pixel patch's weight scales its key pixel: fold it in, sparing a score-sized pass
+            keys, key_weight = keys * key_weight.flatten(2), None
         query_outside = ~box.inside(height, width, t)  # B x (bh + 2t) x (bw + 2t)
         if not self.static_shapes and not bool(query_outside.any()):
             query_outside = None  # the usual case of a hole away from the border: skip a pass
         invalid_keys = ~valid_keys  # B x 1 x H x W
 
+        # Within the box, only queries that reach a hole pixel matter (the others write onto known
+        # pixels only): each tile is shrunk to the bounding box of its own, and inside it only the
+        # rows of those (the query pixels they read, the hole pixels they write) are multiplied.
+        sparse = not self.static_shapes
+        if sparse:
+            outputs = _dilate(hole, r) & active[:, None, None, None]
+            output_map = box.crop(outputs.to(x.dtype), 0)[:, 0] > 0  # B x bh x bw
+            query_map = box.crop(_dilate(outputs, margin).to(x.dtype), margin)[:, 0] > 0
+            hole_map = box.crop((hole & active[:, None, None, None]).to(x.dtype), r)[:, 0] > 0
+
         def attend(samples: slice, top: int, left: int, rows: int, cols: int) -> Tensor:
             """Attention of the box tile [top, top + rows) x [left, left + cols) of some samples: the
             sums of pasted values its queries write onto their windows, b x (rows + 2r) x (cols + 2r) x C."""
-            query_pixels = queries[samples, :, top : top + rows + 2 * margin, left : left + cols + 2 * margin]
-            # Pixel-level products of every query pixel with every key pixel; the cosine score of
-            # two patches (step 3) is their sum along a diagonal over the p x p pixel offsets.
-            # Every score-sized stage reuses the name `scores`, so that each is freed as soon as
-            # the next exists (unless autograd saved it).
-            scores = diagonal_sum(
-                (query_pixels.flatten(2).transpose(1, 2) @ keys[samples]).view(
-                    -1, rows + 2 * margin, cols + 2 * margin, height + 2 * margin, width + 2 * margin
-                ),
-                r,
-            )
-            scores = scores * key_weight[samples]  # b x (rows + 2t) x (cols + 2t) x (H + 2t) x (W + 2t)
+            query_rows = hole_rows = outside = None
+            if sparse:
+                query_rows = _raster_rows(query_map[samples, top : top + rows + 2 * margin, left : left + cols + 2 * margin])
+                hole_rows = _raster_rows(hole_map[samples, top : top + rows + 2 * r, left : left + cols + 2 * r])
             if query_outside is not None:
-                tile_outside = query_outside[samples, top : top + rows + 2 * t, left : left + cols + 2 * t]
-                scores.masked_fill_(tile_outside[..., None, None], 0)
-            scores = diagonal_sum(scores, t)  # step 4: the logits, b x rows x cols x H x W
-            scores.masked_fill_(invalid_keys[samples, None], torch.finfo(scores.dtype).min)  # no backward reads it
-            scores = torch.softmax(scores.flatten(3), dim=-1).view_as(scores)
-            # Step 6 at pixel level: pixel u of query i's window receives sum_j a(i, j) b(j + u - i).
-            attention = diagonal_spread(scores, r).flatten(3).flatten(1, 2)
-            del scores
-            return (attention @ values[samples]).view(-1, rows + 2 * r, cols + 2 * r, channels)
+                outside = query_outside[samples, top : top + rows + 2 * t, left : left + cols + 2 * t, None, None]
+            tile = _Tile(rows, cols, height, width, r, t, outside, invalid_keys[samples, None], query_rows, hole_rows)
+            inputs = (
+                queries[samples, :, top : top + rows + 2 * margin, left : left + cols + 2 * margin],
+                keys[samples],
+                None if key_weight is None else key_weight[samples],
+                values[samples],
+            )
+            if recompute:
+                return _AttendTile.apply(tile, workspace, *inputs)
+            return _attend_tile(tile, workspace, *inputs)
 
         # Chunks within the budget: whole boxes of as many samples as fit, else tiles of one
         # sample's box (each re-reads a margin around it). When gradients are needed each chunk
-        # is recomputed in the backward pass instead of keeping its score-sized tensors.
+        # is recomputed in the backward pass instead of keeping its score-sized tensors
+        # (_AttendTile: it draws no random numbers, so no RNG state is kept either).
         key_pixels = (height + 2 * margin) * (width + 2 * margin)
         budget = self.max_scores or default_max_scores(x.device, key_pixels)
         pixels_per_chunk = max(1, budget // key_pixels)  # query pixels, margins included
@@ -188,23 +195,43 @@ class ContextualAttention(nn.Module):
             # A short box leaves budget over: widen the tiles to use it.
             cols = min(box.width, max(cols, pixels_per_chunk // (rows + 2 * margin) - 2 * margin))
         recompute = torch.is_grad_enabled() and x.requires_grad
+        workspace = _Workspace(x.dtype, x.device)
         pasted = x.new_zeros(batch, box.height + 2 * r, box.width + 2 * r, channels)
         for first in range(0, batch, samples_per_chunk):
             samples = slice(first, first + samples_per_chunk)
             for top in range(0, box.height, rows):
                 for left in range(0, box.width, cols):
-                    tile = (samples, top, left, min(rows, box.height - top), min(cols, box.width - left))
-                    if recompute:  # attend draws no random numbers: no RNG state to keep
-                        pasted_tile = checkpoint(attend, *tile, use_reentrant=False, preserve_rng_state=False)
-                    else:
-                        pasted_tile = attend(*tile)
+                    tile = (top, left, min(rows, box.height - top), min(cols, box.width - left))
+                    if sparse:
+                        tile = _shrink(output_map[samples], *tile)
+                        if tile is None:
+                            continue
+                    top_, left_, rows_, cols_ = tile
                     # Neighbouring tiles' windows overlap by 2r pixels.
-                    pasted[samples, top : top + tile[3] + 2 * r, left : left + tile[4] + 2 * r] += pasted_tile
+                    pasted[samples, top_ : top_ + rows_ + 2 * r, left_ : left_ + cols_ + 2 * r] += attend(samples, *tile)
+        workspace.release()  # the backward pass of the tiles, if any, takes buffers anew
 
         # Each hole pixel averages the windows of the in-map queries covering it.
         filled = box.place(pasted.permute(0, 3, 1, 2), r, height, width)
         filled = filled / _window_sum(x.new_ones(1, 1, height, width), p)
         return torch.where(hole & active[:, None, None, None], filled, x)
+
+
+def _shrink(flags: Tensor, top: int, left: int, rows: int, cols: int) -> tuple[int, int, int, int] | None:
+    """The bounding box (top, left, rows, cols) of the positions flagged in any sample of a
+    b x h x w map within the given one; None if there are none."""
+    inside = flags[:, top : top + rows, left : left + cols].any(0)
+    ys, xs = inside.any(1).nonzero()[:, 0].tolist(), inside.any(0).nonzero()[:, 0].tolist()  # one sync each
+    if not ys:
+        return None
+    return top + ys[0], left + xs[0], ys[-1] - ys[0] + 1, xs[-1] - xs[0] + 1
+
+
+def _raster_rows(flags: Tensor, dense_above: float = 0.8) -> Tensor | None:
+    """Raster indices of the positions flagged in any sample of a b x h x w map; None (all rows)
+    when nearly all are, as the gathers would then cost more than the rows they save."""
+    rows = flags.any(0).flatten().nonzero().squeeze(1)
+    return None if len(rows) > dense_above * flags[0].numel() else rows
 
 
 def default_max_scores(device: torch.device, key_pixels: int) -> int:
@@ -294,6 +321,179 @@ def _gather_flat(image: Tensor, index: Tensor) -> Tensor:
     return gathered.view(*image.shape[:2], *index.shape[1:])
 
 
+class _Tile(NamedTuple):
+    """One chunk: rows x cols queried positions (margins excluded) of a height x width map, patch
+    radius r and propagation radius t, and its masks: queries outside the map (b x (rows + 2t) x
+    (cols + 2t) x 1 x 1, or None), invalid keys (b x 1 x 1 x H x W), and the rows worth computing
+    (None: all): the query pixels that reach an output (raster indices in the (rows + 2(r + t)) x
+    (cols + 2(r + t)) grid) and the hole pixels of the pasted window ((rows + 2r) x (cols + 2r))."""
+
+    rows: int
+    cols: int
+    height: int
+    width: int
+    r: int
+    t: int
+    outside: Tensor | None
+    invalid: Tensor
+    query_rows: Tensor | None
+    hole_rows: Tensor | None
+
+    def grid(self, batch: int, halo: int) -> tuple[int, int, int, int, int]:
+        """(query, key) grid shape grown by halo on every side of both."""
+        return batch, self.rows + 2 * halo, self.cols + 2 * halo, self.height + 2 * halo, self.width + 2 * halo
+
+
+class _Workspace:
+    """Named score-sized buffers shared by the tiles of one call, each stage writing into one.
+
+    On the CPU, a fresh tensor of this size is page-faulted in on every allocation, which made a
+    multiply by the key weights take 15-20 ms in the backward pass against 0.2 ms into a mapped
+    buffer (4M entries, this 2-core machine); with every stage in a fresh tensor the allocations
+    cost more than the arithmetic. Under tracing (TorchScript, ONNX) it hands out None, so that
+    every stage allocates its result and the trace holds no writes into shared storage.
+    The tiles' backward passes take their buffers anew and release them after the last tile.
+    """
+
+    def __init__(self, dtype: torch.dtype, device: torch.device) -> None:
+        self.dtype, self.device = dtype, device
+        self.enabled = not torch.jit.is_tracing()
+        self.pending_backward = 0  # tiles whose backward pass has not run yet
+        self._buffers: dict[str, Tensor] = {}
+
+    def __call__(self, name: str, *shape: int) -> Tensor | None:
+        if not self.enabled:
+            return None
+        size = math.prod(shape)
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.numel() < size:
+            self._buffers.pop(name, None)  # free the smaller one first
+            buffer = self._buffers[name] = torch.empty(size, dtype=self.dtype, device=self.device)
+        return buffer[:size].view(shape)
+
+    def release(self) -> None:
+        self._buffers.clear()
+
+
+def _rows_product(left: Tensor, right: Tensor, rows: Tensor | None, out: Tensor | None, work: _Workspace) -> Tensor:
+    """left @ right (b x n x k, b x k x m), computed for the given rows of left only: the others are zero."""
+    if rows is None:
+        return torch.bmm(left, right, out=out)
+    product = torch.bmm(_select_rows(left, rows, work), right, out=work("rows", left.shape[0], len(rows), right.shape[2]))
+    out = left.new_zeros(left.shape[0], left.shape[1], right.shape[2]) if out is None else out.zero_()
+    return out.index_copy_(1, rows, product)
+
+
+def _select_rows(grid: Tensor, rows: Tensor | None, work: _Workspace) -> Tensor:
+    """grid[:, rows] (b x n x m), into the workspace."""
+    if rows is None:
+        return grid
+    return torch.index_select(grid, 1, rows, out=work("selected", grid.shape[0], len(rows), grid.shape[2]))
+
+
+def _tile_logits(tile: _Tile, work: _Workspace, query_pixels: Tensor, keys: Tensor, key_weight: Tensor | None):
+    """Steps 3-5 for one tile: the weighted patch scores, b x (rows + 2t) x (cols + 2t) x (H + 2t) x (W + 2t),
+    and the attention, b x rows x cols x H x W (exact where it reaches a hole pixel).
+
+    Pixel-level products of every query pixel with every key pixel; a patch's cosine score (step 3)
+    is their sum along a diagonal over the p x p pixel offsets. key_weight None: the keys carry it."""
+    pixel_grid = tile.grid(query_pixels.shape[0], tile.r + tile.t)
+    products = work("products", pixel_grid[0], math.prod(pixel_grid[1:3]), math.prod(pixel_grid[3:]))
+    products = _rows_product(query_pixels.flatten(2).transpose(1, 2), keys, tile.query_rows, products, work)
+    scores = _diagonal(products.view(pixel_grid), tile.r, False, work, "scores")
+    if key_weight is not None:
+        scores.mul_(key_weight)
+    if tile.outside is not None:
+        scores.masked_fill_(tile.outside, 0)
+    logits = _diagonal(scores, tile.t, False, work, "logits")  # step 4
+    if logits is scores:  # no propagation: the scores are kept for the backward pass
+        copy = work("logits", *scores.shape)
+        logits = scores.clone() if copy is None else copy.copy_(scores)
+    logits.masked_fill_(tile.invalid, torch.finfo(logits.dtype).min)
+    attention = work("attention", *logits.flatten(3).shape)
+    if attention is None:
+        attention = torch.softmax(logits.flatten(3), dim=-1)
+    else:
+        torch.ops.aten._softmax.out(logits.flatten(3), -1, False, out=attention)
+    return scores, attention.view_as(logits)
+
+
+def _attend_tile(tile: _Tile, work: _Workspace, query_pixels: Tensor, keys: Tensor, key_weight: Tensor | None,
+                 values: Tensor) -> Tensor:
+    """One tile's attention: the sums of pasted values its queries write onto their windows,
+    b x (rows + 2r) x (cols + 2r) x C (exact at the hole pixels). Step 6 at pixel level: pixel u of
+    query i's window receives sum_j a(i, j) b(j + u - i), the attention spread along the diagonals,
+    times the values."""
+    _, attention = _tile_logits(tile, work, query_pixels, keys, key_weight)
+    spread = _diagonal(attention, tile.r, True, work, "products").flatten(3).flatten(1, 2)
+    pasted = _rows_product(spread, values, tile.hole_rows, None, work)
+    return pasted.view(-1, tile.rows + 2 * tile.r, tile.cols + 2 * tile.r, values.shape[-1])
+
+
+class _AttendTile(torch.autograd.Function):
+    """_attend_tile with a backward pass that recomputes the tile's scores and attention instead of
+    storing them, so that training memory stays within the budget; each stage of both passes
+    writes into the call's workspace. Only the rows that reach a hole pixel carry gradient, and
+    only those are computed."""
+
+    @staticmethod
+    def forward(ctx, tile, work, query_pixels, keys, key_weight, values):
+        ctx.tile, ctx.work = tile, work
+        work.pending_backward += 1
+        ctx.save_for_backward(query_pixels, keys, key_weight, values)
+        return _attend_tile(tile, work, query_pixels, keys, key_weight, values)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_pasted):
+        tile, work = ctx.tile, ctx.work
+        query_pixels, keys, key_weight, values = ctx.saved_tensors
+        with torch.autocast(device_type=grad_pasted.device.type, enabled=False):
+            grad_pasted = grad_pasted.to(values.dtype).flatten(1, 2)  # b x pasted pixels x C
+            if tile.hole_rows is not None:
+                grad_pasted = grad_pasted[:, tile.hole_rows]  # the other pixels are not outputs
+            scores, attention = _tile_logits(tile, work, query_pixels, keys, key_weight)
+            spread = _diagonal(attention, tile.r, True, work, "products").flatten(3).flatten(1, 2)
+            grad_values = _select_rows(spread, tile.hole_rows, work).transpose(1, 2) @ grad_pasted
+            grad_spread = work("grad", *spread.shape)
+            if tile.hole_rows is None:
+                grad_spread = torch.bmm(grad_pasted, values.transpose(1, 2), out=grad_spread)
+            else:
+                grad_spread = spread.new_zeros(spread.shape) if grad_spread is None else grad_spread.zero_()
+                grad_spread.index_copy_(1, tile.hole_rows, grad_pasted @ values.transpose(1, 2))
+            grad_attention = _diagonal(grad_spread.view(tile.grid(len(keys), tile.r)), tile.r, False, work, "logits")
+            # Softmax backward in place: a * (g - <g, a>) over the keys; masked keys have a = 0.
+            rows = grad_attention.flatten(3)
+            dot = torch.einsum("bijk,bijk->bij", rows, attention.flatten(3))
+            grad_logits = rows.sub_(dot[..., None]).mul_(attention.flatten(3)).view_as(grad_attention)
+            grad_scores = _diagonal(grad_logits, tile.t, True, work, "attention")
+            if tile.outside is not None:
+                grad_scores.masked_fill_(tile.outside, 0)
+            grad_key_weight = None
+            if key_weight is not None:
+                # d/dw of (unweighted score) * w: sum over the queries of grad * scores / w; the
+                # zero weights of keys outside the map get no gradient (their pad discards it).
+                total = scores.mul_(grad_scores).sum((1, 2), keepdim=True)
+                grad_key_weight = torch.where(key_weight > 0, total / key_weight.clamp_min(1e-30), 0)
+                grad_scores.mul_(key_weight)
+            grad_products = _diagonal(grad_scores, tile.r, True, work, "products").flatten(3).flatten(1, 2)
+            grad_products = _select_rows(grad_products, tile.query_rows, work)  # the other rows are zero
+            query_rows = query_pixels.flatten(2)
+            if tile.query_rows is not None:
+                query_rows = query_rows[:, :, tile.query_rows]
+            grad_keys = query_rows @ grad_products
+            grad_query_rows = keys @ grad_products.transpose(1, 2)
+            if tile.query_rows is None:
+                grad_queries = grad_query_rows.view_as(query_pixels)
+            else:
+                grad_queries = query_pixels.new_zeros(query_rows.shape[0], query_rows.shape[1], query_pixels[0, 0].numel())
+                grad_queries = grad_queries.index_copy_(2, tile.query_rows, grad_query_rows).view_as(query_pixels)
+        work.pending_backward -= 1
+        if work.pending_backward == 0:
+            work.release()
+        return None, None, grad_queries, grad_keys, grad_key_weight, grad_values
+
+
 def diagonal_sum(grid: Tensor, halo: int) -> Tensor:
     """out[q, k] = sum_d grid[q + halo + d, k + halo + d] over d in {-halo..halo}^2, for a
     B x QH x QW x KH x KW grid of (query, key) pairs: a query and a key shifted together. It is the
@@ -306,48 +506,41 @@ def diagonal_spread(grid: Tensor, halo: int) -> Tensor:
     return _diagonal(grid, halo, spread=True)
 
 
-def _diagonal(grid: Tensor, halo: int, spread: bool) -> Tensor:
+def _diagonal(grid: Tensor, halo: int, spread: bool, work: _Workspace | None = None, name: str = "") -> Tensor:
+    """diagonal_sum or diagonal_spread, one axis pair at a time (2 x (2h + 1) passes instead of
+    (2h + 1)^2); with a workspace, the first pass writes into its "stage" buffer and the second
+    into buffer `name`. Halo 0 returns the grid itself."""
     if halo == 0:
         return grid
-    if torch.is_grad_enabled() and grid.requires_grad:
-        return _Diagonal.apply(grid, halo, spread)
+    stages = [(2, 4, "stage"), (1, 3, name)]  # the sum shrinks the x axes first; the spread grows the y axes first
     if spread:
-        return _spread_shifted(_spread_shifted(grid, halo, 1, 3), halo, 2, 4)
-    return _sum_shifted(_sum_shifted(grid, halo, 2, 4), halo, 1, 3)
+        stages.reverse()
+    for query_dim, key_dim, buffer in stages:
+        shape = list(grid.shape)
+        for dim in (query_dim, key_dim):
+            shape[dim] += 2 * halo if spread else -2 * halo
+        out = work(buffer, *shape) if work is not None else None
+        grid = (_spread_shifted if spread else _sum_shifted)(grid, halo, query_dim, key_dim, out)
+    return grid
 
 
-class _Diagonal(torch.autograd.Function):
-    """diagonal_sum and diagonal_spread, each the other's backward. Written as in-place sums of
-    shifted views (one axis pair at a time: 2 x (2h + 1) passes instead of (2h + 1)^2), so that
-    autograd stores nothing and no temporary is made per offset."""
-
-    @staticmethod
-    def forward(ctx, grid: Tensor, halo: int, spread: bool) -> Tensor:
-        ctx.halo, ctx.spread = halo, spread
-        return _diagonal(grid, halo, spread)  # grad mode is off here
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
-        return _diagonal(grad, ctx.halo, not ctx.spread), None, None
-
-
-def _sum_shifted(grid: Tensor, halo: int, query_dim: int, key_dim: int) -> Tensor:
+def _sum_shifted(grid: Tensor, halo: int, query_dim: int, key_dim: int, out: Tensor | None = None) -> Tensor:
     """Sum over s in 0..2h of grid shifted by s along query_dim and key_dim together."""
     query_size, key_size = grid.shape[query_dim] - 2 * halo, grid.shape[key_dim] - 2 * halo
     views = [grid.narrow(query_dim, s, query_size).narrow(key_dim, s, key_size) for s in range(2 * halo + 1)]
-    out = views[0] + views[1]
+    out = torch.add(views[0], views[1], out=out)
     for view in views[2:]:
         out += view
     return out
 
 
-def _spread_shifted(grid: Tensor, halo: int, query_dim: int, key_dim: int) -> Tensor:
+def _spread_shifted(grid: Tensor, halo: int, query_dim: int, key_dim: int, out: Tensor | None = None) -> Tensor:
     """The adjoint of _sum_shifted: grid added at every shift s in 0..2h of a 2h-larger output."""
     query_size, key_size = grid.shape[query_dim], grid.shape[key_dim]
-    # (A new list, not `shape[d] += ...`: under ONNX tracing the sizes are traced values.)
-    shape = [size + 2 * halo if dim in (query_dim, key_dim) else size for dim, size in enumerate(grid.shape)]
-    out = grid.new_empty(shape)
+    if out is None:
+        # (A new list, not `shape[d] += ...`: under ONNX tracing the sizes are traced values.)
+        shape = [size + 2 * halo if dim in (query_dim, key_dim) else size for dim, size in enumerate(grid.shape)]
+        out = grid.new_empty(shape)
 
     def region(query: slice, key: slice) -> tuple[slice, ...]:
         # Indexing, not narrow(): the ONNX exporter records writes through indexing only.
