@@ -27,7 +27,13 @@ kernels (an N x N map per sample, N = H * W, costing N^2 p^2 C). Here:
   plus the propagation halo t);
 - the work is cut into exact chunks (whole samples, or tiles of one sample's box) under a budget
   of score entries, and with gradients each chunk is recomputed in the backward pass instead of
-  storing its scores, so training memory is bounded as well as inference memory.
+  storing its scores, so training memory is bounded as well as inference memory;
+- inside the box only the queries that reach a hole pixel count (a stroke mask's box is the
+  whole map, mostly known): each tile shrinks to the bounding box of its own, tiles without any
+  are skipped, and the matrix products take only the rows of the query pixels those read and
+  of the hole pixels they write; the other rows are zero, which the known pixels never see;
+- every score-sized stage writes into buffers reused by all tiles of a call, and the backward
+  pass is written out by hand (`_AttendTile`), in place where it can be.
 """
 
 from __future__ import annotations
@@ -143,10 +149,14 @@ class ContextualAttention(nn.Module):
         key_weight = F.pad(self.softmax_scale / key_norm, [t] * 4)[:, :, None]  # B x 1 x 1 x (H + 2t) x (W + 2t)
         if r == 0:  # a one-pixel patch's weight scales its key pixel: fold it in, sparing a score-sized pass
             keys, key_weight = keys * key_weight.flatten(2), None
-        query_outside = ~box.inside(height, width, t)  # B x (bh + 2t) x (bw + 2t)
-        if not self.static_shapes and not bool(query_outside.any()):
-            query_outside = None  # the usual case of a hole away from the border: skip a pass
-        invalid_keys = ~valid_keys  # B x 1 x H x W
+        # Masks as factors and terms, not masked_fill: with a mask broadcast over a score-sized
+        # tensor, masked_fill_ took 1.5 ms where add_ took 0.1 (this CPU, 2.8M entries).
+        query_inside = box.inside(height, width, t)  # B x (bh + 2t) x (bw + 2t)
+        if not self.static_shapes and bool(query_inside.all()):
+            query_inside = None  # the usual case of a hole away from the border: skip a pass
+        else:
+            query_inside = query_inside.to(x.dtype)
+        key_bias = torch.zeros_like(x[:, :1]).masked_fill(~valid_keys, torch.finfo(x.dtype).min)  # B x 1 x H x W
 
         # Within the box, only queries that reach a hole pixel matter (the others write onto known
         # pixels only): each tile is shrunk to the bounding box of its own, and inside it only the
@@ -158,16 +168,16 @@ class ContextualAttention(nn.Module):
             query_map = box.crop(_dilate(outputs, margin).to(x.dtype), margin)[:, 0] > 0
             hole_map = box.crop((hole & active[:, None, None, None]).to(x.dtype), r)[:, 0] > 0
 
-        def attend(samples: slice, top: int, left: int, rows: int, cols: int) -> Tensor:
-            """Attention of the box tile [top, top + rows) x [left, left + cols) of some samples: the
-            sums of pasted values its queries write onto their windows, b x (rows + 2r) x (cols + 2r) x C."""
-            query_rows = hole_rows = outside = None
+        def attend(samples: slice, top: int, left: int, rows: int, cols: int) -> None:
+            """Adds to `pasted` what the queries of the box tile [top, top + rows) x [left, left + cols)
+            of some samples write onto their windows (neighbouring tiles' windows overlap by 2r)."""
+            query_rows = hole_rows = inside = None
             if sparse:
                 query_rows = _raster_rows(query_map[samples, top : top + rows + 2 * margin, left : left + cols + 2 * margin])
                 hole_rows = _raster_rows(hole_map[samples, top : top + rows + 2 * r, left : left + cols + 2 * r])
-            if query_outside is not None:
-                outside = query_outside[samples, top : top + rows + 2 * t, left : left + cols + 2 * t, None, None]
-            tile = _Tile(rows, cols, height, width, r, t, outside, invalid_keys[samples, None], query_rows, hole_rows)
+            if query_inside is not None:
+                inside = query_inside[samples, top : top + rows + 2 * t, left : left + cols + 2 * t, None, None]
+            tile = _Tile(rows, cols, height, width, r, t, inside, key_bias[samples, None], query_rows, hole_rows)
             inputs = (
                 queries[samples, :, top : top + rows + 2 * margin, left : left + cols + 2 * margin],
                 keys[samples],
@@ -175,8 +185,10 @@ class ContextualAttention(nn.Module):
                 values[samples],
             )
             if recompute:
-                return _AttendTile.apply(tile, workspace, *inputs)
-            return _attend_tile(tile, workspace, *inputs)
+                result = _AttendTile.apply(tile, workspace, *inputs)
+            else:
+                result = _attend_tile(tile, workspace, *inputs)
+            pasted[samples, top : top + rows + 2 * r, left : left + cols + 2 * r] += result
 
         # Chunks within the budget: whole boxes of as many samples as fit, else tiles of one
         # sample's box (each re-reads a margin around it). When gradients are needed each chunk
@@ -204,11 +216,8 @@ class ContextualAttention(nn.Module):
                     tile = (top, left, min(rows, box.height - top), min(cols, box.width - left))
                     if sparse:
                         tile = _shrink(output_map[samples], *tile)
-                        if tile is None:
-                            continue
-                    top_, left_, rows_, cols_ = tile
-                    # Neighbouring tiles' windows overlap by 2r pixels.
-                    pasted[samples, top_ : top_ + rows_ + 2 * r, left_ : left_ + cols_ + 2 * r] += attend(samples, *tile)
+                    if tile is not None:
+                        attend(samples, *tile)
         workspace.release()  # the backward pass of the tiles, if any, takes buffers anew
 
         # Each hole pixel averages the windows of the in-map queries covering it.
@@ -323,8 +332,9 @@ def _gather_flat(image: Tensor, index: Tensor) -> Tensor:
 
 class _Tile(NamedTuple):
     """One chunk: rows x cols queried positions (margins excluded) of a height x width map, patch
-    radius r and propagation radius t, and its masks: queries outside the map (b x (rows + 2t) x
-    (cols + 2t) x 1 x 1, or None), invalid keys (b x 1 x 1 x H x W), and the rows worth computing
+    radius r and propagation radius t, and its masks: 1 for queries inside the map, 0 outside
+    (b x (rows + 2t) x (cols + 2t) x 1 x 1, or None: all inside), a logit term that rules out the
+    invalid keys (0 or the dtype's lowest value, b x 1 x 1 x H x W), and the rows worth computing
     (None: all): the query pixels that reach an output (raster indices in the (rows + 2(r + t)) x
     (cols + 2(r + t)) grid) and the hole pixels of the pasted window ((rows + 2r) x (cols + 2r))."""
 
@@ -334,8 +344,8 @@ class _Tile(NamedTuple):
     width: int
     r: int
     t: int
-    outside: Tensor | None
-    invalid: Tensor
+    inside: Tensor | None
+    key_bias: Tensor
     query_rows: Tensor | None
     hole_rows: Tensor | None
 
@@ -347,12 +357,20 @@ class _Tile(NamedTuple):
 class _Workspace:
     """Named score-sized buffers shared by the tiles of one call, each stage writing into one.
 
-    On the CPU, a fresh tensor of this size is page-faulted in on every allocation, which made a
-    multiply by the key weights take 15-20 ms in the backward pass against 0.2 ms into a mapped
-    buffer (4M entries, this 2-core machine); with every stage in a fresh tensor the allocations
-    cost more than the arithmetic. Under tracing (TorchScript, ONNX) it hands out None, so that
-    every stage allocates its result and the trace holds no writes into shared storage.
-    The tiles' backward passes take their buffers anew and release them after the last tile.
+    Five, named after what they hold for most of a tile: "products" (pixel products; later the
+    spread attention and its gradient), "stage" (the first half of every diagonal sum or spread,
+    and the rows computed by _rows_product), "scores" (kept until the key weights' gradient),
+    "logits" (also rows gathered by _select_rows, and the attention's gradient), "attention"
+    (kept until the softmax's backward, then the scores' gradient). A stage writes only into a
+    buffer whose content is no longer read.
+
+    On the CPU, a fresh tensor of this size is page-faulted in on every allocation: a multiply by
+    the key weights over 4M entries took 15-20 ms in the backward pass of the earlier autograd
+    version against about 0.5 ms into a mapped buffer (an ad hoc measurement on the 2-core
+    machine of benchmarks/README.md), so that allocations cost more than the arithmetic.
+    Under tracing (TorchScript, ONNX) it hands out None, so that every stage allocates its result
+    and the trace holds no writes into shared storage. The tiles' backward passes take their
+    buffers anew and release them after the last tile.
     """
 
     def __init__(self, dtype: torch.dtype, device: torch.device) -> None:
@@ -379,7 +397,7 @@ def _rows_product(left: Tensor, right: Tensor, rows: Tensor | None, out: Tensor 
     """left @ right (b x n x k, b x k x m), computed for the given rows of left only: the others are zero."""
     if rows is None:
         return torch.bmm(left, right, out=out)
-    product = torch.bmm(_select_rows(left, rows, work), right, out=work("rows", left.shape[0], len(rows), right.shape[2]))
+    product = torch.bmm(_select_rows(left, rows, work), right, out=work("stage", left.shape[0], len(rows), right.shape[2]))
     out = left.new_zeros(left.shape[0], left.shape[1], right.shape[2]) if out is None else out.zero_()
     return out.index_copy_(1, rows, product)
 
@@ -388,7 +406,7 @@ def _select_rows(grid: Tensor, rows: Tensor | None, work: _Workspace) -> Tensor:
     """grid[:, rows] (b x n x m), into the workspace."""
     if rows is None:
         return grid
-    return torch.index_select(grid, 1, rows, out=work("selected", grid.shape[0], len(rows), grid.shape[2]))
+    return torch.index_select(grid, 1, rows, out=work("logits", grid.shape[0], len(rows), grid.shape[2]))
 
 
 def _tile_logits(tile: _Tile, work: _Workspace, query_pixels: Tensor, keys: Tensor, key_weight: Tensor | None):
@@ -403,13 +421,13 @@ def _tile_logits(tile: _Tile, work: _Workspace, query_pixels: Tensor, keys: Tens
     scores = _diagonal(products.view(pixel_grid), tile.r, False, work, "scores")
     if key_weight is not None:
         scores.mul_(key_weight)
-    if tile.outside is not None:
-        scores.masked_fill_(tile.outside, 0)
+    if tile.inside is not None:
+        scores.mul_(tile.inside)
     logits = _diagonal(scores, tile.t, False, work, "logits")  # step 4
     if logits is scores:  # no propagation: the scores are kept for the backward pass
         copy = work("logits", *scores.shape)
         logits = scores.clone() if copy is None else copy.copy_(scores)
-    logits.masked_fill_(tile.invalid, torch.finfo(logits.dtype).min)
+    logits.add_(tile.key_bias)  # an invalid key's logit becomes about the lowest value: weight 0
     attention = work("attention", *logits.flatten(3).shape)
     if attention is None:
         attention = torch.softmax(logits.flatten(3), dim=-1)
@@ -450,25 +468,21 @@ class _AttendTile(torch.autograd.Function):
         query_pixels, keys, key_weight, values = ctx.saved_tensors
         with torch.autocast(device_type=grad_pasted.device.type, enabled=False):
             grad_pasted = grad_pasted.to(values.dtype).flatten(1, 2)  # b x pasted pixels x C
-            if tile.hole_rows is not None:
-                grad_pasted = grad_pasted[:, tile.hole_rows]  # the other pixels are not outputs
+            # Only the hole pixels are outputs: the other rows of grad_pasted are zero.
+            grad_holes = grad_pasted if tile.hole_rows is None else grad_pasted[:, tile.hole_rows]
             scores, attention = _tile_logits(tile, work, query_pixels, keys, key_weight)
             spread = _diagonal(attention, tile.r, True, work, "products").flatten(3).flatten(1, 2)
-            grad_values = _select_rows(spread, tile.hole_rows, work).transpose(1, 2) @ grad_pasted
-            grad_spread = work("grad", *spread.shape)
-            if tile.hole_rows is None:
-                grad_spread = torch.bmm(grad_pasted, values.transpose(1, 2), out=grad_spread)
-            else:
-                grad_spread = spread.new_zeros(spread.shape) if grad_spread is None else grad_spread.zero_()
-                grad_spread.index_copy_(1, tile.hole_rows, grad_pasted @ values.transpose(1, 2))
+            grad_values = _select_rows(spread, tile.hole_rows, work).transpose(1, 2) @ grad_holes
+            grad_spread = work("products", *spread.shape)  # the spread is read no more
+            grad_spread = _rows_product(grad_pasted, values.transpose(1, 2), tile.hole_rows, grad_spread, work)
             grad_attention = _diagonal(grad_spread.view(tile.grid(len(keys), tile.r)), tile.r, False, work, "logits")
             # Softmax backward in place: a * (g - <g, a>) over the keys; masked keys have a = 0.
             rows = grad_attention.flatten(3)
             dot = torch.einsum("bijk,bijk->bij", rows, attention.flatten(3))
             grad_logits = rows.sub_(dot[..., None]).mul_(attention.flatten(3)).view_as(grad_attention)
             grad_scores = _diagonal(grad_logits, tile.t, True, work, "attention")
-            if tile.outside is not None:
-                grad_scores.masked_fill_(tile.outside, 0)
+            if tile.inside is not None:
+                grad_scores.mul_(tile.inside)
             grad_key_weight = None
             if key_weight is not None:
                 # d/dw of (unweighted score) * w: sum over the queries of grad * scores / w; the
@@ -553,7 +567,11 @@ def _spread_shifted(grid: Tensor, halo: int, query_dim: int, key_dim: int, out: 
     out[region(slice(query_size, None), slice(None))] = 0
     out[region(slice(0, query_size), slice(key_size, None))] = 0
     for s in range(1, 2 * halo + 1):
-        out[region(slice(s, s + query_size), slice(s, s + key_size))] += grid
+        index = region(slice(s, s + query_size), slice(s, s + key_size))
+        if torch.jit.is_tracing():
+            out[index] += grid
+        else:
+            out[index].add_(grid)  # not `+=`, whose write-back copies the region once more
     return out
 
 
