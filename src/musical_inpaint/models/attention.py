@@ -368,14 +368,15 @@ class _Workspace:
     the key weights over 4M entries took 15-20 ms in the backward pass of the earlier autograd
     version against about 0.5 ms into a mapped buffer (an ad hoc measurement on the 2-core
     machine of benchmarks/README.md), so that allocations cost more than the arithmetic.
-    Under tracing (TorchScript, ONNX) it hands out None, so that every stage allocates its result
-    and the trace holds no writes into shared storage. The tiles' backward passes take their
-    buffers anew and release them after the last tile.
+    Elsewhere it hands out None and every stage allocates its result: on CUDA, whose caching
+    allocator reuses memory already, five buffers of its budget (2^25 entries) would add 0.6 GB;
+    under tracing (TorchScript, ONNX), the trace must hold no writes into shared storage.
+    The tiles' backward passes take their buffers anew and release them after the last tile.
     """
 
     def __init__(self, dtype: torch.dtype, device: torch.device) -> None:
         self.dtype, self.device = dtype, device
-        self.enabled = not torch.jit.is_tracing()
+        self.enabled = device.type == "cpu" and not torch.jit.is_tracing()
         self.pending_backward = 0  # tiles whose backward pass has not run yet
         self._buffers: dict[str, Tensor] = {}
 
@@ -419,6 +420,7 @@ def _tile_logits(tile: _Tile, work: _Workspace, query_pixels: Tensor, keys: Tens
     products = work("products", pixel_grid[0], math.prod(pixel_grid[1:3]), math.prod(pixel_grid[3:]))
     products = _rows_product(query_pixels.flatten(2).transpose(1, 2), keys, tile.query_rows, products, work)
     scores = _diagonal(products.view(pixel_grid), tile.r, False, work, "scores")
+    del products  # (without a workspace, each stage is freed once the next exists)
     if key_weight is not None:
         scores.mul_(key_weight)
     if tile.inside is not None:
@@ -433,7 +435,9 @@ def _tile_logits(tile: _Tile, work: _Workspace, query_pixels: Tensor, keys: Tens
         attention = torch.softmax(logits.flatten(3), dim=-1)
     else:
         torch.ops.aten._softmax.out(logits.flatten(3), -1, False, out=attention)
-    return scores, attention.view_as(logits)
+    shape = logits.shape
+    del logits
+    return scores, attention.view(shape)
 
 
 def _attend_tile(tile: _Tile, work: _Workspace, query_pixels: Tensor, keys: Tensor, key_weight: Tensor | None,
@@ -474,13 +478,16 @@ class _AttendTile(torch.autograd.Function):
             spread = _diagonal(attention, tile.r, True, work, "products").flatten(3).flatten(1, 2)
             grad_values = _select_rows(spread, tile.hole_rows, work).transpose(1, 2) @ grad_holes
             grad_spread = work("products", *spread.shape)  # the spread is read no more
+            del spread
             grad_spread = _rows_product(grad_pasted, values.transpose(1, 2), tile.hole_rows, grad_spread, work)
             grad_attention = _diagonal(grad_spread.view(tile.grid(len(keys), tile.r)), tile.r, False, work, "logits")
+            del grad_spread
             # Softmax backward in place: a * (g - <g, a>) over the keys; masked keys have a = 0.
             rows = grad_attention.flatten(3)
             dot = torch.einsum("bijk,bijk->bij", rows, attention.flatten(3))
             grad_logits = rows.sub_(dot[..., None]).mul_(attention.flatten(3)).view_as(grad_attention)
             grad_scores = _diagonal(grad_logits, tile.t, True, work, "attention")
+            del attention, grad_attention, rows, grad_logits
             if tile.inside is not None:
                 grad_scores.mul_(tile.inside)
             grad_key_weight = None
@@ -490,7 +497,9 @@ class _AttendTile(torch.autograd.Function):
                 total = scores.mul_(grad_scores).sum((1, 2), keepdim=True)
                 grad_key_weight = torch.where(key_weight > 0, total / key_weight.clamp_min(1e-30), 0)
                 grad_scores.mul_(key_weight)
+            del scores
             grad_products = _diagonal(grad_scores, tile.r, True, work, "products").flatten(3).flatten(1, 2)
+            del grad_scores
             grad_products = _select_rows(grad_products, tile.query_rows, work)  # the other rows are zero
             query_rows = query_pixels.flatten(2)
             if tile.query_rows is not None:
