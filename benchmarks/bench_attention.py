@@ -3,7 +3,7 @@
     python -m benchmarks.bench_attention            # the full set (about 15 minutes on 2 cores)
     python -m benchmarks.bench_attention --quick    # smaller, for a smoke run
     python -m benchmarks.bench_attention --flops    # forward FLOPs of each setting only (seconds)
-    python -m benchmarks.bench_attention --budgets  # ours at score budgets 2^21..2^23 (3 minutes)
+    python -m benchmarks.bench_attention --budgets  # ours at score budgets 2^21..2^23 (5 minutes)
 
 1. The paper's setting: 128 x 64 x 64 features, 32 x 32 centre hole, both branches (1x1 and 3x3
    patches), forward + backward, batch 2 and 5; and free-form holes of 10-50 % area. Timed side
@@ -90,11 +90,11 @@ def difference_from_dense(x: torch.Tensor, mask: torch.Tensor) -> float:
         return float((sum(ContextualAttention(p)(x, mask) for p in BRANCHES) - dense).abs().max())
 
 
-def child(implementation: str, batch: int, kind: str, size: int, backward: bool) -> None:
+def child(implementation: str, batch: int, kind: str, size: int, backward: bool, max_scores: int | None = None) -> None:
     """Peak resident memory of one attention step in this fresh process, as one JSON line."""
     torch.manual_seed(0)
     x, mask = torch.randn(batch, CHANNELS, size, size), feature_mask(kind, batch, size)
-    step = attention_step(implementation, x, mask, backward)
+    step = attention_step(implementation, x, mask, backward, max_scores)
     step()  # warm-up: kernels and thread pools are loaded once per process, not per step
     reset_peak_rss()
     before = current_rss_gb()  # inputs in place; the peak of the step is measured above this
@@ -134,14 +134,17 @@ def forward_flops() -> None:
 
 
 def budget_times() -> None:
-    """Ours, forward + backward, at score budgets of 2^21 to 2^23 entries, side by side."""
+    """Ours, forward + backward, at score budgets of 2^21 to 2^23 entries: time side by side, and
+    peak memory above the inputs in a fresh process for each."""
     rows = []
     for batch, kind in ((2, "free50"), (2, "free10"), (5, "centre")):
         torch.manual_seed(0)
         x, mask = torch.randn(batch, CHANNELS, 64, 64), feature_mask(kind, batch, 64)
         times = time_side_by_side({e: attention_step("ours", x, mask, max_scores=2**e) for e in (21, 22, 23)}, repeats=5)
-        rows.append([batch, kind, *(f"{times[e]['median_s']:.2f}" for e in (21, 22, 23))])
-    print("\n## Ours, both branches, forward + backward (s), against the score budget\n")
+        memory = {e: peak_memory_in_child("benchmarks.bench_attention", "--child", "ours", str(batch), kind, "64", "1",
+                                          "--budget-exp", str(e)).get("extra_gb", float("nan")) for e in (21, 22, 23)}
+        rows.append([batch, kind, *(f"{times[e]['median_s']:.2f} s, {memory[e]:.2f} GB" for e in (21, 22, 23))])
+    print("\n## Ours, both branches, forward + backward, against the score budget (time, extra memory)\n")
     print(markdown(["batch", "hole", "2^21", "2^22", "2^23"], rows))
 
 
@@ -149,6 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--child", nargs=5, metavar=("IMPL", "BATCH", "MASK", "SIZE", "BACKWARD"))
+    parser.add_argument("--budget-exp", type=int, help="with --child: a score budget of 2^N entries")
     parser.add_argument("--child-generator-1024", action="store_true")
     parser.add_argument("--flops", action="store_true")
     parser.add_argument("--budgets", action="store_true")
@@ -159,7 +163,7 @@ def main() -> None:
         return budget_times()
     if args.child:
         impl, batch, kind, size, backward = args.child
-        return child(impl, int(batch), kind, int(size), backward == "1")
+        return child(impl, int(batch), kind, int(size), backward == "1", args.budget_exp and 2**args.budget_exp)
     if args.child_generator_1024:
         return child_generator_1024()
 

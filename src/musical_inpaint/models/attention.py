@@ -246,17 +246,19 @@ def _raster_rows(flags: Tensor, dense_above: float = 0.8) -> Tensor | None:
 def default_max_scores(device: torch.device, key_pixels: int) -> int:
     """Score entries per chunk when none is given, for keys of `key_pixels` pixels (padded map).
 
-    CPU: 2^22 (16 MiB per fp32 tensor): on the paper's 64 x 64 features this holds free-form holes
-    at 0.17 of the authors' memory instead of 0.25 at 2^23, as fast, while the centre hole gets
-    about 25 % slower (its box no longer fits one chunk; benchmarks/README.md).
+    CPU: 2^22 (16 MiB per fp32 buffer of the workspace). Side by side on the paper's 64 x 64
+    features (`python -m benchmarks.bench_attention --budgets`, forward + backward): free-form
+    holes at batch 2 take 0.12 / 0.16 / 0.25 GB above their inputs at 2^21 / 2^22 / 2^23 (the
+    authors' algorithm: 0.78), so 2^23 would miss the 1/4 memory target; their time is flat
+    within the noise from 2^22 up, and 2^21 was slower in one run of two. The centre hole at batch 5 is
+    faster at 2^23 (1.2 against 1.6 s), where its box fits one chunk.
     CUDA: 2^25, since smaller chunks leave the device waiting on kernel launches (an H100 takes
     51 ms at 2^23 and 19.5 ms at 2^25 for the paper setting at batch 5; benchmarks/bench_gpu.py).
     On large maps, a floor of query pixels per chunk keeps a tile's halo (2 (r + t) pixels on each
     side) a modest part of it: at 1024 x 1024 inputs (256 x 256 features) 2^23 entries left tiles
     of 7 x 7 queries inside an 11 x 11 grid. The floor is 1024 query pixels on CUDA (1024^2 input,
     attention forward: 162 ms against 184 at 2^25, on two H100 machines) and 512 on the CPU
-    (39 s against 50 at 2^23), where 1024 made 512^2 inputs a third slower: chunks past glibc's
-    mmap threshold are page-faulted anew."""
+    (39 s against 50 at 2^23 before the workspace), where 1024 had made 512^2 inputs a third slower."""
     if device.type == "cuda":
         return max(2**25, 1024 * key_pixels)
     return max(2**22, 512 * key_pixels)
