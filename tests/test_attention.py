@@ -123,6 +123,50 @@ def test_sparse_holes_match_the_dense_reference_in_value_and_gradient(patch_size
     torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-9, atol=1e-10)
 
 
+def test_negative_softmax_scale_has_the_reference_gradient():
+    # The key weights are then negative: their gradient must not be dropped.
+    x, mask = random_case(2, 2, 7, 7, 0.2, seed=13)
+    weight = torch.randn(x.shape, generator=torch.Generator().manual_seed(3), dtype=x.dtype)
+    grads = []
+    for attention in (ContextualAttention(3, 3, -2.0, max_scores=400),
+                      lambda t, m: contextual_attention_dense(t, m, 3, 3, -2.0)):
+        leaf = x.clone().requires_grad_(True)
+        (attention(leaf, mask) * weight).sum().backward()
+        grads.append(leaf.grad)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-9, atol=1e-10)
+
+
+def test_traced_with_gradients_matches_the_reference():
+    # Tracing records plain autograd operations (a custom Function cannot be traced).
+    x, _ = random_case(1, 2, 8, 8, 0.0, seed=4)
+    mask = sparse_holes(3, 8, 8)[:1]
+    traced = torch.jit.trace(ContextualAttention(3, 3, max_scores=500), (x.clone().requires_grad_(True), mask),
+                             check_trace=False)
+    results = []
+    for attention in (traced, lambda t, m: contextual_attention_dense(t, m, 3, 3, 10.0)):
+        leaf = x.clone().requires_grad_(True)
+        out = attention(leaf, mask)
+        out.square().sum().backward()
+        results.append((out.detach(), leaf.grad))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-9, atol=1e-10)
+
+
+def test_backward_twice_with_retain_graph_frees_the_buffers_each_time(monkeypatch):
+    releases = []
+    release = attention_module._Workspace.release
+    monkeypatch.setattr(attention_module._Workspace, "release", lambda self: releases.append(1) or release(self))
+    x, _ = random_case(1, 3, 12, 12, 0.0, seed=8)
+    mask = sparse_holes(3, 12, 12)[:1]
+    leaf = x.clone().requires_grad_(True)
+    out = ContextualAttention(3, 3, max_scores=3000)(leaf, mask).square().sum()
+    out.backward(retain_graph=True)
+    first = leaf.grad.clone()
+    out.backward()
+    torch.testing.assert_close(leaf.grad, 2 * first)
+    assert len(releases) == 3  # after the forward pass and after each backward pass
+
+
 def test_known_features_pass_through_unchanged():
     x, mask = random_case(2, 3, 10, 11, 0.2, seed=5, dtype=torch.float32)
     out = ContextualAttention(3)(x, mask)

@@ -206,7 +206,8 @@ class ContextualAttention(nn.Module):
             rows = min(box.height, max(1, pixels_per_chunk // (cols + 2 * margin) - 2 * margin))
             # A short box leaves budget over: widen the tiles to use it.
             cols = min(box.width, max(cols, pixels_per_chunk // (rows + 2 * margin) - 2 * margin))
-        recompute = torch.is_grad_enabled() and x.requires_grad
+        # (A traced graph cannot hold a custom Function: under tracing autograd records the stages.)
+        recompute = torch.is_grad_enabled() and x.requires_grad and not torch.jit.is_tracing()
         workspace = _Workspace(x.dtype, x.device)
         pasted = x.new_zeros(batch, box.height + 2 * r, box.width + 2 * r, channels)
         for first in range(0, batch, samples_per_chunk):
@@ -379,7 +380,8 @@ class _Workspace:
     def __init__(self, dtype: torch.dtype, device: torch.device) -> None:
         self.dtype, self.device = dtype, device
         self.enabled = device.type == "cpu" and not torch.jit.is_tracing()
-        self.pending_backward = 0  # tiles whose backward pass has not run yet
+        self.tiles = 0  # tiles made with a backward pass to come
+        self.backward_done = 0  # of those, the ones whose backward ran in the current pass
         self._buffers: dict[str, Tensor] = {}
 
     def __call__(self, name: str, *shape: int) -> Tensor | None:
@@ -463,7 +465,7 @@ class _AttendTile(torch.autograd.Function):
     @staticmethod
     def forward(ctx, tile, work, query_pixels, keys, key_weight, values):
         ctx.tile, ctx.work = tile, work
-        work.pending_backward += 1
+        work.tiles += 1
         ctx.save_for_backward(query_pixels, keys, key_weight, values)
         return _attend_tile(tile, work, query_pixels, keys, key_weight, values)
 
@@ -497,7 +499,8 @@ class _AttendTile(torch.autograd.Function):
                 # d/dw of (unweighted score) * w: sum over the queries of grad * scores / w; the
                 # zero weights of keys outside the map get no gradient (their pad discards it).
                 total = scores.mul_(grad_scores).sum((1, 2), keepdim=True)
-                grad_key_weight = torch.where(key_weight > 0, total / key_weight.clamp_min(1e-30), 0)
+                in_map = key_weight != 0  # (negative with a negative softmax_scale)
+                grad_key_weight = torch.where(in_map, total / key_weight.masked_fill(~in_map, 1), 0)
                 grad_scores.mul_(key_weight)
             del scores
             grad_products = _diagonal(grad_scores, tile.r, True, work, "products").flatten(3).flatten(1, 2)
@@ -513,8 +516,10 @@ class _AttendTile(torch.autograd.Function):
             else:
                 grad_queries = query_pixels.new_zeros(query_rows.shape[0], query_rows.shape[1], query_pixels[0, 0].numel())
                 grad_queries = grad_queries.index_copy_(2, tile.query_rows, grad_query_rows).view_as(query_pixels)
-        work.pending_backward -= 1
-        if work.pending_backward == 0:
+        # The last tile of a backward pass frees the buffers; a further pass (retain_graph) starts over.
+        work.backward_done += 1
+        if work.backward_done == work.tiles:
+            work.backward_done = 0
             work.release()
         return None, None, grad_queries, grad_keys, grad_key_weight, grad_values
 
@@ -537,10 +542,10 @@ def _diagonal(grid: Tensor, halo: int, spread: bool, work: _Workspace | None = N
     into buffer `name`. Halo 0 returns the grid itself."""
     if halo == 0:
         return grid
-    stages = [(2, 4, "stage"), (1, 3, name)]  # the sum shrinks the x axes first; the spread grows the y axes first
+    axes = [(2, 4), (1, 3)]  # the sum shrinks the x axes first; the spread grows the y axes first
     if spread:
-        stages.reverse()
-    for query_dim, key_dim, buffer in stages:
+        axes.reverse()
+    for (query_dim, key_dim), buffer in zip(axes, ("stage", name)):
         shape = list(grid.shape)
         for dim in (query_dim, key_dim):
             shape[dim] += 2 * halo if spread else -2 * halo
