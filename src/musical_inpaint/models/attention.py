@@ -127,7 +127,8 @@ class ContextualAttention(nn.Module):
         batch, channels, height, width = x.shape
         p, r, t = self.patch_size, self.patch_size // 2, self.propagate_size // 2
         background = x.masked_fill(hole, 0)
-        valid_keys = ~_dilate(hole, r)  # no hole pixel inside the key's window
+        near_hole = _dilate(hole, r)  # a hole pixel within the patch radius
+        valid_keys = ~near_hole  # no hole pixel inside the key's window
         # A sample without hole or without any valid key is returned unchanged.
         active = hole.flatten(1).any(1) & valid_keys.flatten(1).any(1)
         if not self.static_shapes and not bool(active.any()):
@@ -138,7 +139,7 @@ class ContextualAttention(nn.Module):
         if self.static_shapes:
             box = _Box.whole_map(batch, height, width, x.device)
         else:
-            box = _Box(_dilate(hole, r)[:, 0] & active[:, None, None])
+            box = _Box(near_hole[:, 0] & active[:, None, None])
         margin = r + t  # pixels a query patch reaches, counting the propagation halo
         queries = box.crop(x, margin)  # B x C x (bh + 2m) x (bw + 2m), zero outside the map
         keys = F.pad(background, [margin] * 4).flatten(2)  # B x C x (H + 2m)(W + 2m)
@@ -163,7 +164,7 @@ class ContextualAttention(nn.Module):
         # rows of those (the query pixels they read, the hole pixels they write) are multiplied.
         sparse = not self.static_shapes
         if sparse:
-            outputs = _dilate(hole, r) & active[:, None, None, None]
+            outputs = near_hole & active[:, None, None, None]
             output_map = box.crop(outputs.to(x.dtype), 0)[:, 0] > 0  # B x bh x bw
             query_map = box.crop(_dilate(outputs, margin).to(x.dtype), margin)[:, 0] > 0
             hole_map = box.crop((hole & active[:, None, None, None]).to(x.dtype), r)[:, 0] > 0
@@ -506,16 +507,16 @@ class _AttendTile(torch.autograd.Function):
             grad_products = _diagonal(grad_scores, tile.r, True, work, "products").flatten(3).flatten(1, 2)
             del grad_scores
             grad_products = _select_rows(grad_products, tile.query_rows, work)  # the other rows are zero
-            query_rows = query_pixels.flatten(2)
+            needed_queries = query_pixels.flatten(2)  # b x C x query pixels
             if tile.query_rows is not None:
-                query_rows = query_rows[:, :, tile.query_rows]
-            grad_keys = query_rows @ grad_products
-            grad_query_rows = keys @ grad_products.transpose(1, 2)
+                needed_queries = needed_queries[:, :, tile.query_rows]
+            grad_keys = needed_queries @ grad_products
+            grad_needed = keys @ grad_products.transpose(1, 2)
             if tile.query_rows is None:
-                grad_queries = grad_query_rows.view_as(query_pixels)
+                grad_queries = grad_needed.view_as(query_pixels)
             else:
-                grad_queries = query_pixels.new_zeros(query_rows.shape[0], query_rows.shape[1], query_pixels[0, 0].numel())
-                grad_queries = grad_queries.index_copy_(2, tile.query_rows, grad_query_rows).view_as(query_pixels)
+                grad_queries = query_pixels.new_zeros(query_pixels.flatten(2).shape)
+                grad_queries = grad_queries.index_copy_(2, tile.query_rows, grad_needed).view_as(query_pixels)
         # The last tile of a backward pass frees the buffers; a further pass (retain_graph) starts over.
         work.backward_done += 1
         if work.backward_done == work.tiles:
@@ -545,12 +546,15 @@ def _diagonal(grid: Tensor, halo: int, spread: bool, work: _Workspace | None = N
     axes = [(2, 4), (1, 3)]  # the sum shrinks the x axes first; the spread grows the y axes first
     if spread:
         axes.reverse()
+    change = 2 * halo if spread else -2 * halo
     for (query_dim, key_dim), buffer in zip(axes, ("stage", name)):
-        shape = list(grid.shape)
-        for dim in (query_dim, key_dim):
-            shape[dim] += 2 * halo if spread else -2 * halo
+        # (A new list, not `shape[d] += ...`: under ONNX tracing the sizes are traced values.)
+        shape = [size + change if dim in (query_dim, key_dim) else size for dim, size in enumerate(grid.shape)]
         out = work(buffer, *shape) if work is not None else None
-        grid = (_spread_shifted if spread else _sum_shifted)(grid, halo, query_dim, key_dim, out)
+        if spread:
+            grid = _spread_shifted(grid, halo, query_dim, key_dim, grid.new_empty(shape) if out is None else out)
+        else:
+            grid = _sum_shifted(grid, halo, query_dim, key_dim, out)
     return grid
 
 
@@ -564,13 +568,9 @@ def _sum_shifted(grid: Tensor, halo: int, query_dim: int, key_dim: int, out: Ten
     return out
 
 
-def _spread_shifted(grid: Tensor, halo: int, query_dim: int, key_dim: int, out: Tensor | None = None) -> Tensor:
-    """The adjoint of _sum_shifted: grid added at every shift s in 0..2h of a 2h-larger output."""
+def _spread_shifted(grid: Tensor, halo: int, query_dim: int, key_dim: int, out: Tensor) -> Tensor:
+    """The adjoint of _sum_shifted: grid added at every shift s in 0..2h of `out`, 2h larger."""
     query_size, key_size = grid.shape[query_dim], grid.shape[key_dim]
-    if out is None:
-        # (A new list, not `shape[d] += ...`: under ONNX tracing the sizes are traced values.)
-        shape = [size + 2 * halo if dim in (query_dim, key_dim) else size for dim, size in enumerate(grid.shape)]
-        out = grid.new_empty(shape)
 
     def region(query: slice, key: slice) -> tuple[slice, ...]:
         # Indexing, not narrow(): the ONNX exporter records writes through indexing only.
