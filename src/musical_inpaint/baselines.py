@@ -9,6 +9,10 @@ from collections.abc import Callable
 
 import cv2
 import numpy as np
+import torch
+from torch import Tensor
+
+from musical_inpaint.metrics import quantise
 
 TELEA_RADIUS = 3  # OpenCV's usual neighbourhood radius
 PATCHMATCH_RADIUS = 3  # pypatchmatch patch radius: 7 x 7 patches
@@ -36,3 +40,16 @@ BASELINES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "navier_stokes": navier_stokes,
     "patchmatch": patchmatch,
 }
+
+
+def fill_with(method: str, image: Tensor, mask: Tensor) -> Tensor:
+    """A baseline on a batch: images B x 3 x H x W in [-1, 1] and masks B x 1 x H x W (1 = hole)
+    -> the filled images in [-1, 1], on the images' device. The baseline sees the images as the
+    uint8 files it would read."""
+    if method not in BASELINES:
+        raise ValueError(f"method must be one of {sorted(BASELINES)}, got {method!r}")
+    baseline = BASELINES[method]
+    arrays = quantise(image.detach().cpu()).byte().permute(0, 2, 3, 1).numpy()
+    holes = mask.detach().cpu()[:, 0].numpy() > 0.5
+    filled = np.stack([baseline(np.ascontiguousarray(a), h) for a, h in zip(arrays, holes)])
+    return (torch.from_numpy(filled).permute(0, 3, 1, 2).float() / 127.5 - 1).to(image.device)

@@ -7,6 +7,9 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
+from musical_inpaint.baselines import BASELINES, fill_with
+from musical_inpaint.metrics import PaperMetrics
+
 
 class LastCheckpoint(Callback):
     """Keeps `last.ckpt` up to date: after every validation, and when training ends however it
@@ -31,3 +34,33 @@ class LastCheckpoint(Callback):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if trainer.state.fn == "fit":
             self._save(trainer)
+
+
+class ClassicalFloor(Callback):
+    """Logs a classical method's metrics on the validation images beside the model's
+    (`val/telea_hole_l1`, ...), so that every run says where it stands against Telea.
+
+    The validation images and masks are fixed, so the method runs once, during the first
+    validation after the sanity check; its values are logged again at every validation (one CSV
+    row holds both) and printed when training ends.
+    """
+
+    def __init__(self, method: str = "telea") -> None:
+        if method not in BASELINES:
+            raise ValueError(f"ClassicalFloor: method must be one of {sorted(BASELINES)}, got {method!r}")
+        self.method = method
+        self.metrics = PaperMetrics()
+        self.values: dict[str, float] | None = None
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if self.values is None and not trainer.sanity_checking:
+            image, mask = batch["image"].float(), batch["mask"].float()
+            self.metrics.to(image.device).update(fill_with(self.method, image, mask), image, mask)
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        if self.values is None:
+            self.values = {name: float(value) for name, value in self.metrics.compute().items()}
+            self.metrics.reset()
+        pl_module.log_dict({f"val/{self.method}_{name}": value for name, value in self.values.items()})

@@ -24,10 +24,10 @@ from torch import Tensor
 from torchvision.utils import save_image
 from tqdm import tqdm
 
-from musical_inpaint.baselines import BASELINES
+from musical_inpaint.baselines import BASELINES, fill_with
 from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.inference import load_generator, pick_device, predict
-from musical_inpaint.metrics import METRIC_NAMES, paper_metrics, quantise
+from musical_inpaint.metrics import METRIC_NAMES, paper_metrics
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +57,7 @@ def build_method(cfg: DictConfig) -> tuple[Callable[[Tensor, Tensor], Tensor], s
         )
     if cfg.method not in BASELINES:
         raise SystemExit(f"evaluate: method must be 'musical' or one of {sorted(BASELINES)}, got {cfg.method!r}")
-    baseline = BASELINES[cfg.method]
-
-    def fill(image: Tensor, mask: Tensor) -> Tensor:
-        arrays = quantise(image).byte().permute(0, 2, 3, 1).numpy()
-        holes = mask[:, 0].numpy() > 0.5
-        filled = np.stack([baseline(np.ascontiguousarray(a), h) for a, h in zip(arrays, holes)])
-        return torch.from_numpy(filled).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-    return fill, f"{cfg.method} (classical)"
+    return (lambda image, mask: fill_with(cfg.method, image, mask)), f"{cfg.method} (classical)"
 
 
 def evaluate(cfg: DictConfig) -> dict:

@@ -19,6 +19,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from musical_inpaint.callbacks import ClassicalFloor
 from musical_inpaint.config import CONFIG_DIR
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,22 @@ def _report(output_dir: Path, trainer: L.Trainer, monitor: str, value: float | N
         f"validation images: {output_dir.resolve() / 'images'}",
         f"{monitor}: {value if value is not None else 'not computed'}",
     ]
+    lines += _standing(trainer)
     log.info("\n".join(lines))
+
+
+def _standing(trainer: L.Trainer) -> list[str]:
+    """The last validation's hole L1 beside each classical floor's on the same images."""
+    metrics = trainer.callback_metrics
+    if "val/hole_l1" not in metrics:
+        return []
+    ours = 100 * float(metrics["val/hole_l1"])
+    lines = [f"final validation hole L1: {ours:.2f} %"]
+    for floor in (c for c in trainer.callbacks if isinstance(c, ClassicalFloor) and c.values):
+        theirs = 100 * floor.values["hole_l1"]
+        verdict = "below" if ours < theirs else "NOT below"
+        lines.append(f"  {floor.method} on the same images: {theirs:.2f} % (ours {verdict} it: {ours / theirs - 1:+.1%})")
+    return lines
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")

@@ -5,6 +5,7 @@ from musical_inpaint.data.datamodules import (
     FolderDataModule,
     InpaintingDataModule,
     ParisStreetViewDataModule,
+    PhotosDataModule,
     PlacesDataModule,
     SyntheticDataModule,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "ImageReadError",
     "InpaintingDataModule",
     "ParisStreetViewDataModule",
+    "PhotosDataModule",
     "PlacesDataModule",
     "RandomBoxMask",
     "SyntheticDataModule",

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from musical_inpaint.data import layouts
 from musical_inpaint.data.datasets import ImageFilesDataset, MaskGenerator, SyntheticDataset
-from musical_inpaint.data.transforms import ResizeCrop
+from musical_inpaint.data.transforms import ResizeCrop, train_load_size_for
 
 
 class InpaintingDataModule(L.LightningDataModule):
@@ -30,12 +30,15 @@ class InpaintingDataModule(L.LightningDataModule):
         batch_size: training batch size (paper: 5); eval_batch_size defaults to it.
         num_workers: DataLoader worker processes (persistent between epochs when > 0).
         crop_size: side of the square training and evaluation images (paper: 256).
-        train_load_size: short side before the training crop (paper: 350 for Paris and Places,
-            256 for CelebA); evaluation always resizes the short side to crop_size.
+        train_load_size: short side before the training crop. None: the paper's ratio to the crop
+            (350 for a 256 crop, `train_load_size_for`) with random crops, the crop itself without;
+            so a small crop shows the same scale as the test images, whose short side is always
+            resized to crop_size.
         random_crop, flip: training augmentation (paper: both for Paris and Places).
         val_size: images carved out of the training split for validation.
         seed: fixes the validation carve-out and the evaluation masks.
         on_corrupt: "fail" (default) or "skip" unreadable images (skips are logged and counted).
+        cache: keep the resized images in memory (`ImageFilesDataset`): for small sets.
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class InpaintingDataModule(L.LightningDataModule):
         eval_batch_size: int | None = None,
         seed: int = 0,
         on_corrupt: str = "fail",
+        cache: bool = False,
     ) -> None:
         super().__init__()
         for name, value, minimum in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0), ("val_size", val_size, 1)):
@@ -59,9 +63,10 @@ class InpaintingDataModule(L.LightningDataModule):
         self.mask = mask
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.num_workers = num_workers
-        self.train_transform = ResizeCrop(train_load_size or crop_size, crop_size, random_crop, flip)
+        load_size = train_load_size or (train_load_size_for(crop_size) if random_crop else crop_size)
+        self.train_transform = ResizeCrop(load_size, crop_size, random_crop, flip)
         self.eval_transform = ResizeCrop(crop_size, crop_size)
-        self.val_size, self.seed, self.on_corrupt = val_size, seed, on_corrupt
+        self.val_size, self.seed, self.on_corrupt, self.cache = val_size, seed, on_corrupt, cache
         self.datasets: dict[str, Dataset] = {}
 
     def split_files(self, split: str) -> list[Path]:
@@ -77,7 +82,7 @@ class InpaintingDataModule(L.LightningDataModule):
             self.datasets["test"] = self._files_dataset(self.split_files("test"), self.eval_transform, deterministic=True)
 
     def _files_dataset(self, files: list[Path], transform: ResizeCrop, deterministic: bool) -> ImageFilesDataset:
-        return ImageFilesDataset(files, transform, self.mask, deterministic, self.seed, self.on_corrupt)
+        return ImageFilesDataset(files, transform, self.mask, deterministic, self.seed, self.on_corrupt, self.cache)
 
     def _carve_validation(self, files: list[Path]) -> tuple[list[Path], list[Path]]:
         if len(files) < 2:
@@ -131,8 +136,8 @@ class CelebADataModule(InpaintingDataModule):
 class ParisStreetViewDataModule(InpaintingDataModule):
     """Paris StreetView: paris_train_original/ for training, the 100 paris_eval_gt/ images for test."""
 
-    def __init__(self, root: str | Path, train_load_size: int = 350, random_crop: bool = True, flip: bool = True, **kwargs) -> None:
-        super().__init__(train_load_size=train_load_size, random_crop=random_crop, flip=flip, **kwargs)
+    def __init__(self, root: str | Path, random_crop: bool = True, flip: bool = True, **kwargs) -> None:
+        super().__init__(random_crop=random_crop, flip=flip, **kwargs)
         self.root = Path(root)
 
     def split_files(self, split: str) -> list[Path]:
@@ -143,10 +148,9 @@ class PlacesDataModule(InpaintingDataModule):
     """One Places365 category (paper: canyon): its training images, tested on its validation images."""
 
     def __init__(
-        self, root: str | Path, category: str = "canyon", train_load_size: int = 350, random_crop: bool = True,
-        flip: bool = True, **kwargs,
+        self, root: str | Path, category: str = "canyon", random_crop: bool = True, flip: bool = True, **kwargs,
     ) -> None:
-        super().__init__(train_load_size=train_load_size, random_crop=random_crop, flip=flip, **kwargs)
+        super().__init__(random_crop=random_crop, flip=flip, **kwargs)
         self.root, self.category = Path(root), category
 
     def split_files(self, split: str) -> list[Path]:
@@ -154,14 +158,32 @@ class PlacesDataModule(InpaintingDataModule):
 
 
 class FolderDataModule(InpaintingDataModule):
-    """Any tree of images; the test split is `test_root` or a seeded `test_fraction` of `root`."""
+    """Any tree of images, or several (`root` a list); the test split is `test_root` (one folder or
+    a list) or a seeded `test_fraction` of the training images."""
 
-    def __init__(self, root: str | Path, test_root: str | Path | None = None, test_fraction: float = 0.1, **kwargs) -> None:
+    def __init__(
+        self, root: layouts.Roots, test_root: layouts.Roots | None = None, test_fraction: float = 0.1, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
-        self.root, self.test_root, self.test_fraction = Path(root), test_root, test_fraction
+        self.root, self.test_root, self.test_fraction = root, test_root, test_fraction
 
     def split_files(self, split: str) -> list[Path]:
         return layouts.folder_files(self.root, split, self.test_root, self.test_fraction, self.seed)
+
+
+class PhotosDataModule(InpaintingDataModule):
+    """The real-photo benchmark that fits a CPU (`layouts.photos_files`): BSDS500 train + val and
+    Urban100 img_001-080 for training; `test_set` picks the test split: bsds500 (BSDS500 test),
+    urban100 (img_081-100), paris (the 100 Paris eval images) or places50."""
+
+    def __init__(self, root: str | Path, test_set: str = "bsds500", random_crop: bool = True, flip: bool = True, **kwargs) -> None:
+        super().__init__(random_crop=random_crop, flip=flip, **kwargs)
+        if test_set not in layouts.PHOTOS_TEST_SETS:
+            raise ValueError(f"dataset.test_set must be one of {sorted(layouts.PHOTOS_TEST_SETS)}, got {test_set!r}")
+        self.root, self.test_set = Path(root), test_set
+
+    def split_files(self, split: str) -> list[Path]:
+        return layouts.photos_files(self.root, split, self.test_set)
 
 
 class SyntheticDataModule(InpaintingDataModule):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from musical_inpaint.data.images import ImageReadError, read_rgb
@@ -43,6 +44,9 @@ class ImageFilesDataset(Dataset):
 
     on_corrupt: "fail" raises an error naming the unreadable file; "skip" logs it, counts it and
     serves the next readable image instead.
+    cache: keep every image after its (deterministic) resize in memory, so that later epochs only
+        crop: for small sets at small sizes, whose decoding would otherwise cost more than the
+        training step (each DataLoader worker keeps its own copy).
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class ImageFilesDataset(Dataset):
         deterministic: bool,
         seed: int = 0,
         on_corrupt: str = "fail",
+        cache: bool = False,
     ) -> None:
         if on_corrupt not in ON_CORRUPT:
             raise ValueError(f"on_corrupt must be one of {ON_CORRUPT}, got {on_corrupt!r}")
@@ -60,31 +65,40 @@ class ImageFilesDataset(Dataset):
         self.transform, self.mask = transform, mask
         self.deterministic, self.seed, self.on_corrupt = deterministic, seed, on_corrupt
         self.skipped: list[Path] = []  # per process: each DataLoader worker keeps its own count
+        self.cache: dict[int, tuple[Path, Image.Image]] | None = {} if cache else None
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> dict:
         image_rng, mask_rng = _item_generators(self.deterministic, self.seed, index)
-        for attempt in range(len(self.files)):
-            path = self.files[(index + attempt) % len(self.files)]
-            try:
-                image = read_rgb(path)
-                break
-            except ImageReadError as error:
-                if self.on_corrupt == "fail":
-                    raise ImageReadError(f"{error} (set on_corrupt=skip to skip unreadable images)") from None
-                self.skipped.append(path)
-                log.warning("skipping unreadable image %s (%d skipped so far in this process)", path, len(self.skipped))
+        if self.cache is not None and index in self.cache:
+            path, resized = self.cache[index]
         else:
-            raise ImageReadError(f"none of the {len(self.files)} images can be read (first: {self.files[0]})")
-        tensor = self.transform(image, image_rng)
+            path, image = self._read(index)
+            resized = self.transform.resize(image)
+            if self.cache is not None:
+                self.cache[index] = path, resized
+        tensor = self.transform.crop(resized, image_rng)
         return dict(
             image=tensor,
             mask=_mask_tensor(self.mask, *tensor.shape[-2:], mask_rng),
             index=index,
             name=path.name,
         )
+
+    def _read(self, index: int) -> tuple[Path, Image.Image]:
+        """Image `index`, or with on_corrupt=skip the next readable one."""
+        for attempt in range(len(self.files)):
+            path = self.files[(index + attempt) % len(self.files)]
+            try:
+                return path, read_rgb(path)
+            except ImageReadError as error:
+                if self.on_corrupt == "fail":
+                    raise ImageReadError(f"{error} (set on_corrupt=skip to skip unreadable images)") from None
+                self.skipped.append(path)
+                log.warning("skipping unreadable image %s (%d skipped so far in this process)", path, len(self.skipped))
+        raise ImageReadError(f"none of the {len(self.files)} images can be read (first: {self.files[0]})")
 
 
 class SyntheticDataset(Dataset):

@@ -7,6 +7,7 @@ layout it expected, when a root is missing or a split is empty.
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 from musical_inpaint.data.images import is_image_file, list_images
@@ -127,21 +128,34 @@ def _places_label(categories: Path, category: str) -> int:
 
 
 # ----------------------------------------------------------------------------------- any folder
-FOLDER_LAYOUT = "a folder of images (any depth); test images in a second folder or a seeded fraction"
+FOLDER_LAYOUT = "a folder of images (any depth), or a list of folders; test images in a second folder (or list) or a seeded fraction"
+
+Roots = str | Path | list[str | Path] | tuple[str | Path, ...]
+
+
+def _images_below(roots: Roots) -> list[Path]:
+    """Every image below one folder or a list of folders, each folder checked to exist and hold images."""
+    roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
+    if not roots:
+        raise DatasetLayoutError(f"no folder given; expected {FOLDER_LAYOUT}")
+    files: list[Path] = []
+    for root in roots:
+        folder = _require_dir(Path(root), FOLDER_LAYOUT)
+        files += _non_empty(list_images(folder), folder, FOLDER_LAYOUT)
+    return files
 
 
 def folder_files(
-    root: str | Path, split: str, test_root: str | Path | None = None, test_fraction: float = 0.1, seed: int = 0
+    root: Roots, split: str, test_root: Roots | None = None, test_fraction: float = 0.1, seed: int = 0
 ) -> list[Path]:
-    """Every image below `root`; the test split is `test_root`, or else a seeded `test_fraction`."""
+    """Every image below `root` (one folder or several); the test split is `test_root`, or else a
+    seeded `test_fraction` of the images."""
     _check_split(split)
-    root = _require_dir(Path(root), FOLDER_LAYOUT)
     if test_root is not None:
-        folder = root if split == "train" else _require_dir(Path(test_root), FOLDER_LAYOUT)
-        return _non_empty(list_images(folder), folder, FOLDER_LAYOUT)
+        return _images_below(root if split == "train" else test_root)
     if not 0 < test_fraction < 1:
         raise ValueError(f"folder dataset: test_fraction must be in (0, 1), got {test_fraction}")
-    files = _non_empty(list_images(root), root, FOLDER_LAYOUT)
+    files = _images_below(root)
     if len(files) < 2:
         raise DatasetLayoutError(f"{root} holds a single image; a train and a test split need at least 2")
     shuffled = files.copy()
@@ -151,11 +165,58 @@ def folder_files(
     return [f for f in files if (f in test) == (split == "test")]
 
 
+# ------------------------------------------------------------------------- the real-photo benchmark
+# Small real-photo sets that fit a CPU (../shared/data/SOURCES.md): train on BSDS500 train + val and
+# Urban100 img_001-080; test on BSDS500 test, or on one of the further test sets.
+PHOTOS_LAYOUT = (
+    "root/bsds500/{train,val,test}/*.jpg, root/urban100/img_001.png..img_100.png, "
+    "root/paris/context_encoder_pytorch/ (the 100 Paris eval images) and root/places/GPDM_Places50/"
+)
+URBAN100_TRAIN = 80  # img_001..img_080 train; img_081..img_100 are held out
+PHOTOS_TEST_SETS = {
+    "bsds500": "bsds500/test",
+    "urban100": "urban100",
+    "paris": "paris/context_encoder_pytorch",
+    "places50": "places/GPDM_Places50",
+}
+
+
+def _urban100(root: Path, held_out: bool) -> list[Path]:
+    folder = _require_dir(root / "urban100", PHOTOS_LAYOUT)
+    numbered = {}
+    for path in list_images(folder):
+        match = re.fullmatch(r"img_(\d+)", path.stem)
+        if match:
+            numbered[path] = int(match.group(1))
+    files = [p for p, n in numbered.items() if (n > URBAN100_TRAIN) == held_out]
+    return _non_empty(sorted(files), f"{folder} (img_{'081-100' if held_out else '001-080'})", PHOTOS_LAYOUT)
+
+
+def photos_files(root: str | Path, split: str, test_set: str = "bsds500") -> list[Path]:
+    """The real-photo benchmark: its training images, or the images of one test set
+    (`test_set`: bsds500 = BSDS500 test, urban100 = Urban100 img_081-100, paris, places50)."""
+    _check_split(split)
+    root = Path(root)
+    if split == "train":
+        files = []
+        for part in ("train", "val"):
+            folder = _require_dir(root / "bsds500" / part, PHOTOS_LAYOUT)
+            files += _non_empty(list_images(folder), folder, PHOTOS_LAYOUT)
+        return files + _urban100(root, held_out=False)
+    if test_set not in PHOTOS_TEST_SETS:
+        raise ValueError(f"dataset.test_set must be one of {sorted(PHOTOS_TEST_SETS)}, got {test_set!r}")
+    if test_set == "urban100":
+        return _urban100(root, held_out=True)
+    folder = _require_dir(root / PHOTOS_TEST_SETS[test_set], PHOTOS_LAYOUT)
+    return _non_empty(list_images(folder), folder, PHOTOS_LAYOUT)
+
+
 __all__ = [
     "DatasetLayoutError",
     "celeba_files",
     "folder_files",
     "is_image_file",
     "paris_files",
+    "photos_files",
     "places_files",
 ]

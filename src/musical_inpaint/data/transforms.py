@@ -9,6 +9,14 @@ import torch
 from PIL import Image
 
 
+PAPER_LOAD_RATIO = 350 / 256  # Paris / Places: short side 350 before a random 256 crop
+
+
+def train_load_size_for(crop_size: int) -> int:
+    """The training short side for a crop, at the paper's ratio: 350 for 256, 88 for 64."""
+    return round(crop_size * PAPER_LOAD_RATIO)
+
+
 @dataclass(frozen=True)
 class ResizeCrop:
     """Resize the short side to `load_size` (bicubic), crop `crop_size` x `crop_size` (random or
@@ -32,10 +40,16 @@ class ResizeCrop:
 
     def __call__(self, image: Image.Image, rng: np.random.Generator) -> torch.Tensor:
         """-> 3 x crop x crop float tensor in [-1, 1]."""
+        return self.crop(self.resize(image), rng)
+
+    def resize(self, image: Image.Image) -> Image.Image:
+        """The deterministic part: the short side to `load_size` (a cache may keep its result)."""
         scale = self.load_size / min(image.size)
         size = (max(self.load_size, round(image.width * scale)), max(self.load_size, round(image.height * scale)))
-        if size != image.size:
-            image = image.resize(size, Image.BICUBIC)
+        return image.resize(size, Image.BICUBIC) if size != image.size else image
+
+    def crop(self, image: Image.Image, rng: np.random.Generator) -> torch.Tensor:
+        """The random part, on a resized image: the crop and the flip."""
         spare_x, spare_y = image.width - self.crop_size, image.height - self.crop_size
         if self.random_crop:
             left, top = int(rng.integers(spare_x + 1)), int(rng.integers(spare_y + 1))

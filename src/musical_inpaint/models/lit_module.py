@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import random
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,9 @@ from torchvision.utils import make_grid, save_image
 from musical_inpaint.losses import InpaintingLoss, discriminator_loss
 from musical_inpaint.metrics import PaperMetrics
 from musical_inpaint.models.generator import composite
+
+
+LR_SCHEDULES = ("constant", "cosine")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -33,6 +38,8 @@ class MusicalInpainting(L.LightningModule):
         lr, betas: Adam for both networks (paper: 2e-4, (0.5, 0.999)); d_lr defaults to lr.
         d_every, g_every: update the discriminator / generator on every n-th batch (paper: 1 : 1).
         grad_clip: clip each network's gradient norm to this value (None: no clipping).
+        lr_schedule: "constant" (paper) or "cosine": both learning rates follow a half cosine from
+            their value at step 0 to 0 at `trainer.max_steps`, after `warmup_steps` of linear rise.
         val_images: how many validation images go into the saved and logged panels.
         run_config: the resolved run configuration, stored in every checkpoint.
 
@@ -51,6 +58,8 @@ class MusicalInpainting(L.LightningModule):
         d_every: int = 1,
         g_every: int = 1,
         grad_clip: float | None = None,
+        lr_schedule: str = "constant",
+        warmup_steps: int = 0,
         val_images: int = 4,
         run_config: dict | None = None,
     ) -> None:
@@ -65,6 +74,11 @@ class MusicalInpainting(L.LightningModule):
         self.discriminator = discriminator() if loss.uses_discriminator else None
         self.lr, self.betas, self.d_lr = lr, tuple(betas), d_lr or lr
         self.d_every, self.g_every, self.grad_clip = d_every, g_every, grad_clip
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"model.lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+        if not isinstance(warmup_steps, int) or warmup_steps < 0:
+            raise ValueError(f"model.warmup_steps must be an integer >= 0, got {warmup_steps!r}")
+        self.lr_schedule, self.warmup_steps = lr_schedule, warmup_steps
         self.val_images = val_images
         self.run_config = run_config
         self.val_metrics = PaperMetrics()
@@ -80,10 +94,28 @@ class MusicalInpainting(L.LightningModule):
             optimisers.append(make(self.discriminator.parameters(), self.d_lr))
         return optimisers
 
+    def on_fit_start(self) -> None:
+        if self.lr_schedule == "cosine" and self.trainer.max_steps <= 0:
+            raise ValueError("model.lr_schedule=cosine decays to 0 at trainer.max_steps: set trainer.max_steps")
+        self._started = time.monotonic()
+
+    def lr_factor(self, step: int) -> float:
+        """The learning rates' multiplier at optimiser step `step` (Lightning's global_step)."""
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        if self.lr_schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - self.warmup_steps) / max(1, self.trainer.max_steps - self.warmup_steps))
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
     def training_step(self, batch: dict, batch_idx: int) -> None:
         image, mask = batch["image"], batch["mask"]
         optimisers = self.optimizers()
         optimisers = optimisers if isinstance(optimisers, list) else [optimisers]
+        factor = self.lr_factor(self.global_step)
+        for optimiser, base in zip(optimisers, (self.lr, self.d_lr)):
+            for group in optimiser.param_groups:
+                group["lr"] = base * factor
         prediction = self.generator(image, mask)
         logs: dict[str, Tensor] = {}
 
@@ -134,6 +166,9 @@ class MusicalInpainting(L.LightningModule):
         # compute() already summed the states over processes, so every rank holds the same values;
         # sync_dist averages these equal values (a no-op) and keeps Lightning from warning per key.
         self.log_dict({f"val/{name}": value.float() for name, value in values.items()}, sync_dist=True)
+        if not self.trainer.sanity_checking and hasattr(self, "_started"):
+            # Wall time since training started, to draw the curves against time as well as steps.
+            self.log("time/train_minutes", (time.monotonic() - self._started) / 60, sync_dist=True)
 
     def _save_panel(self, image: Tensor, mask: Tensor, prediction: Tensor) -> None:
         """Rows of masked input | output | composite | ground truth, on rank 0 only."""
