@@ -82,6 +82,53 @@ def test_places_easy_format(tmp_path):
     assert len(layouts.places_files(tmp_path, "test")) == 2
 
 
+def make_photos(root, urban=82):
+    """The real-photo benchmark's layout with tiny images (Urban100 numbered as released)."""
+    for part, count in (("train", 3), ("val", 2), ("test", 2)):
+        for i in range(count):
+            write_image(root / "bsds500" / part / f"{part}{i}.jpg", 24, 16, seed=i)
+    for i in range(1, urban + 1):
+        write_image(root / "urban100" / f"img_{i:03d}.png", 20, 20, seed=100 + i)
+    write_image(root / "paris" / "context_encoder_pytorch" / "001_im.png", 20, 20)
+    write_image(root / "places" / "GPDM_Places50" / "1.jpg", 20, 20)
+    return root
+
+
+def test_photos_benchmark_splits(tmp_path):
+    root = make_photos(tmp_path)
+    train = layouts.photos_files(root, "train")
+    assert len(train) == 3 + 2 + 80 and {p.parent.name for p in train} == {"train", "val", "urban100"}
+    urban_train = [p.name for p in train if p.parent.name == "urban100"]
+    assert urban_train[0] == "img_001.png" and urban_train[-1] == "img_080.png"
+    assert [p.name for p in layouts.photos_files(root, "test", "urban100")] == ["img_081.png", "img_082.png"]
+    assert [p.parent.name for p in layouts.photos_files(root, "test")] == ["test", "test"]  # BSDS500 test
+    assert len(layouts.photos_files(root, "test", "paris")) == len(layouts.photos_files(root, "test", "places50")) == 1
+    with pytest.raises(ValueError, match="dataset.test_set must be one of"):
+        layouts.photos_files(root, "test", "bsds")
+    with pytest.raises(DatasetLayoutError, match=r"urban100 \(img_081-100\)"):
+        layouts.photos_files(make_photos(tmp_path / "short", urban=80), "test", "urban100")
+
+
+def test_real_photos_benchmark(shared_data):
+    assert len(layouts.photos_files(shared_data, "train")) == 200 + 100 + 80
+    sizes = {name: len(layouts.photos_files(shared_data, "test", name)) for name in layouts.PHOTOS_TEST_SETS}
+    assert sizes == dict(bsds500=200, urban100=20, paris=100, places50=50)
+
+
+def test_folder_takes_a_list_of_roots(tmp_path):
+    for folder, count in (("a", 3), ("b", 2), ("c", 1)):
+        for i in range(count):
+            write_image(tmp_path / folder / f"{i}.png", 16, 16, seed=i)
+    roots = [tmp_path / "a", str(tmp_path / "b")]
+    assert len(layouts.folder_files(roots, "train", test_root=[tmp_path / "c"])) == 5
+    assert len(layouts.folder_files(roots, "test", test_root=[tmp_path / "c", tmp_path / "a"])) == 4
+    assert len(layouts.folder_files(roots, "test", test_fraction=0.4)) == 2
+    with pytest.raises(DatasetLayoutError, match=r"missing is not a directory"):
+        layouts.folder_files([tmp_path / "a", tmp_path / "missing"], "train")
+    with pytest.raises(DatasetLayoutError, match="no folder given"):
+        layouts.folder_files([], "train")
+
+
 def test_folder_with_second_folder_or_fraction(tmp_path):
     for i in range(10):
         write_image(tmp_path / "mine" / ("sub" if i % 2 else "") / f"{i}.png", 64, 48, seed=i)

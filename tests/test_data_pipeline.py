@@ -15,6 +15,7 @@ from musical_inpaint.data import (
     FreeFormMask,
     ImageReadError,
     ParisStreetViewDataModule,
+    PhotosDataModule,
     PlacesDataModule,
     RandomBoxMask,
     SyntheticDataModule,
@@ -23,9 +24,9 @@ from musical_inpaint.data import (
 from musical_inpaint.data.datasets import ImageFilesDataset
 from musical_inpaint.data.masks import FREE_FORM_PRESETS
 from musical_inpaint.data.synthetic import synthetic_image
-from musical_inpaint.data.transforms import ResizeCrop
+from musical_inpaint.data.transforms import ResizeCrop, train_load_size_for
 from tests.conftest import write_image
-from tests.test_data_layouts import make_celeba, make_paris, make_places_small
+from tests.test_data_layouts import make_celeba, make_paris, make_photos, make_places_small
 
 # ------------------------------------------------------------------------------------ reading
 
@@ -89,6 +90,34 @@ def test_centre_crop_is_centred_and_random_crop_reproducible():
     crop = ResizeCrop(300, 100, random_crop=True, flip=True)
     runs = [torch.stack([crop(image, np.random.default_rng(s)) for s in range(8)]) for _ in range(2)]
     assert torch.equal(runs[0], runs[1]) and len({r.sum().item() for r in runs[0]}) > 1
+
+
+def test_training_load_size_keeps_the_test_scale_at_every_crop():
+    # The paper's 350 / 256 at any crop, so that a 64 crop is not a detail patch of a large image
+    # while the test image is the whole photo at 64.
+    assert [train_load_size_for(c) for c in (256, 128, 64)] == [350, 175, 88]
+    for crop in (64, 256):
+        paris = ParisStreetViewDataModule("x", mask=CenterMask(), crop_size=crop)
+        assert paris.train_transform == ResizeCrop(train_load_size_for(crop), crop, True, True)
+        assert paris.eval_transform == ResizeCrop(crop, crop)
+        assert CelebADataModule("x", mask=CenterMask(), crop_size=crop).train_transform == ResizeCrop(crop, crop)
+    assert FolderDataModule("x", mask=CenterMask(), crop_size=64, train_load_size=100, random_crop=True).train_transform.load_size == 100
+
+
+def test_resized_image_cache_serves_the_same_items_without_reading_again(tmp_path):
+    files = _files(tmp_path)
+    transform = ResizeCrop(72, 64, random_crop=True, flip=True)
+    plain = ImageFilesDataset(files, transform, CenterMask(), deterministic=True, seed=1)
+    cached = ImageFilesDataset(files, transform, CenterMask(), deterministic=True, seed=1, cache=True)
+    first = [cached[i] for i in range(len(files))]
+    assert all(torch.equal(a["image"], plain[i]["image"]) for i, a in enumerate(first))
+    for path in files:
+        path.unlink()  # later reads come from the cache
+    again = [cached[i] for i in range(len(files))]
+    for a, b in zip(first, again):
+        assert torch.equal(a["image"], b["image"]) and a["name"] == b["name"]
+    with pytest.raises(ImageReadError):
+        plain[0]  # without the cache the same item needs its file
 
 
 def test_transform_rejects_crop_larger_than_load():
@@ -255,6 +284,20 @@ def test_folder_datamodule_validation_carve_out_is_seeded(tmp_path):
         datamodule.setup("fit")
     assert first.datasets["val"].files == again.datasets["val"].files != other.datasets["val"].files
     _check_batches(first, 32)
+
+
+def test_photos_datamodule_and_its_test_sets(tmp_path):
+    root = make_photos(tmp_path)
+    datamodule = PhotosDataModule(root, mask=CenterMask(), batch_size=2, crop_size=16, val_size=4, cache=True)
+    _check_batches(datamodule, 16)
+    assert datamodule.train_transform == ResizeCrop(22, 16, True, True)
+    assert len(datamodule.datasets["train"]) + len(datamodule.datasets["val"]) == 85
+    assert len(datamodule.datasets["test"]) == 2  # BSDS500 test
+    held_out = PhotosDataModule(root, test_set="urban100", mask=CenterMask(), crop_size=16)
+    held_out.setup("test")
+    assert [held_out.datasets["test"][i]["name"] for i in range(2)] == ["img_081.png", "img_082.png"]
+    with pytest.raises(ValueError, match=r"dataset.test_set must be one of \['bsds500', 'paris', 'places50', 'urban100'\], got 'urban'"):
+        PhotosDataModule(root, test_set="urban", mask=CenterMask())
 
 
 def test_every_rank_gets_its_own_shard_and_the_same_evaluation_masks(tmp_path):

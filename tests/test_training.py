@@ -12,6 +12,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from musical_inpaint.baselines import fill_with
+from musical_inpaint.metrics import paper_metrics
 from musical_inpaint.models.lit_module import MusicalInpainting, NonFiniteLossError
 from musical_inpaint.train import train
 from tests.conftest import CONFIG_DIR, REPO
@@ -166,6 +168,45 @@ def test_resume_continues_exactly(tmp_path):
     for key, value in a["state_dict"].items():
         torch.testing.assert_close(b["state_dict"][key], value, msg=key)
     torch.testing.assert_close(b["optimizer_states"][0]["state"], a["optimizer_states"][0]["state"])
+
+
+def test_every_run_reports_telea_on_its_validation_images(tmp_path, caplog):
+    config = tiny_config(tmp_path, "adv_weight=0")
+    with caplog.at_level("INFO", logger="musical_inpaint.train"):
+        train(config)
+    rows = [r for r in csv.DictReader(open(tmp_path / "csv" / "metrics.csv")) if r.get("val/hole_l1")]
+    assert len(rows) == 2  # steps 2 and 4: Telea computed once, logged beside both
+    assert rows[0]["val/telea_hole_l1"] == rows[1]["val/telea_hole_l1"] and "time/train_minutes" in rows[0]
+    # The same value as Telea run directly on the same validation images and masks.
+    datamodule = instantiate(config.dataset)
+    datamodule.setup("fit")
+    batches = list(datamodule.val_dataloader())
+    image, mask = torch.cat([b["image"] for b in batches]), torch.cat([b["mask"] for b in batches])
+    expected = paper_metrics(fill_with("telea", image, mask), image, mask)["hole_l1"].mean()
+    assert float(rows[0]["val/telea_hole_l1"]) == pytest.approx(float(expected), rel=1e-6)
+    assert "final validation hole L1" in caplog.text and "telea on the same images" in caplog.text
+
+
+def test_cosine_schedule_decays_both_learning_rates_to_zero(tmp_path):
+    config = tiny_config(tmp_path, "adv_weight=0.3", "model.lr_schedule=cosine", "model.warmup_steps=2",
+                         "trainer.max_steps=12", "~callbacks.classical_floor")
+    module = instantiate(config.model)
+    trainer = L.Trainer(accelerator="cpu", max_steps=12, logger=False, enable_progress_bar=False,
+                        enable_checkpointing=False, limit_val_batches=0, default_root_dir=tmp_path)
+    trainer.fit(module, datamodule=instantiate(config.dataset))
+    factors = [module.lr_factor(step) for step in range(13)]
+    assert factors[:2] == [0.5, 1.0] and factors[2] == 1.0 and factors[12] == pytest.approx(0.0, abs=1e-12)
+    assert all(a >= b for a, b in zip(factors[2:], factors[3:]))  # monotone after the warm-up
+    assert factors[7] == pytest.approx(0.5)  # half-way through the decay
+    g_lr, d_lr = (o.param_groups[0]["lr"] for o in module.optimizers())
+    # Both set from the step at which their batch began: the last batch began at step 10 (D, then G).
+    assert g_lr == pytest.approx(config.model.lr * factors[10]) and d_lr == pytest.approx(config.model.lr * factors[10])
+    unbounded = instantiate(tiny_config(tmp_path, "model.lr_schedule=cosine").model)
+    with pytest.raises(ValueError, match="lr_schedule=cosine .* set trainer.max_steps"):
+        L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_progress_bar=False).fit(
+            unbounded, datamodule=instantiate(config.dataset))
+    with pytest.raises(Exception, match="model.lr_schedule must be one of"):  # wrapped by Hydra
+        instantiate(tiny_config(tmp_path, "model.lr_schedule=linear").model)
 
 
 class _PoisonedData(L.LightningDataModule):

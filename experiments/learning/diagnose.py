@@ -1,0 +1,224 @@
+"""Why training stalled: measurements behind experiments/learning/README.md.
+
+    python experiments/learning/diagnose.py gradients --data DIR [--checkpoint CKPT]
+    python experiments/learning/diagnose.py attention [--checkpoint CKPT ...]
+    python experiments/learning/diagnose.py grid --data DIR --checkpoint CKPT [CKPT ...]
+
+gradients: the norm of each weighted loss term's gradient on the generator's weights, for the
+    quickstart recipe (random VGG16, as offline), on a batch of photos and of synthetic images.
+attention: a copy task with a known answer. Images are a random smooth 16 x 16 tile repeated,
+    so every hole position has true sources (the known positions congruent to it modulo the
+    period); at the attention's 1/4 resolution the period is 4 cells. For each attention branch:
+    the share of hole positions whose heaviest key is a true source, the attention mass on true
+    sources, the entropy over the valid keys (1 = uniform), beside the chance level; and the
+    hole L1 of the model's fill beside Telea's.
+grid: spectral power of the predicted hole at the periods 4 and 2 pixels (the 1/4-resolution
+    paste-back and the transposed convolutions' checkerboard), relative to the ground truth's.
+Each prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from torch import Tensor
+
+from musical_inpaint.baselines import fill_with
+from musical_inpaint.config import CONFIG_DIR
+from musical_inpaint.inference import load_generator
+from musical_inpaint.metrics import paper_metrics
+from musical_inpaint.models.attention import ContextualAttention
+
+PERIOD = 16  # pixels of the copy task's tile: 4 cells at the attention's 1/4 resolution
+
+
+def compose_config(overrides: list[str]):
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        return compose("train", overrides=overrides)
+
+
+# ------------------------------------------------------------------------------------ gradients
+def gradient_norms(module, batch: dict) -> dict[str, float]:
+    """|d(w * L_term) / d(generator weights)| for each term of the generator's loss."""
+    generator, loss = module.generator, module.loss
+    params = [p for p in generator.parameters() if p.requires_grad]
+    image, mask = batch["image"], batch["mask"]
+    terms = loss(generator(image, mask), image, mask)
+    norms = {}
+    for name, weight in loss.weights.items():
+        if weight and name in terms:
+            grads = torch.autograd.grad(weight * terms[name], params, retain_graph=True, allow_unused=True)
+            norms[name] = math.sqrt(sum(float(g.square().sum()) for g in grads if g is not None))
+    # The hole's share of the whole-image L1, split by where the pixels are.
+    if "l1" in terms:
+        prediction = generator(image, mask)
+        for part, weight_map in (("l1 (hole pixels)", mask), ("l1 (known pixels)", 1 - mask)):
+            value = loss.weights["l1"] * ((prediction - image).abs() * weight_map).mean()
+            grads = torch.autograd.grad(value, params, retain_graph=True, allow_unused=True)
+            norms[part] = math.sqrt(sum(float(g.square().sum()) for g in grads if g is not None))
+    return norms
+
+
+def run_gradients(args) -> None:
+    torch.manual_seed(0)
+    rows = []
+    for label, data in (("photos", ["dataset=photos", f"paths.data_dir={args.data}", "~dataset.train_size",
+                                    "dataset.num_workers=0"]), ("synthetic", [])):
+        cfg = compose_config(["experiment=quickstart", *data])
+        datamodule = instantiate(cfg.dataset)
+        datamodule.setup("fit")
+        batch = next(iter(datamodule.train_dataloader()))
+        module = instantiate(cfg.model)
+        states = [("initialisation", None)] + ([("checkpoint", args.checkpoint)] if args.checkpoint else [])
+        for state, path in states:
+            if path:
+                module.generator.load_state_dict(load_generator(path)[0].state_dict())
+            for name, norm in gradient_norms(module, batch).items():
+                rows.append((label, state, name, norm))
+    print("| data | weights | term (weighted) | gradient norm on G |\n|---|---|---|---|")
+    for label, state, name, norm in rows:
+        print(f"| {label} | {state} | {name} | {norm:.4g} |")
+
+
+# ------------------------------------------------------------------------------------ attention
+def attention_probabilities(branch: ContextualAttention, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Dense attention of one sample (1 x C x H x W, mask 1 x 1 x H x W) with the module's
+    semantics: -> (N x N probabilities, rows of hole queries only meaningful; N-vector of valid keys)."""
+    p, t, scale = branch.patch_size, branch.propagate_size // 2, branch.softmax_scale
+    r = p // 2
+    height, width = x.shape[-2:]
+    hole = (mask > 0.5).double()
+    x = x.double()
+    background = x * (1 - hole)
+    keys = F.unfold(background, p, padding=r)[0]  # C p p x N
+    keys = keys / torch.sqrt(keys.square().sum(0, keepdim=True) + 1e-4)
+    queries = F.unfold(x, p, padding=r)[0]
+    scores = (queries.T @ keys).reshape(height, width, height, width)
+    padded = F.pad(scores, [t] * 8)
+    propagated = torch.zeros_like(scores)
+    for dy in range(-t, t + 1):
+        for dx in range(-t, t + 1):
+            propagated += padded[t + dy : t + dy + height, t + dx : t + dx + width,
+                                 t + dy : t + dy + height, t + dx : t + dx + width]
+    valid = F.max_pool2d(hole, p, stride=1, padding=r).flatten() == 0
+    logits = (scale * propagated.reshape(height * width, -1)).masked_fill(~valid[None], -math.inf)
+    return torch.softmax(logits, 1), valid
+
+
+def periodic_images(count: int, size: int, seed: int = 0) -> Tensor:
+    """count x 3 x size x size in [-1, 1]: a smooth random PERIOD x PERIOD tile, repeated."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(count, 3, 4, 4, generator=generator) * 2 - 1
+    tile = F.interpolate(F.pad(coarse, [0, 1, 0, 1], mode="circular"), size=PERIOD + PERIOD // 4,
+                         mode="bicubic", align_corners=True)[..., :PERIOD, :PERIOD].clamp(-1, 1)
+    return tile.repeat(1, 1, size // PERIOD, size // PERIOD)
+
+
+def copy_task(generator, size: int = 64, count: int = 16) -> dict:
+    images = periodic_images(count, size)
+    mask = torch.zeros(count, 1, size, size)
+    mask[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1
+    captured = []
+    hooks = [b.register_forward_pre_hook(lambda m, inputs: captured.append((m, *inputs)))
+             for b in generator.attention.branches] if generator.attention is not None else []
+    with torch.no_grad():
+        prediction = generator(images, mask)
+    for hook in hooks:
+        hook.remove()
+    result = dict(hole_l1=100 * float(paper_metrics(prediction, images, mask)["hole_l1"].mean()),
+                  telea_hole_l1=100 * float(paper_metrics(fill_with("telea", images, mask), images, mask)["hole_l1"].mean()))
+    for branch, features, feature_mask in captured:
+        period = PERIOD * features.shape[-1] // size
+        height, width = features.shape[-2:]
+        ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+        ys, xs = ys.flatten(), xs.flatten()
+        true = ((ys[:, None] - ys[None]) % period == 0) & ((xs[:, None] - xs[None]) % period == 0)
+        hits = mass = entropy = chance = 0.0
+        queries = 0
+        for i in range(count):
+            probabilities, valid = attention_probabilities(branch, features[i : i + 1], feature_mask[i : i + 1])
+            hole_queries = feature_mask[i, 0].flatten() > 0.5
+            a = probabilities[hole_queries]
+            truth = true[hole_queries] & valid[None]
+            hits += float(truth.gather(1, a.argmax(1, keepdim=True)).sum())
+            mass += float((a * truth).sum())
+            entropy += float(-(a.clamp_min(1e-30).log() * a).sum() / math.log(int(valid.sum())))
+            chance += float(truth.sum(1).double().mean() / valid.sum()) * int(hole_queries.sum())
+            queries += int(hole_queries.sum())
+        result[f"{branch.patch_size}x{branch.patch_size}"] = dict(
+            top1=hits / queries, mass=mass / queries, entropy=entropy / queries, chance=chance / queries)
+    return result
+
+
+def run_attention(args) -> None:
+    states = [("initialisation", None)] + [(path, path) for path in args.checkpoint or []]
+    print("| weights | branch | top-1 on a true source | attention mass on true sources | entropy (1 = uniform) "
+          "| chance | model hole L1 % | Telea hole L1 % |\n|---|---|---|---|---|---|---|---|")
+    for label, path in states:
+        if path:
+            generator = load_generator(path)[0]
+        else:
+            torch.manual_seed(0)
+            cfg = compose_config(["experiment=photos_cpu"])
+            generator = instantiate(cfg.model.generator).eval()
+        result = copy_task(generator)
+        for name, values in result.items():
+            if isinstance(values, dict):
+                print(f"| {label} | {name} | {values['top1']:.3f} | {values['mass']:.3f} | {values['entropy']:.3f} "
+                      f"| {values['chance']:.3f} | {result['hole_l1']:.2f} | {result['telea_hole_l1']:.2f} |")
+
+
+# ----------------------------------------------------------------------------------------- grid
+def period_power(hole: Tensor) -> dict[str, float]:
+    """Mean spectral power of B x 3 x n x n crops at the periods 4 and 2 pixels (both axes)."""
+    gray = hole.mean(1)
+    gray = gray - gray.mean((-2, -1), keepdim=True)
+    power = torch.fft.fft2(gray).abs().square()
+    n = gray.shape[-1]
+    result = {}
+    for period in (4, 2):
+        k = n // period
+        result[f"period {period}"] = float((power[:, 0, k] + power[:, k, 0] + power[:, k, k]).mean())
+    return result
+
+
+def run_grid(args) -> None:
+    print("| checkpoint | test set | power at period 4 / ground truth's | period 2 / ground truth's |\n|---|---|---|---|")
+    for path in args.checkpoint:
+        generator, config = load_generator(path)
+        cfg = compose_config(["dataset=photos", f"paths.data_dir={args.data}", f"crop_size={config['crop_size']}",
+                              "dataset.num_workers=0"])
+        datamodule = instantiate(cfg.dataset)
+        datamodule.setup("test")
+        predicted, truth = [], []
+        size = config["crop_size"]
+        box = slice(size // 4, 3 * size // 4)
+        with torch.no_grad():
+            for batch in datamodule.test_dataloader():
+                predicted.append(generator(batch["image"], batch["mask"])[..., box, box])
+                truth.append(batch["image"][..., box, box])
+        ours, theirs = period_power(torch.cat(predicted)), period_power(torch.cat(truth))
+        print(f"| {path} | bsds500 | {ours['period 4'] / theirs['period 4']:.2f} | "
+              f"{ours['period 2'] / theirs['period 2']:.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=("gradients", "attention", "grid"))
+    parser.add_argument("--data", default="../shared/data", help="folder holding bsds500/ and urban100/")
+    parser.add_argument("--checkpoint", nargs="*", help="checkpoints or run folders")
+    args = parser.parse_args()
+    if args.what == "gradients" and args.checkpoint:
+        args.checkpoint = args.checkpoint[0]
+    dict(gradients=run_gradients, attention=run_attention, grid=run_grid)[args.what](args)
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
