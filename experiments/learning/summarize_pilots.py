@@ -1,0 +1,69 @@
+"""Table and curves of the pilot runs (pilots.sh), from their own CSV logs.
+
+    python experiments/learning/summarize_pilots.py LOG_DIR [--plot curves.png]
+
+Prints a markdown table: per run, the optimiser steps reached in its wall-time budget, the
+validation hole L1 at the end and at its best, beside Telea's on the same validation images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+
+def validations(run: Path) -> list[dict]:
+    rows = csv.DictReader(open(run / "csv" / "metrics.csv"))
+    return [r for r in rows if r.get("val/hole_l1")]
+
+
+def overrides(run: Path) -> str:
+    lines = (run / ".hydra" / "overrides.yaml").read_text().splitlines()
+    keep = [line[2:] for line in lines if line.startswith("- ") and not line.startswith(("- paths.", "- hydra.",
+            "- +trainer.max_time", "- trainer.enable_progress_bar", "- dataset.val_size"))]
+    return " ".join(keep)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("log_dir", type=Path)
+    parser.add_argument("--plot", type=Path)
+    args = parser.parse_args()
+    runs = sorted(p for p in args.log_dir.iterdir() if (p / "csv" / "metrics.csv").is_file())
+    print("| run | steps in budget | minutes | val hole L1 % (last) | (best) | Telea % (same images) |")
+    print("|---|---|---|---|---|---|")
+    curves = {}
+    for run in runs:
+        rows = validations(run)
+        if not rows:
+            continue
+        last = rows[-1]
+        holes = [100 * float(r["val/hole_l1"]) for r in rows]
+        print(f"| {run.name} | {int(last['step']) + 1} | {float(last['time/train_minutes']):.1f} | {holes[-1]:.2f} "
+              f"| {min(holes):.2f} | {100 * float(last['val/telea_hole_l1']):.2f} |")
+        curves[run.name] = ([float(r["time/train_minutes"]) for r in rows], holes, 100 * float(last["val/telea_hole_l1"]))
+    print()
+    for run in runs:
+        print(f"- {run.name}: `{overrides(run)}`")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        figure, axis = plt.subplots(figsize=(6, 4))
+        for name, (minutes, holes, telea) in curves.items():
+            axis.plot(minutes, holes, marker=".", label=name)
+        axis.axhline(telea, color="k", linestyle="--", label="Telea (same images)")
+        axis.set_xlabel("training minutes (one thread)")
+        axis.set_ylabel("validation hole L1 (%)")
+        axis.set_ylim(top=max(h[0] for _, h, _ in curves.values()) + 0.5)
+        axis.legend()
+        axis.grid(alpha=0.3)
+        figure.tight_layout()
+        figure.savefig(args.plot, dpi=100)
+
+
+if __name__ == "__main__":
+    main()
