@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import subprocess
 import sys
 
@@ -240,3 +241,75 @@ def test_cli_entry_point_runs_as_a_module(checkpoint, tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp_path / "o" / "p.png").size == (32, 48)
+
+
+# ------------------------------------------------------------------- inputs are never lost
+
+
+def test_inpaint_never_writes_over_its_inputs(checkpoint, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    image = write_image(photos / "x.png", 40, 40, seed=3)
+    before = image.read_bytes()
+    assert _run(checkpoint, photos, "center", photos) == 2  # --output is the input folder
+    assert "would replace the input" in capsys.readouterr().err and image.read_bytes() == before
+    (tmp_path / "masks").mkdir()
+    mask = _mask_file(tmp_path / "masks" / "x.png", 40, 40, box=(5, 5, 20, 20))
+    assert _run(checkpoint, image, mask, tmp_path / "masks") == 2  # the result would replace the mask
+    assert "would replace the input" in capsys.readouterr().err
+    assert _run(checkpoint, photos, "center", photos, "--overwrite") == 0  # asked for explicitly
+    assert image.read_bytes() != before
+
+
+def test_inpaint_refuses_existing_files_and_writes_nothing_partial(checkpoint, tmp_path, capsys):
+    image = write_image(tmp_path / "x.png", 40, 40)
+    assert _run(checkpoint, image, "center", tmp_path / "out") == 0
+    first = (tmp_path / "out" / "x.png").read_bytes()
+    assert _run(checkpoint, image, "center", tmp_path / "out") == 2
+    assert "already exist" in capsys.readouterr().err and (tmp_path / "out" / "x.png").read_bytes() == first
+    assert _run(checkpoint, image, "center", tmp_path / "out", "--overwrite") == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.png"]  # no temporary file left
+
+
+def test_inpaint_keeps_every_result_of_inputs_sharing_a_stem(checkpoint, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    write_image(photos / "a.jpg", 40, 40, seed=1)
+    write_image(photos / "a.png", 40, 40, seed=2)
+    write_image(photos / "sub" / "a.png", 40, 40, seed=3)
+    assert _run(checkpoint, photos, "center", tmp_path / "out") == 0
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.png"))
+    assert written == ["a_jpg.png", "a_png.png", "sub/a.png"]
+    assert "3 inpainted image(s)" in capsys.readouterr().out
+
+
+def test_inpaint_output_that_is_a_file_is_a_clear_error(checkpoint, tmp_path, capsys):
+    image = write_image(tmp_path / "x.png", 40, 40)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    assert _run(checkpoint, image, "center", notes) == 2
+    assert "cannot write to --output" in capsys.readouterr().err and notes.read_text() == "mine"
+
+
+def test_inpaint_read_only_output_is_a_clear_error(checkpoint, tmp_path, capsys):
+    if os.geteuid() == 0:
+        pytest.skip("root ignores file permissions")
+    image = write_image(tmp_path / "x.png", 40, 40)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        assert _run(checkpoint, image, "center", locked) == 2
+        assert "cannot write to --output" in capsys.readouterr().err and not list(locked.iterdir())
+    finally:
+        locked.chmod(0o700)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 9), (16, 16), (17, 40)])
+def test_images_of_any_size_down_to_one_pixel_inpaint(checkpoint, tmp_path, size):
+    width, height = size
+    image = write_image(tmp_path / "tiny.png", width, height, seed=5)
+    hole = np.zeros((height, width), bool)
+    hole[height // 2, width // 2] = True
+    _mask_file(tmp_path / "m.png", width, height, box=(height // 2, width // 2, height // 2 + 1, width // 2 + 1))
+    assert _run(checkpoint, image, tmp_path / "m.png", tmp_path / "out") == 0
+    out, original = np.asarray(Image.open(tmp_path / "out" / "tiny.png")), np.asarray(Image.open(image))
+    assert out.shape == original.shape and np.array_equal(out[~hole], original[~hole])

@@ -87,6 +87,7 @@ def test_gradients_reach_every_parameter():
     "image_shape, mask_shape, message",
     [
         ((1, 3, 40, 64), (1, 1, 40, 64), "multiples of 16"),
+        ((1, 3, 16, 16), (1, 1, 16, 16), "at least 32 on one side"),  # InstanceNorm of a 1 x 1 map
         ((1, 4, 64, 64), (1, 1, 64, 64), "image must be"),
         ((1, 3, 64, 64), (1, 1, 32, 32), "mask must be"),
     ],

@@ -6,15 +6,16 @@
     python experiments/learning/diagnose.py grid --data DIR --checkpoint CKPT [CKPT ...]
 
 gradients: the norm of each weighted loss term's gradient on the generator's weights, for the
-    quickstart recipe (random VGG16, as offline), on a batch of photos and of synthetic images.
+    quickstart recipe as it was before this study (random VGG16, as offline), on a batch of photos
+    and of synthetic images.
 attention: a copy task with a known answer. Images are a random smooth 16 x 16 tile repeated,
     so every hole position has true sources (the known positions congruent to it modulo the
     period); at the attention's 1/4 resolution the period is 4 cells. For each attention branch:
     the share of hole positions whose heaviest key is a true source, the attention mass on true
     sources, the entropy over the valid keys (1 = uniform), beside the chance level; and the
     hole L1 of the model's fill beside Telea's.
-speed: seconds per generator update (forward, backward, Adam) at 64 x 64 for the quickstart
-    recipe with and without its VGG16 terms, and for wider models and larger batches.
+speed: seconds per generator update (forward, backward, Adam) at 64 x 64 for that recipe with
+    and without its VGG16 terms, and for wider models and larger batches.
 grid: how much the predicted hole peaks at the periods 4 and 2 pixels (the 1/4-resolution
     paste-back or the transposed convolutions' checkerboard), beside the ground truth's.
 Each prints a markdown table.
@@ -39,6 +40,10 @@ from musical_inpaint.metrics import paper_metrics
 from musical_inpaint.models.attention import ContextualAttention
 
 PERIOD = 16  # pixels of the copy task's tile: 4 cells at the attention's 1/4 resolution
+# The quickstart recipe before this study (commit 608b1b2): random VGG16 terms at the paper's
+# weights, the authors' hole term, batch 8, constant learning rate.
+OLD_QUICKSTART = ["experiment=quickstart", "style_weight=250", "perceptual_weight=0.07", "l1_weight=100",
+                  "hole_l1_weight=6", "dataset.batch_size=8", "model.lr_schedule=constant"]
 
 
 def compose_config(overrides: list[str]):
@@ -73,7 +78,7 @@ def run_gradients(args) -> None:
     rows = []
     for label, data in (("photos", ["dataset=photos", f"paths.data_dir={args.data}", "~dataset.train_size",
                                     "dataset.num_workers=0"]), ("synthetic", [])):
-        cfg = compose_config(["experiment=quickstart", *data])
+        cfg = compose_config([*OLD_QUICKSTART, *data])
         datamodule = instantiate(cfg.dataset)
         datamodule.setup("fit")
         batch = next(iter(datamodule.train_dataloader()))
@@ -188,7 +193,7 @@ def run_speed(args) -> None:
     print(f"| generator width | batch | VGG16 terms | seconds per update ({torch.get_num_threads()} threads) |\n|---|---|---|---|")
     for base, batch, vgg in ((16, 8, True), (16, 8, False), (16, 16, False), (32, 16, False)):
         terms = [] if vgg else ["style_weight=0", "perceptual_weight=0"]
-        cfg = compose_config(["experiment=quickstart", f"model.generator.base_channels={base}", *terms])
+        cfg = compose_config([*OLD_QUICKSTART, f"model.generator.base_channels={base}", *terms])
         module = instantiate(cfg.model)
         optimiser = torch.optim.Adam(module.generator.parameters(), lr=1e-3)
         image, hole = images[:batch], mask[:batch]

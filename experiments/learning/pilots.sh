@@ -9,8 +9,10 @@ MINUTES=${MINUTES:-12}
 PY=${PYTHON:-python}
 COMMON="paths.data_dir=$DATA paths.log_dir=$LOGS trainer.enable_progress_bar=false"
 TIMED="$COMMON +trainer.max_time=00:00:$MINUTES:00 trainer.max_steps=-1"
-# P0: today's quickstart recipe, on the photos (its validation set: 40 photos).
-P0="experiment=quickstart dataset=photos ~dataset.train_size dataset.val_size=40 dataset.num_workers=0 dataset.cache=true"
+# P0: the quickstart recipe before this study (commit 608b1b2), on the photos (validation: 40 photos).
+OLD="style_weight=250 perceptual_weight=0.07 l1_weight=100 hole_l1_weight=6 dataset.batch_size=8 model.lr_schedule=constant
+     monitor=val/ssim monitor_mode=max"
+P0="experiment=quickstart $OLD dataset=photos ~dataset.train_size dataset.val_size=40 dataset.num_workers=0 dataset.cache=true"
 # P1: without the VGG terms (random VGG offline: under 1 % of the gradient, about 90 % of the step).
 P1="$P0 style_weight=0 perceptual_weight=0 trainer.val_check_interval=500"
 # P2: wider (base 32) and batch 16, which the freed time pays for.
@@ -19,7 +21,7 @@ P2="$P1 model.generator.base_channels=32 dataset.batch_size=16"
 P3="$P2 l1_weight=10 hole_l1_weight=100"
 # P4: P3 with a cosine decay of the learning rate over about the steps P3 reached in its time.
 P4="$P3 model.lr_schedule=cosine trainer.max_steps=2500"
-# S1, S2: that loss and schedule on the synthetic set (the demo), narrow (16) and wide (32).
+# S1, S2: that loss and schedule on the synthetic set (now the quickstart), narrow (16) and wide (32).
 S="experiment=quickstart style_weight=0 perceptual_weight=0 l1_weight=10 hole_l1_weight=100 dataset.batch_size=16
    dataset.train_size=20000 dataset.val_size=64 model.lr_schedule=cosine trainer.val_check_interval=500"
 S1="$S model.generator.base_channels=16 trainer.max_steps=6000"

@@ -14,4 +14,8 @@ for size in $SIZES; do
         > /dev/null
     done
   done
+  for method in telea patchmatch; do  # Urban100, all 100 images (the figures the issue quoted)
+    $PY -m musical_inpaint.evaluate method=$method dataset=folder dataset.root=$DATA/urban100 dataset.test_root=$DATA/urban100 \
+      crop_size=$size dataset.num_workers=0 save_images=0 hydra.run.dir=$OUT/$size/urban100_all/$method > /dev/null
+  done
 done

@@ -50,6 +50,21 @@ def table(out: Path, size: int) -> list[str]:
     return lines
 
 
+def floors_table(floors: Path) -> list[str]:
+    """Hole L1 of every classical method on every test set, at every size measured."""
+    sets = {**TEST_SETS, "urban100_all": "Urban100, all 100"}
+    lines = ["| size | test set | images | " + " | ".join(METHODS) + " |", "|---" * (3 + len(METHODS)) + "|"]
+    for size in sorted((p for p in floors.iterdir() if p.is_dir()), key=lambda p: int(p.name)):
+        for test_set, label in sets.items():
+            found = {m: size / test_set / m / "metrics.json" for m in METHODS}
+            found = {m: load(p) for m, p in found.items() if p.is_file()}
+            if found:
+                images = next(iter(found.values()))["images"]
+                cells = [f"{found[m]['hole_l1']:.2f}" if m in found else "–" for m in METHODS]
+                lines.append(f"| {size.name} | {label} | {images} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def curve(out: Path, path: Path) -> list[str]:
     import matplotlib
 
@@ -99,7 +114,11 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--write", type=Path, help="folder for results.md, curve.png, samples.png")
     parser.add_argument("--data", type=Path, default=None, help="data dir (default: the run's paths.data_dir)")
+    parser.add_argument("--floors-only", action="store_true", help="print the classical floors of OUT/floors only")
     args = parser.parse_args()
+    if args.floors_only:
+        print("\n".join(floors_table(args.out / "floors")))
+        return
     config = (args.out / "train" / "config.yaml").read_text()
     size = int(next(line.split(":")[1] for line in config.splitlines() if line.startswith("crop_size:")))
     data = args.data or Path(next(line.split(":", 1)[1].strip() for line in config.splitlines()
@@ -109,6 +128,7 @@ def main() -> None:
              "Made by `experiments/photos_cpu/summarize.py` from the run's files; centre hole of half the side, "
              "the paper's protocol (composite, uint8, whole image; hole-only columns extra).", ""]
     lines += table(args.out, size) + [""] + curve(args.out, target / "curve.png")
+    lines += ["", "Classical floors, hole L1 (%), `baselines.sh`:", "", *floors_table(args.out / "floors")]
     samples(args.out, data, target / "samples.png")
     lines += ["", "samples.png: rows of masked | Telea | PatchMatch | ours | ground truth (BSDS500 test, then Urban100 held out)."]
     (target / "results.md").write_text("\n".join(lines) + "\n")

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from musical_inpaint.models.generator import STRIDE, MusicalGenerator
+from musical_inpaint.models.generator import MIN_SIDE, STRIDE, MusicalGenerator
 
 
 class CheckpointError(ValueError):
@@ -63,10 +63,11 @@ def pick_device(device: str = "auto") -> torch.device:
 
 @torch.no_grad()
 def predict(generator: MusicalGenerator, image: Tensor, mask: Tensor) -> Tensor:
-    """Raw prediction for B x 3 x H x W images in [-1, 1] of any size: reflect-padded to the
-    network's stride, cropped back."""
+    """Raw prediction for B x 3 x H x W images in [-1, 1] of any size, down to 1 x 1: padded to
+    the network's stride (and to at least MIN_SIDE a side), cropped back."""
     height, width = image.shape[-2:]
-    pad_h, pad_w = -height % STRIDE, -width % STRIDE
+    pad_h = max(MIN_SIDE, height + -height % STRIDE) - height
+    pad_w = max(MIN_SIDE, width + -width % STRIDE) - width
     if pad_h or pad_w:
         mode = "reflect" if pad_h < height and pad_w < width else "replicate"
         image = F.pad(image, (0, pad_w, 0, pad_h), mode=mode)

@@ -7,14 +7,21 @@ mask file serves every image; `--mask center` is the paper's centre hole. A mask
 is resized (nearest) with a warning. Images of any size run at full resolution (padded to the
 network's stride and cropped back), or with `--max-side N` are inpainted at a reduced size and
 only the hole is pasted back. Known pixels come back exactly unchanged; outputs are PNG files
-of the input's size and mode (grayscale stays grayscale, alpha is kept).
+of the input's size and mode (grayscale stays grayscale, alpha is kept), named by the input's
+stem (`a.jpg` -> `a.png`; `a_jpg.png` and `a_png.png` when `a.jpg` and `a.png` are both given), in
+the input's subfolder below --output. Nothing is written until every output name is known to be
+free: an output that would replace one of the inputs, or any existing file, stops the run before
+it writes anything (`--overwrite` allows replacing existing files). Each file is written under a
+temporary name and renamed when complete.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +73,44 @@ def pair_inputs(image: Path, mask: str) -> list[tuple[Path, Path | None]]:
     return [(i, masks[i.stem]) for i in images]
 
 
-def inpaint_file(generator, image_path: Path, mask_path: Path | None, output: Path, device, max_side: int | None) -> Path:
+def plan_outputs(
+    pairs: list[tuple[Path, Path | None]], image_arg: Path, output: Path, overwrite: bool = False
+) -> list[Path]:
+    """The output file of each pair, checked before anything is written: every name distinct,
+    none of them an input, none an existing file unless `overwrite`."""
+    folder_input = image_arg.is_dir()
+    targets = []
+    for image, _ in pairs:
+        subfolder = image.parent.relative_to(image_arg) if folder_input else Path()
+        targets.append(output / subfolder / f"{image.stem}.png")
+    by_target = defaultdict(list)
+    for index, target in enumerate(targets):
+        by_target[target].append(index)
+    for target, indices in by_target.items():
+        if len(indices) > 1:  # a.jpg and a.png: name each output after its input's extension too
+            for index in indices:
+                image = pairs[index][0]
+                targets[index] = target.with_name(f"{image.stem}_{image.suffix.lstrip('.').lower()}.png")
+    seen: dict[Path, Path] = {}
+    for (image, _), target in zip(pairs, targets):
+        if target in seen:
+            raise InputError(f"{seen[target]} and {image} would both be written to {target}; rename one of them")
+        seen[target] = image
+    inputs = {p.resolve() for pair in pairs for p in pair if p is not None}
+    for (image, _), target in zip(pairs, targets):
+        if target.resolve() in inputs and not overwrite:
+            raise InputError(
+                f"--output {output}: the result of {image} would replace the input {target}; "
+                "choose another --output folder (or pass --overwrite)"
+            )
+    existing = [t for t in targets if t.exists() and t.resolve() not in inputs]
+    if existing and not overwrite:
+        names = ", ".join(str(t) for t in existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
+        raise InputError(f"--output {output}: {names} already exist(s); choose another folder or pass --overwrite")
+    return targets
+
+
+def inpaint_file(generator, image_path: Path, mask_path: Path | None, target: Path, device, max_side: int | None) -> Path:
     rgb = np.array(read_rgb(image_path))  # raises ImageReadError naming the file
     with Image.open(image_path) as opened:
         upright = ImageOps.exif_transpose(opened)
@@ -84,8 +128,13 @@ def inpaint_file(generator, image_path: Path, mask_path: Path | None, output: Pa
         result = result.convert("L")  # the three channels of a known pixel are equal: exact
     if alpha is not None:
         result.putalpha(alpha)
-    target = output / f"{image_path.stem}.png"
-    result.save(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        result.save(partial, format="PNG")
+        os.replace(partial, target)  # the result appears whole or not at all
+    finally:
+        partial.unlink(missing_ok=True)
     return target
 
 
@@ -108,20 +157,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mask", required=True, help="a mask file, a folder of masks (matched by stem), or 'center'")
     parser.add_argument("--output", required=True, type=Path, help="folder for the inpainted PNG files")
     parser.add_argument("--device", default="auto", help="auto (GPU when available), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--overwrite", action="store_true", help="allow replacing existing files, inputs included")
     parser.add_argument("--max-side", type=int, default=None,
                         help="inpaint at most at this size and paste the upscaled hole back (default: full resolution)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     try:
         pairs = pair_inputs(args.image, args.mask)
+        targets = plan_outputs(pairs, args.image, args.output, args.overwrite)
         device = pick_device(args.device)
         generator, _ = load_generator(args.checkpoint, device)
         args.output.mkdir(parents=True, exist_ok=True)
-        for image_path, mask_path in tqdm(pairs, desc="inpainting", unit="image", disable=len(pairs) == 1):
-            target = inpaint_file(generator, image_path, mask_path, args.output, device, args.max_side)
+        progress = tqdm(list(zip(pairs, targets)), desc="inpainting", unit="image", disable=len(pairs) == 1)
+        for (image_path, mask_path), target in progress:
+            inpaint_file(generator, image_path, mask_path, target, device, args.max_side)
         print(f"{len(pairs)} inpainted image(s) written to {args.output.resolve()}" if len(pairs) > 1 else f"written {target}")
     except (InputError, CheckpointError, ImageReadError) as error:
         print(f"inpaint: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # e.g. a read-only or full output folder
+        print(f"inpaint: cannot write to --output {args.output}: {error}", file=sys.stderr)
         return 2
     return 0
 

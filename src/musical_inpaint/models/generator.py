@@ -27,6 +27,7 @@ AttentionKind = Literal["multi_scale", "single_scale", "none"]
 ATTENTION_PATCH_SIZES: dict[str, tuple[int, ...]] = {"multi_scale": (1, 3), "single_scale": (3,), "none": ()}
 DOWNSAMPLINGS = 4
 STRIDE = 2**DOWNSAMPLINGS  # input sides must be multiples of this
+MIN_SIDE = 2 * STRIDE  # the innermost levels' instance norms need more than one value per channel
 ATTENTION_LEVEL = 2  # attention runs on the output of decoder level 2 (0 = outermost): 1/4 resolution
 
 
@@ -182,8 +183,9 @@ class MusicalGenerator(nn.Module):
                 f"got {tuple(mask.shape)}"
             )
         height, width = image.shape[-2:]
-        if height % STRIDE or width % STRIDE:
+        if height % STRIDE or width % STRIDE or (height // STRIDE) * (width // STRIDE) < 2:
             raise ValueError(
-                f"MusicalGenerator: height and width must be multiples of {STRIDE}, got {height} x {width} "
-                "(pad the image to the stride and crop the result back)"
+                f"MusicalGenerator: height and width must be multiples of {STRIDE}, and at least {MIN_SIDE} on "
+                f"one side, got {height} x {width} (musical_inpaint.inference.predict pads any image and crops "
+                "the result back)"
             )
