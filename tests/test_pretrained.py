@@ -73,16 +73,16 @@ def _network_reachable() -> bool:
 @pytest.mark.skipif(_network_reachable(), reason="needs a machine without internet")
 def test_offline_imagenet_request_names_the_option(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(PretrainedWeightsError, match="loss.vgg_weights=/path/to/vgg16-397923af.pth"):
+    with pytest.raises(PretrainedWeightsError, match="model.loss.vgg_weights=/path/to/vgg16-397923af.pth"):
         VGG16Features(weights="imagenet")
-    with pytest.raises(PretrainedWeightsError, match="discriminator.weights=null"):
+    with pytest.raises(PretrainedWeightsError, match="pretrained=false .* model.discriminator.weights=null"):
         DenseNetDiscriminator(weights="imagenet")
 
 
 def test_bad_weight_files_get_clear_errors(tmp_path, vgg_file):
-    with pytest.raises(PretrainedWeightsError, match=r"loss.vgg_weights: weights file .*missing.pth does not exist"):
+    with pytest.raises(PretrainedWeightsError, match=r"model.loss.vgg_weights: weights file .*missing.pth does not exist"):
         VGG16Features(weights=tmp_path / "missing.pth")
-    with pytest.raises(PretrainedWeightsError, match=rf"discriminator.weights: the weights in .*{vgg_file[0].name} do not fit"):
+    with pytest.raises(PretrainedWeightsError, match=rf"model.discriminator.weights: the weights in .*{vgg_file[0].name} do not fit"):
         DenseNetDiscriminator(weights=vgg_file[0])
     tensor_file = tmp_path / "tensor.pth"
     torch.save(torch.zeros(3), tensor_file)

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from musical_inpaint.baselines import fill_with
 from musical_inpaint.metrics import paper_metrics
 from musical_inpaint.models.lit_module import MusicalInpainting, NonFiniteLossError
-from musical_inpaint.train import train
+from musical_inpaint.train import ConfigError, train
 from tests.conftest import CONFIG_DIR, REPO
 
 # A CPU-sized model and dataset for every test that trains, with every loss term of the paper and
@@ -248,6 +248,36 @@ def run_cli(args, cwd, env=None, timeout=600):
                             capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("crop_size=60", r"crop_size=60: must be a multiple of 16 and at least 32 .* e\.g\. crop_size=64"),
+        ("crop_size=16", r"crop_size=16: must be a multiple of 16 and at least 32"),
+        ("style_weight=-1", r"style_weight=-1: must be a finite number >= 0"),
+        ("l1_weight=nan", r"l1_weight=nan: must be a finite number >= 0"),
+        ("ckpt_path=/no/such.ckpt", r"ckpt_path=/no/such.ckpt: no such checkpoint file"),
+    ],
+)
+def test_config_errors_name_the_option_as_typed_before_anything_is_built(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        train(tiny_config(tmp_path, override))
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_failed_start_leaves_no_checkpoint_and_a_failed_note(tmp_path):
+    missing = tmp_path / "my_photos"
+    result = subprocess.run(
+        [sys.executable, "-m", "musical_inpaint.train", *TINY, "dataset=folder", f"dataset.root={missing}",
+         "~dataset.train_size", "hydra.run.dir=run"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    output = result.stdout + result.stderr
+    assert f"{missing} is not a directory" in output and "Traceback" not in output
+    run = tmp_path / "run"
+    assert not list(run.rglob("*.ckpt"))
+    assert "no training step ran" in (run / "FAILED").read_text()
 
 
 def test_cli_from_another_working_directory(tmp_path):

@@ -14,14 +14,16 @@ from musical_inpaint.metrics import PaperMetrics
 class LastCheckpoint(Callback):
     """Keeps `last.ckpt` up to date: after every validation, and when training ends however it
     ends (max_steps or max_epochs reached between two validations, an exception such as a
-    non-finite loss, which is raised before the bad step is applied, or Ctrl-C). Lightning
-    writes checkpoint files atomically (a transaction: a temporary file, then a rename)."""
+    non-finite loss, which is raised before the bad step is applied, or Ctrl-C), once at least
+    one optimiser step has run. Lightning writes checkpoint files atomically (a transaction: a
+    temporary file, then a rename)."""
 
     def __init__(self, dirpath: str | Path, filename: str = "last.ckpt") -> None:
         self.path = Path(dirpath) / filename
 
     def _save(self, trainer: L.Trainer) -> None:
-        if not trainer.fast_dev_run and not trainer.sanity_checking:
+        # Not before a step has run: a failed start must not leave a checkpoint that looks trained.
+        if not trainer.fast_dev_run and not trainer.sanity_checking and trainer.global_step > 0:
             trainer.save_checkpoint(self.path, weights_only=False)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

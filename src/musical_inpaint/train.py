@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import sys
 from pathlib import Path
 
 import hydra
@@ -21,6 +23,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from musical_inpaint.callbacks import ClassicalFloor
 from musical_inpaint.config import CONFIG_DIR
+from musical_inpaint.data.images import ImageReadError
+from musical_inpaint.data.layouts import DatasetLayoutError
+from musical_inpaint.models.generator import MIN_SIDE, STRIDE
+from musical_inpaint.models.pretrained import PretrainedWeightsError
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +65,40 @@ def _write_config(cfg: DictConfig, output_dir: Path) -> None:
     (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
+class ConfigError(ValueError):
+    """An option of the run cannot work; the message names it as it is typed on the command line."""
+
+
+LOSS_WEIGHTS = ("adv_weight", "style_weight", "perceptual_weight", "tv_weight", "l1_weight", "hole_l1_weight")
+# Errors whose message says everything: printed as one line, without a traceback.
+USER_ERRORS = (ConfigError, DatasetLayoutError, ImageReadError, PretrainedWeightsError)
+
+
+def check_config(cfg: DictConfig) -> None:
+    """The checks that need no data, before anything is built."""
+    crop = cfg.crop_size
+    if not isinstance(crop, int) or crop < MIN_SIDE or crop % STRIDE:
+        nearest = max(MIN_SIDE, round(crop / STRIDE) * STRIDE) if isinstance(crop, (int, float)) else 256
+        raise ConfigError(f"crop_size={crop}: must be a multiple of {STRIDE} and at least {MIN_SIDE} "
+                          f"(the generator halves the image four times), e.g. crop_size={nearest}")
+    for name in LOSS_WEIGHTS:
+        value = cfg.get(name)
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{name}={value}: must be a finite number >= 0 (0 turns the term off)")
+    if cfg.ckpt_path and not Path(cfg.ckpt_path).is_file():
+        raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint file")
+
+
 def train(cfg: DictConfig) -> float | None:
     """Train with the composed configuration; returns the final value of `cfg.monitor`."""
+    check_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
     run_config = OmegaConf.to_container(cfg, resolve=True)
     _write_config(cfg, output_dir)
 
     datamodule = instantiate(cfg.dataset)
+    datamodule.setup("fit")  # missing or empty dataset folders fail here, before any model is built
     module = instantiate(cfg.model)
     module.run_config = run_config  # saved in every checkpoint: a checkpoint describes itself
     loggers = build_loggers(cfg)
@@ -111,15 +143,37 @@ def _standing(trainer: L.Trainer) -> list[str]:
     return lines
 
 
+def user_error(error: BaseException) -> BaseException | None:
+    """The error to show in one line, if this is one (Hydra wraps errors raised while building)."""
+    for candidate in (error, error.__cause__):
+        if isinstance(candidate, USER_ERRORS):
+            return candidate
+    return None
+
+
+@rank_zero_only
+def mark_failed(output_dir: Path, error: BaseException) -> None:
+    """A FAILED note in the run folder, saying whether any training result is there at all."""
+    last = output_dir / "checkpoints" / "last.ckpt"
+    state = (f"{last} holds the state when it stopped" if last.is_file()
+             else "no training step ran: nothing in this folder is a result")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "FAILED").write_text(f"{type(error).__name__}: {error}\n{state}\n")
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     try:
         return train(cfg)
-    except Exception:
+    except Exception as error:
+        mark_failed(Path(cfg.paths.output_dir), user_error(error) or error)
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             # One failed job must not stop the sweep: record it and let the others run.
             log.exception("job %s failed; the sweep goes on", HydraConfig.get().job.num)
             return None
+        if user_error(error):
+            log.error("%s", user_error(error))
+            sys.exit(2)
         raise
     finally:
         _finish_wandb()

@@ -23,7 +23,7 @@ class VGG16Features(nn.Module):
     def __init__(self, weights: WeightsSource = "imagenet") -> None:
         super().__init__()
         features = build_backbone(
-            vgg16, VGG16_Weights.IMAGENET1K_V1, weights, "loss.vgg_weights", needed=_used_up_to_pool3
+            vgg16, VGG16_Weights.IMAGENET1K_V1, weights, "model.loss.vgg_weights", needed=_used_up_to_pool3
         ).features
         starts = (0, *POOL_ENDS[:-1])
         self.stages = nn.ModuleList(features[start:end] for start, end in zip(starts, POOL_ENDS))

@@ -24,7 +24,7 @@ class DenseNetDiscriminator(nn.Module):
     def __init__(self, weights: WeightsSource = "imagenet", logit_channels: int = 256) -> None:
         super().__init__()
         backbone = build_backbone(
-            densenet121, DenseNet121_Weights.IMAGENET1K_V1, weights, "discriminator.weights", densenet_keys
+            densenet121, DenseNet121_Weights.IMAGENET1K_V1, weights, "model.discriminator.weights", densenet_keys
         )
         self.features = backbone.features
         self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(backbone.classifier.in_features, logit_channels, 3, padding=1))

@@ -85,7 +85,7 @@ def _download(weights: WeightsEnum, option: str) -> dict:
             f"{option}: cannot obtain ImageNet weights {weights} from {weights.url} ({error}). "
             f"Without internet, download the file elsewhere and either place it at {cache} "
             f"or set {option}=/path/to/{Path(weights.url).name}; "
-            f"set {option}=null to train from random initialisation instead."
+            f"or train from random initialisation with pretrained=false (both networks) or {option}=null."
         ) from None
 
 
