@@ -1,6 +1,7 @@
 """The Lightning GAN loop and the Hydra configuration, with real trainers on tiny models."""
 
 import csv
+import inspect
 import os
 import subprocess
 import sys
@@ -112,6 +113,18 @@ def test_experiment_presets_hold_the_papers_settings(experiment, adv, attention,
     for key, value in extra.items():
         assert OmegaConf.select(config, key) == value
     assert compose_train([f"experiment={experiment}", "adv_weight=0.5"]).model.loss.adversarial == 0.5  # overrides win
+
+
+def test_every_trainer_argument_can_be_set_as_typed():
+    built_by_train = {"self", "logger", "callbacks", "default_root_dir"}
+    arguments = set(inspect.signature(L.Trainer.__init__).parameters) - built_by_train
+    for trainer in group_options("trainer"):
+        config = compose_train([f"trainer={trainer}"])
+        assert arguments <= set(config.trainer), (trainer, sorted(arguments - set(config.trainer)))
+    config = compose_train(["trainer.limit_val_batches=1", "trainer.max_time=00:00:01:00", "trainer.profiler=simple"])
+    trainer = instantiate(config.trainer, accelerator="cpu", logger=False)
+    timer = next(c for c in trainer.callbacks if type(c).__name__ == "Timer")
+    assert trainer.limit_val_batches == 1 and timer._duration == 60 and type(trainer.profiler).__name__ == "SimpleProfiler"
 
 
 def test_adv_weight_zero_builds_no_discriminator_and_one_optimiser(tmp_path):
@@ -258,6 +271,8 @@ def run_cli(args, cwd, env=None, timeout=600):
         ("style_weight=-1", r"style_weight=-1: must be a finite number >= 0"),
         ("l1_weight=nan", r"l1_weight=nan: must be a finite number >= 0"),
         ("ckpt_path=/no/such.ckpt", r"ckpt_path=/no/such.ckpt: no such checkpoint file"),
+        ("trainer.gradient_clip_val=1", r"trainer.gradient_clip_val=1: .* use model.grad_clip"),
+        ("trainer.accumulate_grad_batches=2", r"trainer.accumulate_grad_batches=2: .* raise dataset.batch_size"),
     ],
 )
 def test_config_errors_name_the_option_as_typed_before_anything_is_built(tmp_path, override, message):

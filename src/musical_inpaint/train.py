@@ -85,6 +85,13 @@ def check_config(cfg: DictConfig) -> None:
         value = cfg.get(name)
         if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0):
             raise ConfigError(f"{name}={value}: must be a finite number >= 0 (0 turns the term off)")
+    trainer = cfg.get("trainer") or {}
+    if trainer.get("gradient_clip_val") is not None:
+        raise ConfigError(f"trainer.gradient_clip_val={trainer.gradient_clip_val}: the GAN loop optimises manually, "
+                          "where Lightning cannot clip; use model.grad_clip instead")
+    if trainer.get("accumulate_grad_batches", 1) != 1:
+        raise ConfigError(f"trainer.accumulate_grad_batches={trainer.accumulate_grad_batches}: the GAN loop optimises "
+                          "manually, where Lightning cannot accumulate; raise dataset.batch_size instead")
     if cfg.ckpt_path and not Path(cfg.ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint file")
 
