@@ -313,3 +313,48 @@ def test_images_of_any_size_down_to_one_pixel_inpaint(checkpoint, tmp_path, size
     assert _run(checkpoint, image, tmp_path / "m.png", tmp_path / "out") == 0
     out, original = np.asarray(Image.open(tmp_path / "out" / "tiny.png")), np.asarray(Image.open(image))
     assert out.shape == original.shape and np.array_equal(out[~hole], original[~hole])
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "I;16", "RGBA", "P"])
+def test_masks_of_every_mode_mean_white_is_hole(checkpoint, tmp_path, mode):
+    image = write_image(tmp_path / "x.png", 48, 32, seed=2)
+    hole = np.zeros((32, 48), bool)
+    hole[8:20, 10:30] = True
+    if mode == "I;16":
+        mask = Image.fromarray((hole * 65535).astype(np.uint16))
+        mask.putpixel((0, 0), 200)  # dark in 16 bits: not a hole (an 8-bit reading would clip it to white)
+    elif mode == "RGBA":  # white strokes on a transparent background, as painting tools save them
+        rgba = np.zeros((32, 48, 4), np.uint8)
+        rgba[hole] = 255
+        mask = Image.fromarray(rgba, "RGBA")
+    else:
+        mask = Image.fromarray((hole * 255).astype(np.uint8)).convert(mode)
+    mask.save(tmp_path / "m.png")
+    assert _run(checkpoint, image, tmp_path / "m.png", tmp_path / "out") == 0
+    out, original = np.asarray(Image.open(tmp_path / "out" / "x.png")), np.asarray(Image.open(image))
+    assert np.array_equal(out[~hole], original[~hole]) and not np.array_equal(out[hole], original[hole])
+
+
+def test_an_exif_rotated_photo_takes_its_mask_as_the_viewer_shows_it(checkpoint, tmp_path):
+    stored = np.asarray(Image.open(write_image(tmp_path / "raw.png", 40, 24, seed=4)))  # 40 wide, 24 high
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to view
+    Image.fromarray(stored).save(tmp_path / "photo.jpg", exif=exif, quality=95)
+    viewed = np.asarray(read_rgb(tmp_path / "photo.jpg"))
+    assert viewed.shape[:2] == (40, 24)  # upright: 24 wide, 40 high
+    hole = np.zeros((40, 24), bool)
+    hole[2:12, 3:20] = True  # drawn over the upright view
+    Image.fromarray((hole * 255).astype(np.uint8)).save(tmp_path / "m.png")
+    assert _run(checkpoint, tmp_path / "photo.jpg", tmp_path / "m.png", tmp_path / "out") == 0
+    out = np.asarray(Image.open(tmp_path / "out" / "photo.png"))
+    assert out.shape == viewed.shape and np.array_equal(out[~hole], viewed[~hole])
+
+
+def test_evaluate_on_a_missing_dataset_says_which_folder_in_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "musical_inpaint.evaluate", "method=telea", "dataset=photos", "crop_size=64",
+         f"paths.data_dir={tmp_path / 'nowhere'}", f"hydra.run.dir={tmp_path / 'run'}"],
+        capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and "nowhere/bsds500/test is not a directory" in output
+    assert "Traceback" not in output and not (tmp_path / "run" / "metrics.json").exists()

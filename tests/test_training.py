@@ -16,7 +16,9 @@ from omegaconf import OmegaConf
 from musical_inpaint.baselines import fill_with
 from musical_inpaint.metrics import paper_metrics
 from musical_inpaint.models.lit_module import MusicalInpainting, NonFiniteLossError
-from musical_inpaint.train import ConfigError, train
+from musical_inpaint.errors import ConfigError
+from musical_inpaint.runs_table import main as runs_table_main
+from musical_inpaint.train import train
 from tests.conftest import CONFIG_DIR, REPO
 
 # A CPU-sized model and dataset for every test that trains, with every loss term of the paper and
@@ -311,6 +313,15 @@ def test_multirun_gives_each_job_its_folder_and_survives_a_failed_job(tmp_path):
     assert "model.generator.dilation=2" in (jobs[1] / ".hydra" / "overrides.yaml").read_text()
     assert not (jobs[0] / "checkpoints").exists() and "dilation" in (jobs[0] / "train.log").read_text()
     assert (jobs[1] / "checkpoints" / "last.ckpt").is_file()
+    # The sweep ends with one table of its jobs; the same command builds it for any run folders.
+    rows = list(csv.DictReader(open(tmp_path / "runs.csv")))
+    assert [(r["status"], r["overrides"].split()[-1]) for r in rows] == [
+        ("failed", "model.generator.dilation=0"), ("finished", "model.generator.dilation=2")]
+    assert rows[1]["monitor"] == "val/hole_l1" and float(rows[1]["final"]) > 0 and rows[1]["Telea hole L1 %"]
+    assert "no training step ran" in (jobs[0] / "FAILED").read_text()
+    assert runs_table_main([str(jobs[1]), str(jobs[0])]) == 0
+    assert runs_table_main([str(tmp_path), "--output", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "runs.md").read_text() == (tmp_path / "runs.md").read_text()
 
 
 @pytest.mark.slow

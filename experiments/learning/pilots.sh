@@ -3,6 +3,7 @@
 # pilot adds one change to the one before. Usage:
 #   bash experiments/learning/pilots.sh DATA_DIR LOG_DIR 1   # P0-P3: equal wall time, one thread each, two at a time
 #   bash experiments/learning/pilots.sh DATA_DIR LOG_DIR 2   # P4, S1, S2: step budgets, three at a time
+#   bash experiments/learning/pilots.sh DATA_DIR LOG_DIR 3   # P1 and three variations of it: 3,000 steps, four at a time
 set -euo pipefail
 DATA=${1:?data dir holding bsds500/ and urban100/}; LOGS=${2:?log dir}; ROUND=${3:?round 1 or 2}
 MINUTES=${MINUTES:-12}
@@ -26,10 +27,16 @@ S="experiment=quickstart style_weight=0 perceptual_weight=0 l1_weight=10 hole_l1
    dataset.train_size=20000 dataset.val_size=64 model.lr_schedule=cosine trainer.val_check_interval=500"
 S1="$S model.generator.base_channels=16 trainer.max_steps=6000"
 S2="$S model.generator.base_channels=32 trainer.max_steps=2500"
+# P5-P8: P1 for 3,000 steps, with the paper's learning rate, with Adam's usual betas, and without attention.
+P5="$P1 trainer.max_steps=3000"
+P6="$P5 model.lr=2e-4"
+P7="$P5 model.betas=[0.9,0.999]"
+P8="$P5 attention=none"
 run() { OMP_NUM_THREADS=1 $PY -m musical_inpaint.train hydra.run.dir=$LOGS/$1 ${@:2} > $LOGS/$1.log 2>&1; }
 mkdir -p "$LOGS"
 case $ROUND in
   1) run P0 $TIMED $P0 trainer.val_check_interval=100 & run P1 $TIMED $P1 & wait
      run P2 $TIMED $P2 & run P3 $TIMED $P3 & wait ;;
   2) run P4 $COMMON $P4 & run S1 $COMMON $S1 & run S2 $COMMON $S2 & wait ;;
+  3) run P5 $COMMON $P5 & run P6 $COMMON $P6 & run P7 $COMMON $P7 & run P8 $COMMON $P8 & wait ;;
 esac

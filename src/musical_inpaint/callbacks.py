@@ -65,4 +65,5 @@ class ClassicalFloor(Callback):
         if self.values is None:
             self.values = {name: float(value) for name, value in self.metrics.compute().items()}
             self.metrics.reset()
-        pl_module.log_dict({f"val/{self.method}_{name}": value for name, value in self.values.items()})
+        # Equal on every rank (compute() summed the shards), so sync_dist only keeps Lightning quiet.
+        pl_module.log_dict({f"val/{self.method}_{name}": value for name, value in self.values.items()}, sync_dist=True)

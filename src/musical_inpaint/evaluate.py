@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from tqdm import tqdm
 
 from musical_inpaint.baselines import BASELINES, fill_with
 from musical_inpaint.config import CONFIG_DIR
+from musical_inpaint.errors import user_error
 from musical_inpaint.inference import load_generator, pick_device, predict
 from musical_inpaint.metrics import METRIC_NAMES, paper_metrics
 
@@ -139,7 +141,13 @@ def _save_panels(folder: Path, image: Tensor, mask: Tensor, prediction: Tensor, 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")
 def main(cfg: DictConfig) -> dict:
-    return evaluate(cfg)
+    try:
+        return evaluate(cfg)
+    except Exception as error:
+        if user_error(error):
+            log.error("%s", user_error(error))
+            sys.exit(2)
+        raise
 
 
 if __name__ == "__main__":

@@ -40,11 +40,11 @@ class InputError(ValueError):
 
 
 def read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """A mask file -> H x W bool hole (white >= 127), resized (nearest) to `size` = (W, H)."""
+    """A mask file of any mode -> H x W bool hole (white >= 127 once read as 8-bit, 16-bit values
+    scaled), upright as a viewer shows it, resized (nearest) to `size` = (W, H)."""
     try:
-        with Image.open(path) as opened:
-            mask = opened.convert("L")
-    except OSError as error:
+        mask = read_rgb(path).convert("L")
+    except ImageReadError as error:
         raise InputError(f"cannot read mask {path}: {error}") from None
     if mask.size != size:
         log.warning("mask %s is %dx%d, the image %dx%d: resized (nearest)", path, *mask.size, *size)

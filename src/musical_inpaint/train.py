@@ -23,10 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from musical_inpaint.callbacks import ClassicalFloor
 from musical_inpaint.config import CONFIG_DIR
-from musical_inpaint.data.images import ImageReadError
-from musical_inpaint.data.layouts import DatasetLayoutError
+from musical_inpaint.errors import ConfigError, user_error
 from musical_inpaint.models.generator import MIN_SIDE, STRIDE
-from musical_inpaint.models.pretrained import PretrainedWeightsError
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +63,7 @@ def _write_config(cfg: DictConfig, output_dir: Path) -> None:
     (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
-class ConfigError(ValueError):
-    """An option of the run cannot work; the message names it as it is typed on the command line."""
-
-
 LOSS_WEIGHTS = ("adv_weight", "style_weight", "perceptual_weight", "tv_weight", "l1_weight", "hole_l1_weight")
-# Errors whose message says everything: printed as one line, without a traceback.
-USER_ERRORS = (ConfigError, DatasetLayoutError, ImageReadError, PretrainedWeightsError)
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -148,14 +140,6 @@ def _standing(trainer: L.Trainer) -> list[str]:
         verdict = "below" if ours < theirs else "NOT below"
         lines.append(f"  {floor.method} on the same images: {theirs:.2f} % (ours {verdict} it: {ours / theirs - 1:+.1%})")
     return lines
-
-
-def user_error(error: BaseException) -> BaseException | None:
-    """The error to show in one line, if this is one (Hydra wraps errors raised while building)."""
-    for candidate in (error, error.__cause__):
-        if isinstance(candidate, USER_ERRORS):
-            return candidate
-    return None
 
 
 @rank_zero_only

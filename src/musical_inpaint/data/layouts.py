@@ -128,7 +128,9 @@ def _places_label(categories: Path, category: str) -> int:
 
 
 # ----------------------------------------------------------------------------------- any folder
-FOLDER_LAYOUT = "a folder of images (any depth), or a list of folders; test images in a second folder (or list) or a seeded fraction"
+FOLDER_LAYOUT = (
+    "a folder of images (any depth), or a list of folders; test images in a second folder (or list) or a seeded fraction"
+)
 
 Roots = str | Path | list[str | Path] | tuple[str | Path, ...]
 

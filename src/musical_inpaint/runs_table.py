@@ -1,0 +1,104 @@
+"""One table of training runs: each run's overrides, its final and best monitored metric, its
+validation hole L1 beside Telea's, and its folder; failed runs appear as failed.
+
+    python -m musical_inpaint.runs_table logs/train/multirun/2026-12-01_10-00-00   # a sweep folder
+    python -m musical_inpaint.runs_table RUN_DIR [RUN_DIR ...] [--output DIR]
+
+A multirun writes the same table into its sweep folder when it ends (`SweepTable`, a Hydra
+callback in train.yaml): runs.md and runs.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+COLUMNS = ("run", "overrides", "status", "steps", "monitor", "final", "best", "val hole L1 %", "Telea hole L1 %")
+
+
+def run_folders(paths: list[Path]) -> list[Path]:
+    """Run folders themselves, and the job folders of sweep folders (numbered, in job order)."""
+    runs = []
+    for path in paths:
+        if (path / ".hydra").is_dir() or (path / "config.yaml").is_file():
+            runs.append(path)
+        else:
+            jobs = [p for p in path.iterdir() if p.is_dir() and p.name.isdigit()] if path.is_dir() else []
+            if not jobs:
+                raise SystemExit(f"runs_table: {path} is neither a run folder nor a sweep folder")
+            runs += sorted(jobs, key=lambda p: int(p.name))
+    return runs
+
+
+def describe(run: Path) -> dict:
+    """One row: what the run was asked to do and how it ended."""
+    overrides_file = run / ".hydra" / "overrides.yaml"
+    overrides = " ".join(yaml.safe_load(overrides_file.read_text()) or []) if overrides_file.is_file() else ""
+    config = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").is_file() else {}
+    monitor, mode = config.get("monitor", "val/ssim"), config.get("monitor_mode", "max")
+    rows = list(csv.DictReader(open(run / "csv" / "metrics.csv"))) if (run / "csv" / "metrics.csv").is_file() else []
+    validations = [r for r in rows if r.get(monitor)]
+    values = [float(r[monitor]) for r in validations]
+    status = "failed" if (run / "FAILED").is_file() else "finished" if validations else "no validation"
+    last = validations[-1] if validations else {}
+    percent = lambda key: f"{100 * float(last[key]):.2f}" if last.get(key) else ""
+    return {
+        "run": str(run),
+        "overrides": overrides,
+        "status": status,
+        "steps": max((int(r["step"]) + 1 for r in rows if r.get("step")), default=0),
+        "monitor": monitor,
+        "final": f"{values[-1]:.4f}" if values else "",
+        "best": f"{(min if mode == 'min' else max)(values):.4f}" if values else "",
+        "val hole L1 %": percent("val/hole_l1"),
+        "Telea hole L1 %": percent("val/telea_hole_l1"),
+    }
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(str(row[c]).replace("|", "\\|") or "–" for c in COLUMNS) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(runs: list[Path], output: Path) -> list[dict]:
+    """runs.md and runs.csv in `output`; returns the rows."""
+    rows = [describe(run) for run in runs]
+    output.mkdir(parents=True, exist_ok=True)
+    with open(output / "runs.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    (output / "runs.md").write_text(markdown(rows))
+    return rows
+
+
+class SweepTable(Callback):
+    """Writes runs.md and runs.csv into the sweep folder when a multirun ends."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep = Path(config.hydra.sweep.dir)
+        if sweep.is_dir() and any(p.is_dir() and p.name.isdigit() for p in sweep.iterdir()):
+            rows = write_table(run_folders([sweep]), sweep)
+            failed = sum(row["status"] == "failed" for row in rows)
+            print(f"sweep table of {len(rows)} job(s) ({failed} failed): {sweep / 'runs.md'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folders", nargs="+", type=Path, help="run folders or sweep folders")
+    parser.add_argument("--output", type=Path, help="where runs.md / runs.csv go (default: print only)")
+    args = parser.parse_args(argv)
+    runs = run_folders(args.folders)
+    rows = write_table(runs, args.output) if args.output else [describe(run) for run in runs]
+    print(markdown(rows), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
