@@ -204,6 +204,7 @@ def test_every_run_reports_telea_on_its_validation_images(tmp_path, caplog):
     expected = paper_metrics(fill_with("telea", image, mask), image, mask)["hole_l1"].mean()
     assert float(rows[0]["val/telea_hole_l1"]) == pytest.approx(float(expected), rel=1e-6)
     assert "final validation hole L1" in caplog.text and "telea on the same images" in caplog.text
+    assert "data: 8 train, 2 val" in caplog.text  # the split sizes, said at the start
 
 
 def test_cosine_schedule_decays_both_learning_rates_to_zero(tmp_path):

@@ -98,6 +98,8 @@ def train(cfg: DictConfig) -> float | None:
 
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("fit")  # missing or empty dataset folders fail here, before any model is built
+    sizes = {split: len(dataset) for split, dataset in datamodule.datasets.items()}
+    log.info("data: %s", ", ".join(f"{count} {split}" for split, count in sizes.items()))
     module = instantiate(cfg.model)
     module.run_config = run_config  # saved in every checkpoint: a checkpoint describes itself
     loggers = build_loggers(cfg)
@@ -116,14 +118,13 @@ def train(cfg: DictConfig) -> float | None:
 
 
 def _report(output_dir: Path, trainer: L.Trainer, monitor: str, value: float | None) -> None:
-    best = getattr(trainer.checkpoint_callback, "best_model_path", "") or "none yet"
-    lines = [
-        f"run folder:       {output_dir.resolve()}",
-        f"last checkpoint:  {output_dir.resolve() / 'checkpoints' / 'last.ckpt'}",
-        f"best checkpoint:  {best}",
-        f"validation images: {output_dir.resolve() / 'images'}",
-        f"{monitor}: {value if value is not None else 'not computed'}",
-    ]
+    best = getattr(trainer.checkpoint_callback, "best_model_path", "")
+    last, images = output_dir / "checkpoints" / "last.ckpt", output_dir / "images"
+    lines = [f"run folder:       {output_dir.resolve()}"]
+    lines += [f"last checkpoint:  {last.resolve()}"] if last.is_file() else ["last checkpoint:  none (no step ran)"]
+    lines += [f"best checkpoint:  {best}" if best else "best checkpoint:  none (no validation ran)"]
+    lines += [f"validation images: {images.resolve()}"] if images.is_dir() else []
+    lines += [f"{monitor}: {value if value is not None else 'not computed (no validation ran)'}"]
     lines += _standing(trainer)
     log.info("\n".join(lines))
 
