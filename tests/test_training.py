@@ -354,6 +354,8 @@ def test_wandb_offline_writes_a_run_with_images_and_resume_continues_it(tmp_path
     runs = list((tmp_path / "first" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     assert list(runs[0].glob("files/media/images/val/*.png"))
+    assert "attention: none" in (runs[0] / "files" / "config.yaml").read_text()  # the resolved config
+    assert (tmp_path / "first" / "csv" / "metrics.csv").is_file()  # the CSV logger stays on
     run_id = runs[0].name.rsplit("-", 1)[-1]
     checkpoint = torch.load(tmp_path / "first" / "checkpoints" / "last.ckpt", weights_only=False)
     assert checkpoint["wandb_run_id"] == run_id

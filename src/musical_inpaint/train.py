@@ -105,6 +105,8 @@ def train(cfg: DictConfig) -> float | None:
     loggers = build_loggers(cfg)
     for logger in loggers:
         logger.log_hyperparams(run_config)
+        if type(logger).__name__ == "WandbLogger":  # the resolved config among the run's files (rank 0)
+            logger.experiment.save(str(output_dir / "config.yaml"), base_path=str(output_dir), policy="now")
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     trainer = instantiate(cfg.trainer, default_root_dir=str(output_dir), logger=loggers or False, callbacks=callbacks)
 
