@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 from musical_inpaint.data import CenterMask, FreeFormMask, InpaintingDataModule, RandomBoxMask
 from musical_inpaint.data.masks import FREE_FORM_PRESETS
 from tests.conftest import CONFIG_DIR
-from tests.test_data_layouts import make_celeba, make_paris, make_places_small
+from tests.test_data_layouts import make_celeba, make_paris, make_photos, make_places_small
 
 DATASETS = sorted(p.stem for p in (CONFIG_DIR / "dataset").glob("*.yaml"))
 MASKS = sorted(p.stem for p in (CONFIG_DIR / "mask").glob("*.yaml"))
@@ -20,7 +20,7 @@ def compose_train(overrides):
 
 
 def test_groups_hold_the_expected_options():
-    assert DATASETS == ["celeba", "folder", "paris", "places", "synthetic"]
+    assert DATASETS == ["celeba", "folder", "paris", "photos", "places", "synthetic"]
     assert MASKS == ["center", "free_form", "random_box"]
 
 
@@ -51,10 +51,11 @@ def test_free_form_presets_from_the_command_line(preset):
 
 @pytest.mark.parametrize(
     "dataset, make, train_count, test_count",
-    [("celeba", make_celeba, 8, 2), ("paris", make_paris, 6, 4), ("places", make_places_small, 5, 3)],
+    [("celeba", make_celeba, 8, 2), ("paris", make_paris, 6, 4), ("places", make_places_small, 5, 3),
+     ("photos", make_photos, 85, 2)],
 )
 def test_configured_benchmarks_load_their_layouts(dataset, make, train_count, test_count, tmp_path):
-    make(tmp_path / dataset)
+    make(tmp_path if dataset == "photos" else tmp_path / dataset)  # photos: the folders sit in data_dir
     config = compose_train([f"dataset={dataset}", f"paths.data_dir={tmp_path}", "crop_size=64", "dataset.num_workers=0"])
     datamodule = instantiate(config.dataset)
     datamodule.setup()

@@ -1,6 +1,6 @@
 """Table and curves of the pilot runs (pilots.sh), from their own CSV logs.
 
-    python experiments/learning/summarize_pilots.py LOG_DIR [--plot curves.png]
+    python experiments/learning/summarize_pilots.py LOG_DIR [--plot curves.png --runs P0 P1 ...]
 
 Prints a markdown table: per run, the optimiser steps reached in its wall-time budget, the
 validation hole L1 at the end and at its best, beside Telea's on the same validation images.
@@ -29,6 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("log_dir", type=Path)
     parser.add_argument("--plot", type=Path)
+    parser.add_argument("--runs", nargs="*", help="the runs to plot (default: all; they should share a validation set)")
     args = parser.parse_args()
     runs = sorted(p for p in args.log_dir.iterdir() if (p / "csv" / "metrics.csv").is_file())
     print("| run | steps in budget | minutes | val hole L1 % (last) | (best) | Telea % (same images) |")
@@ -53,12 +54,13 @@ def main() -> None:
         import matplotlib.pyplot as plt
 
         figure, axis = plt.subplots(figsize=(6, 4))
-        for name, (minutes, holes, telea) in curves.items():
+        plotted = {name: curve for name, curve in curves.items() if not args.runs or name in args.runs}
+        for name, (minutes, holes, telea) in plotted.items():
             axis.plot(minutes, holes, marker=".", label=name)
         axis.axhline(telea, color="k", linestyle="--", label="Telea (same images)")
-        axis.set_xlabel("training minutes (one thread)")
+        axis.set_xlabel("training minutes (one thread; P4 shared the cores with two other runs)")
         axis.set_ylabel("validation hole L1 (%)")
-        axis.set_ylim(top=max(h[0] for _, h, _ in curves.values()) + 0.5)
+        axis.set_ylim(top=max(h[0] for _, h, _ in plotted.values()) + 0.5)
         axis.legend()
         axis.grid(alpha=0.3)
         figure.tight_layout()
