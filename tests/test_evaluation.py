@@ -358,3 +358,12 @@ def test_evaluate_on_a_missing_dataset_says_which_folder_in_one_line(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 2 and "nowhere/bsds500/test is not a directory" in output
     assert "Traceback" not in output and not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_file_names_with_spaces_and_non_ascii_letters(checkpoint, tmp_path):
+    folder = tmp_path / "mes photos"
+    write_image(folder / "café au lait.png", 40, 40, seed=6)
+    (tmp_path / "masques").mkdir()
+    _mask_file(tmp_path / "masques" / "café au lait.png", 40, 40, box=(10, 10, 30, 30))
+    assert _run(checkpoint, folder, tmp_path / "masques", tmp_path / "sortie é") == 0
+    assert Image.open(tmp_path / "sortie é" / "café au lait.png").size == (40, 40)
