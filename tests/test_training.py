@@ -317,7 +317,7 @@ def test_multirun_gives_each_job_its_folder_and_survives_a_failed_job(tmp_path):
     # The sweep ends with one table of its jobs; the same command builds it for any run folders.
     rows = list(csv.DictReader(open(tmp_path / "runs.csv")))
     assert [(r["status"], r["overrides"].split()[-1]) for r in rows] == [
-        ("failed", "model.generator.dilation=0"), ("finished", "model.generator.dilation=2")]
+        ("failed", "model.generator.dilation=0"), ("validated", "model.generator.dilation=2")]
     assert rows[1]["monitor"] == "val/hole_l1" and float(rows[1]["final"]) > 0 and rows[1]["Telea hole L1 %"]
     assert "no training step ran" in (jobs[0] / "FAILED").read_text()
     assert runs_table_main([str(jobs[1]), str(jobs[0])]) == 0

@@ -151,7 +151,8 @@ def main() -> None:
     lines = [f"# photos_cpu at {size} x {size}: results", "",
              "Made by `experiments/photos_cpu/summarize.py` from the run's files; centre hole of half the side, "
              "the paper's protocol (composite, uint8, whole image; hole-only columns extra).", ""]
-    lines += table(args.out, size) + ["", "Seed 0, one run; over the test images (paired by image):", ""]
+    seed = next(line.split(":")[1].strip() for line in config.splitlines() if line.startswith("seed:"))
+    lines += table(args.out, size) + ["", f"Seed {seed}, one run; over the test images (paired by image):", ""]
     lines += paired(args.out, size) + [""] + curve(args.out, target / "curve.png")
     lines += ["", "Classical floors, hole L1 (%), `baselines.sh`:", "", *floors_table(args.out / "floors")]
     samples(args.out, data, target / "samples.png")

@@ -70,8 +70,10 @@ def predict(generator: MusicalGenerator, image: Tensor, mask: Tensor) -> Tensor:
     pad_w = max(MIN_SIDE, width + -width % STRIDE) - width
     if pad_h or pad_w:
         mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-        image = F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
-        mask = F.pad(mask, (0, pad_w, 0, pad_h))  # the padding counts as known context
+        # The padding copies pixels: zero the hole first and pad the mask the same way, so that a
+        # copy of a hole pixel is a hole too, and copies of known pixels are known context.
+        image = F.pad(image * (1 - mask), (0, pad_w, 0, pad_h), mode=mode)
+        mask = F.pad(mask, (0, pad_w, 0, pad_h), mode=mode)
     return generator(image, mask)[..., :height, :width]
 
 

@@ -39,6 +39,10 @@ class InputError(ValueError):
     """An image or mask argument cannot be used; the message names it."""
 
 
+class OutputError(OSError):
+    """The results cannot be written where --output says."""
+
+
 def read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
     """A mask file of any mode -> H x W bool hole (white >= 127 once read as 8-bit, 16-bit values
     scaled), upright as a viewer shows it, resized (nearest) to `size` = (W, H)."""
@@ -97,7 +101,11 @@ def plan_outputs(
             raise InputError(f"{seen[target]} and {image} would both be written to {target}; rename one of them")
         seen[target] = image
     inputs = {p.resolve() for pair in pairs for p in pair if p is not None}
+    masks = {mask.resolve() for _, mask in pairs if mask is not None}
     for (image, _), target in zip(pairs, targets):
+        if target.resolve() in masks:  # other images may still need it: never, even with --overwrite
+            raise InputError(f"--output {output}: the result of {image} would replace the mask {target}; "
+                             "choose another --output folder")
         if target.resolve() in inputs and not overwrite:
             raise InputError(
                 f"--output {output}: the result of {image} would replace the input {target}; "
@@ -128,11 +136,13 @@ def inpaint_file(generator, image_path: Path, mask_path: Path | None, target: Pa
         result = result.convert("L")  # the three channels of a known pixel are equal: exact
     if alpha is not None:
         result.putalpha(alpha)
-    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         result.save(partial, format="PNG")
         os.replace(partial, target)  # the result appears whole or not at all
+    except OSError as error:  # a read-only or full output folder
+        raise OutputError(f"cannot write {target} below --output: {error}") from None
     finally:
         partial.unlink(missing_ok=True)
     return target
@@ -167,7 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         targets = plan_outputs(pairs, args.image, args.output, args.overwrite)
         device = pick_device(args.device)
         generator, _ = load_generator(args.checkpoint, device)
-        args.output.mkdir(parents=True, exist_ok=True)
+        try:
+            args.output.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # e.g. a file of that name, or a read-only parent
+            raise OutputError(f"cannot write to --output {args.output}: {error}") from None
         progress = tqdm(list(zip(pairs, targets)), desc="inpainting", unit="image", disable=len(pairs) == 1)
         for (image_path, mask_path), target in progress:
             inpaint_file(generator, image_path, mask_path, target, device, args.max_side)
@@ -175,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, CheckpointError, ImageReadError) as error:
         print(f"inpaint: {error}", file=sys.stderr)
         return 2
-    except OSError as error:  # e.g. a read-only or full output folder
-        print(f"inpaint: cannot write to --output {args.output}: {error}", file=sys.stderr)
+    except OutputError as error:
+        print(f"inpaint: {error}", file=sys.stderr)
         return 2
     return 0
 

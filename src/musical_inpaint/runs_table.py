@@ -1,5 +1,6 @@
-"""One table of training runs: each run's overrides, its final and best monitored metric, its
-validation hole L1 beside Telea's, and its folder; failed runs appear as failed.
+"""One table of training runs: each run's overrides, status, batches trained, its final and best
+monitored metric, its validation hole L1 beside Telea's, and its folder; failed runs appear as
+failed.
 
     python -m musical_inpaint.runs_table logs/train/multirun/2026-12-01_10-00-00   # a sweep folder
     python -m musical_inpaint.runs_table RUN_DIR [RUN_DIR ...] [--output DIR]
@@ -18,7 +19,9 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-COLUMNS = ("run", "overrides", "status", "steps", "monitor", "final", "best", "val hole L1 %", "Telea hole L1 %")
+# "batches": the CSV's step column counts batches (with a discriminator, Lightning's global_step
+# and trainer.max_steps count two optimiser steps per batch).
+COLUMNS = ("run", "overrides", "status", "batches", "monitor", "final", "best", "val hole L1 %", "Telea hole L1 %")
 
 
 def run_folders(paths: list[Path]) -> list[Path]:
@@ -41,17 +44,21 @@ def describe(run: Path) -> dict:
     overrides = " ".join(yaml.safe_load(overrides_file.read_text()) or []) if overrides_file.is_file() else ""
     config = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").is_file() else {}
     monitor, mode = config.get("monitor", "val/ssim"), config.get("monitor_mode", "max")
-    rows = list(csv.DictReader(open(run / "csv" / "metrics.csv"))) if (run / "csv" / "metrics.csv").is_file() else []
+    rows = []
+    if (run / "csv" / "metrics.csv").is_file():
+        with open(run / "csv" / "metrics.csv") as handle:
+            rows = list(csv.DictReader(handle))
     validations = [r for r in rows if r.get(monitor)]
     values = [float(r[monitor]) for r in validations]
-    status = "failed" if (run / "FAILED").is_file() else "finished" if validations else "no validation"
+    # A run killed from outside (or still running) has no FAILED note: "validated" says only that.
+    status = "failed" if (run / "FAILED").is_file() else "validated" if validations else "no validation"
     last = validations[-1] if validations else {}
     percent = lambda key: f"{100 * float(last[key]):.2f}" if last.get(key) else ""
     return {
         "run": str(run),
         "overrides": overrides,
         "status": status,
-        "steps": max((int(r["step"]) + 1 for r in rows if r.get("step")), default=0),
+        "batches": max((int(r["step"]) + 1 for r in rows if r.get("step")), default=0),
         "monitor": monitor,
         "final": f"{values[-1]:.4f}" if values else "",
         "best": f"{(min if mode == 'min' else max)(values):.4f}" if values else "",

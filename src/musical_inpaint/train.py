@@ -84,6 +84,8 @@ def check_config(cfg: DictConfig) -> None:
     if trainer.get("accumulate_grad_batches", 1) != 1:
         raise ConfigError(f"trainer.accumulate_grad_batches={trainer.accumulate_grad_batches}: the GAN loop optimises "
                           "manually, where Lightning cannot accumulate; raise dataset.batch_size instead")
+    if cfg.model.get("lr_schedule") == "cosine" and (trainer.get("max_steps") or -1) <= 0:
+        raise ConfigError("model.lr_schedule=cosine decays to 0 at trainer.max_steps: set trainer.max_steps=N")
     if cfg.ckpt_path and not Path(cfg.ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint file")
 

@@ -144,7 +144,7 @@ def _images_below(roots: Roots) -> list[Path]:
     for root in roots:
         folder = _require_dir(Path(root), FOLDER_LAYOUT)
         files += _non_empty(list_images(folder), folder, FOLDER_LAYOUT)
-    return files
+    return list(dict.fromkeys(files))  # nested or repeated roots: each image once
 
 
 def folder_files(
