@@ -367,3 +367,16 @@ def test_file_names_with_spaces_and_non_ascii_letters(checkpoint, tmp_path):
     _mask_file(tmp_path / "masques" / "café au lait.png", 40, 40, box=(10, 10, 30, 30))
     assert _run(checkpoint, folder, tmp_path / "masques", tmp_path / "sortie é") == 0
     assert Image.open(tmp_path / "sortie é" / "café au lait.png").size == (40, 40)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (20, 20), (17, 40)])
+def test_padding_never_shows_the_hole_contents_to_the_network(checkpoint, size):
+    generator, _ = load_generator(checkpoint)
+    height, width = size
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, height, width) * 2 - 1
+    mask = torch.zeros(1, 1, height, width)
+    mask[..., height // 2 :, width // 2 :] = 1  # reaches the border that padding copies
+    bright, dark = image.clone(), image.clone()
+    bright[mask.expand_as(image) > 0], dark[mask.expand_as(image) > 0] = 1.0, -1.0
+    torch.testing.assert_close(predict(generator, bright, mask), predict(generator, dark, mask))
