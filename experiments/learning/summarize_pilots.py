@@ -9,13 +9,9 @@ validation hole L1 at the end and at its best, beside Telea's on the same valida
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
-
-def validations(run: Path) -> list[dict]:
-    rows = csv.DictReader(open(run / "csv" / "metrics.csv"))
-    return [r for r in rows if r.get("val/hole_l1")]
+from musical_inpaint.runs_table import validations
 
 
 def overrides(run: Path) -> str:

@@ -22,6 +22,7 @@ from torchvision.utils import save_image
 from musical_inpaint.baselines import fill_with
 from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.inference import load_generator, predict
+from musical_inpaint.runs_table import validations
 
 TEST_SETS = {"bsds500": "BSDS500 test", "urban100": "Urban100 img_081-100", "paris": "Paris eval", "places50": "Places50"}
 METHODS = ("telea", "navier_stokes", "patchmatch")
@@ -33,7 +34,8 @@ def load(path: Path) -> dict:
 
 
 def per_image_hole_l1(folder: Path) -> dict[str, float]:
-    return {row["name"]: 100 * float(row["hole_l1"]) for row in csv.DictReader(open(folder / "per_image.csv"))}
+    with open(folder / "per_image.csv") as handle:
+        return {row["name"]: 100 * float(row["hole_l1"]) for row in csv.DictReader(handle)}
 
 
 def paired(out: Path, size: int, resamples: int = 10_000) -> list[str]:
@@ -95,7 +97,7 @@ def curve(out: Path, path: Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in csv.DictReader(open(out / "train" / "csv" / "metrics.csv")) if r.get("val/hole_l1")]
+    rows = validations(out / "train")
     steps = [int(r["step"]) + 1 for r in rows]
     ours = [100 * float(r["val/hole_l1"]) for r in rows]
     telea = 100 * float(rows[-1]["val/telea_hole_l1"])

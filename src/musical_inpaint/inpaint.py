@@ -185,10 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         for (image_path, mask_path), target in progress:
             inpaint_file(generator, image_path, mask_path, target, device, args.max_side)
         print(f"{len(pairs)} inpainted image(s) written to {args.output.resolve()}" if len(pairs) > 1 else f"written {target}")
-    except (InputError, CheckpointError, ImageReadError) as error:
-        print(f"inpaint: {error}", file=sys.stderr)
-        return 2
-    except OutputError as error:
+    except (InputError, OutputError, CheckpointError, ImageReadError) as error:
         print(f"inpaint: {error}", file=sys.stderr)
         return 2
     return 0

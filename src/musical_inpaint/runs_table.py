@@ -38,27 +38,33 @@ def run_folders(paths: list[Path]) -> list[Path]:
     return runs
 
 
+def validations(run: Path, metric: str = "val/hole_l1") -> list[dict]:
+    """The rows of a run's metrics.csv that hold `metric`: one per validation."""
+    path = run / "csv" / "metrics.csv"
+    if not path.is_file():
+        return []
+    with open(path) as handle:
+        return [row for row in csv.DictReader(handle) if row.get(metric)]
+
+
 def describe(run: Path) -> dict:
     """One row: what the run was asked to do and how it ended."""
     overrides_file = run / ".hydra" / "overrides.yaml"
     overrides = " ".join(yaml.safe_load(overrides_file.read_text()) or []) if overrides_file.is_file() else ""
     config = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").is_file() else {}
     monitor, mode = config.get("monitor", "val/ssim"), config.get("monitor_mode", "max")
-    rows = []
-    if (run / "csv" / "metrics.csv").is_file():
-        with open(run / "csv" / "metrics.csv") as handle:
-            rows = list(csv.DictReader(handle))
-    validations = [r for r in rows if r.get(monitor)]
-    values = [float(r[monitor]) for r in validations]
+    rows = validations(run, "step")  # every logged row
+    checked = validations(run, monitor)
+    values = [float(r[monitor]) for r in checked]
     # A run killed from outside (or still running) has no FAILED note: "validated" says only that.
-    status = "failed" if (run / "FAILED").is_file() else "validated" if validations else "no validation"
-    last = validations[-1] if validations else {}
+    status = "failed" if (run / "FAILED").is_file() else "validated" if checked else "no validation"
+    last = checked[-1] if checked else {}
     percent = lambda key: f"{100 * float(last[key]):.2f}" if last.get(key) else ""
     return {
         "run": str(run),
         "overrides": overrides,
         "status": status,
-        "batches": max((int(r["step"]) + 1 for r in rows if r.get("step")), default=0),
+        "batches": max((int(r["step"]) + 1 for r in rows), default=0),
         "monitor": monitor,
         "final": f"{values[-1]:.4f}" if values else "",
         "best": f"{(min if mode == 'min' else max)(values):.4f}" if values else "",

@@ -178,8 +178,7 @@ class PhotosDataModule(InpaintingDataModule):
 
     def __init__(self, root: str | Path, test_set: str = "bsds500", random_crop: bool = True, flip: bool = True, **kwargs) -> None:
         super().__init__(random_crop=random_crop, flip=flip, **kwargs)
-        if test_set not in layouts.PHOTOS_TEST_SETS:
-            raise ValueError(f"dataset.test_set must be one of {sorted(layouts.PHOTOS_TEST_SETS)}, got {test_set!r}")
+        layouts.check_photos_test_set(test_set)  # at construction: before any file is listed
         self.root, self.test_set = Path(root), test_set
 
     def split_files(self, split: str) -> list[Path]:

@@ -183,6 +183,11 @@ PHOTOS_TEST_SETS = {
 }
 
 
+def check_photos_test_set(test_set: str) -> None:
+    if test_set not in PHOTOS_TEST_SETS:
+        raise ValueError(f"dataset.test_set must be one of {sorted(PHOTOS_TEST_SETS)}, got {test_set!r}")
+
+
 def _urban100(root: Path, held_out: bool) -> list[Path]:
     folder = _require_dir(root / "urban100", PHOTOS_LAYOUT)
     numbered = {}
@@ -205,8 +210,7 @@ def photos_files(root: str | Path, split: str, test_set: str = "bsds500") -> lis
             folder = _require_dir(root / "bsds500" / part, PHOTOS_LAYOUT)
             files += _non_empty(list_images(folder), folder, PHOTOS_LAYOUT)
         return files + _urban100(root, held_out=False)
-    if test_set not in PHOTOS_TEST_SETS:
-        raise ValueError(f"dataset.test_set must be one of {sorted(PHOTOS_TEST_SETS)}, got {test_set!r}")
+    check_photos_test_set(test_set)
     if test_set == "urban100":
         return _urban100(root, held_out=True)
     folder = _require_dir(root / PHOTOS_TEST_SETS[test_set], PHOTOS_LAYOUT)
