@@ -80,7 +80,7 @@ def test_every_option_of_every_group_composes_and_instantiates(group, option, tm
     config = compose_train(overrides)
     if group in ("dataset", "mask", "experiment"):
         assert isinstance(instantiate(config.dataset), L.LightningDataModule)
-    if group in ("model", "attention", "experiment"):
+    if group in ("model", "attention", "experiment", "variant"):
         module = instantiate(config.model)
         assert isinstance(module, MusicalInpainting)
         assert (module.discriminator is None) == (config.adv_weight == 0)
@@ -102,19 +102,19 @@ def test_every_option_of_every_group_composes_and_instantiates(group, option, tm
         ("paris", 0.3, "multi_scale", {}),
         ("places", 0.3, "multi_scale", {"dataset.category": "canyon"}),
         ("celeba", 0.0, "multi_scale", {}),
-        ("ablation_no_adv", 0.0, "multi_scale", {}),
-        ("ablation_single_scale", 0.3, "single_scale", {}),
+        ("paris variant=no_adv", 0.0, "multi_scale", {}),
+        ("paris variant=single_scale", 0.3, "single_scale", {}),
         ("official", 0.06, "multi_scale", {"hole_l1_weight": 6.0}),
     ],
 )
 def test_experiment_presets_hold_the_papers_settings(experiment, adv, attention, extra):
-    config = compose_train([f"experiment={experiment}"])
+    config = compose_train(f"experiment={experiment}".split())
     assert config.adv_weight == adv and config.model.generator.attention == attention
     assert config.dataset.batch_size == 5 and config.model.lr == 2e-4 and list(config.model.betas) == [0.5, 0.999]
     assert config.model.loss.tv == 0.001 and config.model.loss.l1 == 100 and config.model.loss.perceptual == 0.07
     for key, value in extra.items():
         assert OmegaConf.select(config, key) == value
-    assert compose_train([f"experiment={experiment}", "adv_weight=0.5"]).model.loss.adversarial == 0.5  # overrides win
+    assert compose_train([*f"experiment={experiment}".split(), "adv_weight=0.5"]).model.loss.adversarial == 0.5  # overrides win
 
 
 def test_every_trainer_argument_can_be_set_as_typed():
@@ -170,6 +170,20 @@ def test_a_run_folder_holds_config_logs_checkpoints_and_images(tmp_path):
     assert any(k.startswith("generator.") for k in checkpoint["state_dict"])
     assert any(k.startswith("discriminator.") for k in checkpoint["state_dict"])
     assert checkpoint["run_config"]["adv_weight"] == 0.3  # the checkpoint describes itself
+
+
+@pytest.mark.parametrize("adv_weight", [0.3, 0])
+def test_every_step_number_counts_batches_with_or_without_a_discriminator(tmp_path, adv_weight):
+    train(tiny_config(tmp_path, f"adv_weight={adv_weight}", "trainer.max_steps=4", "trainer.val_check_interval=2"))
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    batches = checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["completed"]
+    assert batches == 4 and checkpoint["global_step"] == 4  # max_steps=4 trained 4 batches
+    rows = list(csv.DictReader(open(tmp_path / "csv" / "metrics.csv")))
+    assert [int(r["step"]) for r in rows if r.get("train/g_total")] == [1, 2, 3, 4]
+    assert [int(r["step"]) for r in rows if r.get("val/hole_l1")] == [2, 4]
+    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["val_step00000002.png", "val_step00000004.png"]
+    assert [p.name for p in (tmp_path / "checkpoints").glob("best-*")][0].endswith(
+        ("step00000002.ckpt", "step00000004.ckpt"))
 
 
 def test_resume_continues_exactly(tmp_path):
@@ -301,7 +315,7 @@ def test_a_failed_start_leaves_no_checkpoint_and_a_failed_note(tmp_path):
 def test_debug_quick_checks_the_whole_loop_in_seconds(tmp_path):
     run_cli(["debug=quick", "hydra.run.dir=run", "dataset.train_size=8"], cwd=tmp_path)
     rows = [r for r in csv.DictReader(open(tmp_path / "run" / "csv" / "metrics.csv")) if r.get("val/hole_l1")]
-    # The default has a discriminator: Lightning counts 2 steps per batch, so 4 batches, 2 validations.
+    # 4 batches (steps count batches, discriminator or not), validation every 2.
     assert len(rows) == 2 and (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
 
 
@@ -342,14 +356,14 @@ def test_multirun_through_the_submitit_local_launcher(tmp_path):
 
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes(tmp_path):
-    run_cli(TINY + ["trainer=ddp_sim", "adv_weight=0.3", "trainer.max_steps=4", "hydra.run.dir=run"], cwd=tmp_path)
+    run_cli(TINY + ["trainer=ddp_sim", "adv_weight=0.3", "trainer.max_steps=2", "hydra.run.dir=run"], cwd=tmp_path)
     run = tmp_path / "run"
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
-    # 8 images on 2 ranks at batch 2: 2 batches per rank per epoch, 2 optimiser steps each.
-    assert checkpoint["global_step"] == 4
+    # 8 images on 2 ranks at batch 2: 2 batches per rank per epoch.
+    assert checkpoint["global_step"] == 2
     rows = list(csv.DictReader(open(run / "csv" / "metrics.csv")))
     assert any(r["val/ssim"] for r in rows) and any(r["train/d_loss"] for r in rows)
-    assert [p.name for p in (run / "images").iterdir()] == ["val_step00000004.png"]  # one validation
+    assert [p.name for p in (run / "images").iterdir()] == ["val_step00000002.png"]  # one validation
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # one run folder
     assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == [
         "checkpoints", "config.yaml", "csv", "images", "train.log", "train_ddp_process_1.log"]  # a log per process

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from musical_inpaint.runs_table import validations
+from musical_inpaint.runs_table import batches_at, validations
 
 
 def overrides(run: Path) -> str:
@@ -37,7 +37,7 @@ def main() -> None:
             continue
         last = rows[-1]
         holes = [100 * float(r["val/hole_l1"]) for r in rows]
-        print(f"| {run.name} | {int(last['step']) + 1} | {float(last['time/train_minutes']):.1f} | {holes[-1]:.2f} "
+        print(f"| {run.name} | {batches_at(last)} | {float(last['time/train_minutes']):.1f} | {holes[-1]:.2f} "
               f"| {min(holes):.2f} | {100 * float(last['val/telea_hole_l1']):.2f} |")
         curves[run.name] = ([float(r["time/train_minutes"]) for r in rows], holes, 100 * float(last["val/telea_hole_l1"]))
     print()

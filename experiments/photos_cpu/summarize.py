@@ -22,7 +22,7 @@ from torchvision.utils import save_image
 from musical_inpaint.baselines import fill_with
 from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.inference import load_generator, predict
-from musical_inpaint.runs_table import validations
+from musical_inpaint.runs_table import batches_at, validations
 
 TEST_SETS = {"bsds500": "BSDS500 test", "urban100": "Urban100 img_081-100", "paris": "Paris eval", "places50": "Places50"}
 METHODS = ("telea", "navier_stokes", "patchmatch")
@@ -98,13 +98,13 @@ def curve(out: Path, path: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     rows = validations(out / "train")
-    steps = [int(r["step"]) + 1 for r in rows]
+    steps = [batches_at(r) for r in rows]
     ours = [100 * float(r["val/hole_l1"]) for r in rows]
     telea = 100 * float(rows[-1]["val/telea_hole_l1"])
     figure, axis = plt.subplots(figsize=(6, 3.6))
     axis.plot(steps, ours, marker=".", label="MUSICAL (photos_cpu), validation")
     axis.axhline(telea, color="k", linestyle="--", label="Telea, same validation images")
-    axis.set_xlabel("optimiser step")
+    axis.set_xlabel("batches")
     axis.set_ylabel("hole L1 (%)")
     axis.grid(alpha=0.3)
     axis.legend()

@@ -19,8 +19,7 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-# "batches": the CSV's step column counts batches (with a discriminator, Lightning's global_step
-# and trainer.max_steps count two optimiser steps per batch).
+# "batches": the last step of the run's CSV; steps count batches (generator updates).
 COLUMNS = ("run", "overrides", "status", "batches", "monitor", "final", "best", "val hole L1 %", "Telea hole L1 %")
 
 
@@ -36,6 +35,12 @@ def run_folders(paths: list[Path]) -> list[Path]:
                 raise SystemExit(f"runs_table: {path} is neither a run folder nor a sweep folder")
             runs += sorted(jobs, key=lambda p: int(p.name))
     return runs
+
+
+def batches_at(row: dict) -> int:
+    """Batches trained when a metrics.csv row was logged. Runs log their step as the batch count;
+    CSVs from before that (the ones with Lightning's `epoch` column) hold the 0-based batch index."""
+    return int(row["step"]) + (1 if "epoch" in row else 0)
 
 
 def validations(run: Path, metric: str = "val/hole_l1") -> list[dict]:
@@ -64,7 +69,7 @@ def describe(run: Path) -> dict:
         "run": str(run),
         "overrides": overrides,
         "status": status,
-        "batches": max((int(r["step"]) + 1 for r in rows), default=0),
+        "batches": max((batches_at(r) for r in rows), default=0),
         "monitor": monitor,
         "final": f"{values[-1]:.4f}" if values else "",
         "best": f"{(min if mode == 'min' else max)(values):.4f}" if values else "",

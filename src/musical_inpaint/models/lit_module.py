@@ -6,6 +6,7 @@ import math
 import random
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,22 @@ class NonFiniteLossError(FloatingPointError):
     """A training loss became NaN or infinite; the step was not applied."""
 
 
+@contextmanager
+def uncounted(optimiser):
+    """Step `optimiser` without advancing Lightning's `global_step`.
+
+    Lightning's manual loop counts every optimiser step (Lightning-AI/pytorch-lightning#17958), so
+    a discriminator would make one batch two steps. The loop hooks its counter onto each optimiser
+    before every batch; suspending them for the discriminator's step leaves the generator's.
+    """
+    before, after = optimiser._on_before_step, optimiser._on_after_step
+    optimiser._on_before_step = optimiser._on_after_step = lambda: None
+    try:
+        yield
+    finally:
+        optimiser._on_before_step, optimiser._on_after_step = before, after
+
+
 class MusicalInpainting(L.LightningModule):
     """MUSICAL's generator and discriminator trained with manual optimisation.
 
@@ -43,8 +60,8 @@ class MusicalInpainting(L.LightningModule):
         val_images: how many validation images go into the saved and logged panels.
         run_config: the resolved run configuration, stored in every checkpoint.
 
-    Note: Lightning counts every optimiser step in `global_step`, so with a discriminator one
-    batch advances `global_step` (and `trainer.max_steps`) by 2.
+    Steps count generator updates (one per batch at g_every=1), with or without a discriminator:
+    `global_step`, `trainer.max_steps`, the schedule, the logs' step and the files' names agree.
     """
 
     def __init__(
@@ -123,7 +140,8 @@ class MusicalInpainting(L.LightningModule):
             d_optimiser = optimisers[1]
             self.toggle_optimizer(d_optimiser)
             d_loss = discriminator_loss(self.discriminator(image), self.discriminator(prediction.detach()))
-            self._step(d_optimiser, d_loss, {"d_loss": d_loss}, self.discriminator)
+            with uncounted(d_optimiser):
+                self._step(d_optimiser, d_loss, {"d_loss": d_loss}, self.discriminator)
             self.untoggle_optimizer(d_optimiser)
             logs["d_loss"] = d_loss.detach()
 
@@ -137,6 +155,12 @@ class MusicalInpainting(L.LightningModule):
             logs.update({f"g_{name}" if name == "total" else name: value.detach() for name, value in terms.items()})
 
         self.log_dict({f"train/{name}": value for name, value in logs.items()}, prog_bar=False, sync_dist=True)
+        self._log_step()
+
+    def _log_step(self) -> None:
+        # A logged "step" is the loggers' x value (else Lightning's 0-based batch index): the
+        # CSV, W&B, the panels and the checkpoints then all say how many batches were trained.
+        self.log("step", float(self.global_step), sync_dist=True)
 
     def _step(self, optimiser, loss: Tensor, terms: dict[str, Tensor], network: nn.Module) -> None:
         if not torch.isfinite(loss):
@@ -166,6 +190,7 @@ class MusicalInpainting(L.LightningModule):
         # compute() already summed the states over processes, so every rank holds the same values;
         # sync_dist averages these equal values (a no-op) and keeps Lightning from warning per key.
         self.log_dict({f"val/{name}": value.float() for name, value in values.items()}, sync_dist=True)
+        self._log_step()
         if not self.trainer.sanity_checking and hasattr(self, "_started"):
             # Wall time since training started, to draw the curves against time as well as steps.
             self.log("time/train_minutes", (time.monotonic() - self._started) / 60, sync_dist=True)
