@@ -58,9 +58,10 @@ def forward_backward(generator: MusicalGenerator, image: torch.Tensor, mask: tor
 class TrainingStep:
     """One batch of the GAN loop as MusicalInpainting runs it, without the Trainer around it."""
 
-    def __init__(self, attention: str = "multi_scale", device: str | torch.device = "cpu",
+    def __init__(self, attention: bool = True, device: str | torch.device = "cpu",
                  fused_adam: bool | None = None) -> None:
-        self.generator = MusicalGenerator(attention=attention).to(device)
+        # The paper's multi-scale attention, or none.
+        self.generator = (MusicalGenerator() if attention else MusicalGenerator(None)).to(device)
         self.discriminator = DenseNetDiscriminator(weights=None).to(device)
         self.loss = InpaintingLoss(vgg_weights=None).to(device)
         adam = lambda params: torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999), fused=fused_adam)

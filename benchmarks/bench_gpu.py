@@ -127,8 +127,8 @@ def step_section(quick: bool) -> dict:
     GPU spent in kernels, and the host-side operators of the paper's step."""
     image, mask = (t.to(DEVICE) for t in inputs(5, 256))
     steps = {}
-    for name, attention, fused in (("multi_scale", "multi_scale", None), ("no attention", "none", None),
-                                   ("multi_scale, fused Adam", "multi_scale", True)):
+    for name, attention, fused in (("multi_scale", True, None), ("no attention", False, None),
+                                   ("multi_scale, fused Adam", True, True)):
         step = TrainingStep(attention, DEVICE, fused_adam=fused)
 
         def run(step=step):

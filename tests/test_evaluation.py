@@ -119,8 +119,33 @@ def test_a_checkpoint_of_another_architecture_is_named(checkpoint, tmp_path):
     content["run_config"]["model"]["generator"]["base_channels"] = 8
     other = tmp_path / "other.ckpt"
     torch.save(content, other)
-    with pytest.raises(CheckpointError, match=r"other.ckpt: the weights do not fit MusicalGenerator\(.*base_channels': 8"):
+    with pytest.raises(CheckpointError, match=r"other.ckpt: the weights do not fit the generator .*base_channels': 8"):
         load_generator(other)
+
+
+def test_a_checkpoint_from_before_attention_was_a_config_node_still_loads(checkpoint, tmp_path):
+    content = torch.load(checkpoint, weights_only=True)
+    node = content["run_config"]["model"]["generator"]
+    attention = node.pop("attention")
+    # The old form: the variant named by a string, its options on the generator.
+    node.update(attention="multi_scale", propagate_size=attention["propagate_size"],
+                softmax_scale=attention["softmax_scale"], se_reduction=attention["se_reduction"])
+    old = tmp_path / "old.ckpt"
+    torch.save(content, old)
+    generator, _ = load_generator(old)
+    reference, _ = load_generator(checkpoint)
+    image, mask = torch.rand(1, 3, 32, 32) * 2 - 1, torch.ones(1, 1, 32, 32)
+    torch.testing.assert_close(predict(generator, image, mask), predict(reference, image, mask), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("target", ["os.system", "musical_inpaint.inference.load_generator", "no.such.module.Net"])
+def test_a_checkpoint_config_builds_networks_only(checkpoint, tmp_path, target, capsys):
+    content = torch.load(checkpoint, weights_only=True)
+    content["run_config"]["model"]["generator"]["attention"]["_target_"] = target
+    bad = tmp_path / "bad.ckpt"
+    torch.save(content, bad)
+    with pytest.raises(CheckpointError, match=f"bad.ckpt: .*{target}"):
+        load_generator(bad)
 
 
 class _Payload:

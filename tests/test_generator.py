@@ -1,8 +1,16 @@
+from functools import partial
+
 import pytest
 import torch
+from torch import nn
 
+from musical_inpaint.inference import load_generator
 from musical_inpaint.models import MusicalGenerator, composite
 from musical_inpaint.models.attention import MultiScaleAttention
+from musical_inpaint.train import train
+from tests.test_training import tiny_config
+
+VARIANTS = {"multi_scale": MultiScaleAttention, "single_scale": partial(MultiScaleAttention, patch_sizes=(3,)), "none": None}
 
 
 def centre_mask(batch, height, width):
@@ -14,7 +22,7 @@ def centre_mask(batch, height, width):
 @pytest.mark.parametrize("attention", ["multi_scale", "single_scale", "none"])
 @pytest.mark.parametrize("size", [(64, 64), (48, 80), (96, 32)])
 def test_output_shape_and_range_for_every_variant(attention, size):
-    generator = MusicalGenerator(attention, base_channels=4, dilated_blocks=2)
+    generator = MusicalGenerator(VARIANTS[attention], base_channels=4, dilated_blocks=2)
     image = torch.rand(2, 3, *size) * 2 - 1
     out = generator(image, centre_mask(2, *size))
     assert out.shape == image.shape
@@ -23,7 +31,7 @@ def test_output_shape_and_range_for_every_variant(attention, size):
 
 @pytest.mark.parametrize("attention, patch_sizes", [("multi_scale", [1, 3]), ("single_scale", [3]), ("none", None)])
 def test_attention_runs_on_quarter_resolution_decoder_features(attention, patch_sizes):
-    generator = MusicalGenerator(attention, base_channels=4, dilated_blocks=1)
+    generator = MusicalGenerator(VARIANTS[attention], base_channels=4, dilated_blocks=1)
     if patch_sizes is None:
         assert generator.attention is None
         return
@@ -97,6 +105,35 @@ def test_bad_inputs_get_clear_errors(image_shape, mask_shape, message):
         MusicalGenerator(base_channels=4, dilated_blocks=1)(torch.zeros(image_shape), torch.zeros(mask_shape))
 
 
-def test_unknown_attention_variant_is_rejected():
-    with pytest.raises(ValueError, match="multi_scale"):
-        MusicalGenerator("multiscale")
+def test_an_attention_that_is_not_a_factory_is_rejected():
+    with pytest.raises(ValueError, match="factory channels -> module"):
+        MusicalGenerator("multi_scale")
+
+
+class MeanFill(nn.Module):
+    """An attention variant that lives only in this test: hole cells take the mean of the known
+    cells, blended in by a learnt weight."""
+
+    def __init__(self, channels: int, start: float = 0.5) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((1, channels, 1, 1), start))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        known = (1 - mask).sum((2, 3), keepdim=True).clamp(min=1)
+        mean = (x * (1 - mask)).sum((2, 3), keepdim=True) / known
+        return x + mask * self.weight * (mean - x)
+
+
+def test_a_new_attention_variant_is_a_class_and_a_yaml_file(tmp_path):
+    """No edit to the generator: the variant trains, checkpoints and loads back by its config."""
+    (tmp_path / "conf" / "attention").mkdir(parents=True)
+    (tmp_path / "conf" / "attention" / "mean_fill.yaml").write_text(
+        "# @package model.generator\nattention:\n  _target_: tests.test_generator.MeanFill\n  _partial_: true\n  start: 0.25\n")
+    run = tmp_path / "run"
+    config = tiny_config(run, "attention=mean_fill", "adv_weight=0", "trainer.max_steps=2",
+                         f"hydra.searchpath=[file://{tmp_path / 'conf'}]")
+    train(config)
+    generator, _ = load_generator(run / "checkpoints" / "last.ckpt")
+    assert isinstance(generator.attention, MeanFill) and generator.attention.weight.shape == (1, 8, 1, 1)
+    image, mask = torch.rand(1, 3, 32, 32) * 2 - 1, centre_mask(1, 32, 32)
+    assert generator(image, mask).shape == image.shape

@@ -52,6 +52,9 @@ def tiny_config(tmp_path, *overrides):
     return compose_train(TINY + [f"paths.output_dir={tmp_path}", *overrides])
 
 
+PATCH_SIZES = {"multi_scale": [1, 3], "single_scale": [3]}
+
+
 def group_options(group):
     return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
 
@@ -62,7 +65,7 @@ def group_options(group):
 def test_the_papers_celeba_command_composes_exactly_as_typed():
     config = compose_train(["dataset=celeba", "adv_weight=0"])
     assert config.model.loss.adversarial == 0 and config.dataset._target_.endswith("CelebADataModule")
-    assert config.model.generator.attention == "multi_scale" and config.model.loss.style == 250
+    assert list(config.model.generator.attention.patch_sizes) == [1, 3] and config.model.loss.style == 250
 
 
 @pytest.mark.parametrize(
@@ -109,7 +112,7 @@ def test_every_option_of_every_group_composes_and_instantiates(group, option, tm
 )
 def test_experiment_presets_hold_the_papers_settings(experiment, adv, attention, extra):
     config = compose_train(f"experiment={experiment}".split())
-    assert config.adv_weight == adv and config.model.generator.attention == attention
+    assert config.adv_weight == adv and list(config.model.generator.attention.patch_sizes) == PATCH_SIZES[attention]
     assert config.dataset.batch_size == 5 and config.model.lr == 2e-4 and list(config.model.betas) == [0.5, 0.999]
     assert config.model.loss.tv == 0.001 and config.model.loss.l1 == 100 and config.model.loss.perceptual == 0.07
     for key, value in extra.items():
@@ -233,8 +236,8 @@ def test_cosine_schedule_decays_both_learning_rates_to_zero(tmp_path):
     assert all(a >= b for a, b in zip(factors[2:], factors[3:]))  # monotone after the warm-up
     assert factors[7] == pytest.approx(0.5)  # half-way through the decay
     g_lr, d_lr = (o.param_groups[0]["lr"] for o in module.optimizers())
-    # Both set from the step at which their batch began: the last batch began at step 10 (D, then G).
-    assert g_lr == pytest.approx(config.model.lr * factors[10]) and d_lr == pytest.approx(config.model.lr * factors[10])
+    # Both set from the step at which their batch began: the last (12th) batch began at step 11.
+    assert g_lr == pytest.approx(config.model.lr * factors[11]) and d_lr == pytest.approx(config.model.lr * factors[11])
     unbounded = instantiate(tiny_config(tmp_path, "model.lr_schedule=cosine").model)
     with pytest.raises(ValueError, match="lr_schedule=cosine .* set trainer.max_steps"):
         L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_progress_bar=False).fit(
@@ -375,7 +378,7 @@ def test_wandb_offline_writes_a_run_with_images_and_resume_continues_it(tmp_path
     runs = list((tmp_path / "first" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     assert list(runs[0].glob("files/media/images/val/*.png"))
-    assert "attention: none" in (runs[0] / "files" / "config.yaml").read_text()  # the resolved config
+    assert "attention: null" in (runs[0] / "files" / "config.yaml").read_text()  # the resolved config
     assert (tmp_path / "first" / "csv" / "metrics.csv").is_file()  # the CSV logger stays on
     run_id = runs[0].name.rsplit("-", 1)[-1]
     checkpoint = torch.load(tmp_path / "first" / "checkpoints" / "last.ckpt", weights_only=False)

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from hydra.utils import get_object, instantiate
+from torch import Tensor, nn
 
 from musical_inpaint.models.generator import MIN_SIDE, STRIDE, MusicalGenerator
 
@@ -29,11 +30,50 @@ def resolve_checkpoint(path: str | Path) -> Path:
     raise CheckpointError(f"no checkpoint at {path} (expected a .ckpt file or a run folder with checkpoints/)")
 
 
+# Checkpoints written before attention became a config node named it by a string and passed its
+# options to the generator.
+_OLD_ATTENTION = {"multi_scale": [1, 3], "single_scale": [3], "none": None}
+_OLD_ATTENTION_OPTIONS = ("propagate_size", "softmax_scale", "se_reduction", "max_scores")
+
+
+def generator_config(options: dict) -> dict:
+    """A checkpoint's `model.generator` node in today's form (old string-named attention upgraded)."""
+    options = dict(options)
+    attention = options.get("attention")
+    if isinstance(attention, str):
+        if attention not in _OLD_ATTENTION:
+            raise CheckpointError(f"unknown attention {attention!r} in the checkpoint's configuration")
+        moved = {k: options.pop(k) for k in _OLD_ATTENTION_OPTIONS if k in options}
+        patch_sizes = _OLD_ATTENTION[attention]
+        options["attention"] = None if patch_sizes is None else {
+            "_target_": "musical_inpaint.models.MultiScaleAttention", "_partial_": True, "patch_sizes": patch_sizes, **moved}
+    return options
+
+
+def _check_targets(node, path: Path) -> None:
+    """Every `_target_` in a checkpoint's config must name an nn.Module class: loading a file
+    builds networks, never calls anything else."""
+    if isinstance(node, dict):
+        if "_target_" in node:
+            try:
+                target = get_object(node["_target_"])
+            except Exception as error:  # noqa: BLE001 - any import failure gets the same message
+                raise CheckpointError(f"{path}: cannot import {node['_target_']!r} named in its configuration: {error}") from None
+            if not (isinstance(target, type) and issubclass(target, nn.Module)):
+                raise CheckpointError(f"{path}: {node['_target_']!r} in its configuration is not a network (nn.Module)")
+        for value in node.values():
+            _check_targets(value, path)
+    elif isinstance(node, list):
+        for value in node:
+            _check_targets(value, path)
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[MusicalGenerator, dict]:
     """The generator of a training checkpoint (eval mode) and the run configuration it carries.
 
-    Loads with weights_only=True: a checkpoint file cannot run code. The architecture comes from
-    the checkpoint's own configuration; weights that do not fit it raise a CheckpointError.
+    Loads with weights_only=True, and builds only nn.Module classes named in the checkpoint's own
+    configuration (`hydra.utils.instantiate` of its `model.generator` node, so a new attention
+    variant loads with no change here); weights that do not fit raise a CheckpointError.
     """
     path = resolve_checkpoint(path)
     try:
@@ -43,14 +83,18 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     config = checkpoint.get("run_config") if isinstance(checkpoint, dict) else None
     if not config or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} is not a musical-inpaint training checkpoint (no run_config / state_dict)")
-    options = {k: v for k, v in config["model"]["generator"].items() if not k.startswith("_")}
-    generator = MusicalGenerator(**options)
+    options = generator_config(config["model"]["generator"])
+    _check_targets(options, path)
+    try:
+        generator = instantiate(options)
+    except Exception as error:  # noqa: BLE001 - a config this code cannot build
+        raise CheckpointError(f"{path}: cannot build the generator of its configuration {options}: {error}") from None
     prefix = "generator."
     state = {k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
     try:
         generator.load_state_dict(state)
     except RuntimeError as error:
-        raise CheckpointError(f"{path}: the weights do not fit MusicalGenerator({options}): {error}") from None
+        raise CheckpointError(f"{path}: the weights do not fit the generator of its configuration {options}: {error}") from None
     return generator.to(device).eval(), config
 
 

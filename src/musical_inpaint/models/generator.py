@@ -15,7 +15,7 @@ Layout for the paper's defaults (base_channels=64, 256 x 256 input):
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -23,8 +23,8 @@ from torch import Tensor, nn
 
 from musical_inpaint.models.attention import MultiScaleAttention
 
-AttentionKind = Literal["multi_scale", "single_scale", "none"]
-ATTENTION_PATCH_SIZES: dict[str, tuple[int, ...]] = {"multi_scale": (1, 3), "single_scale": (3,), "none": ()}
+# An attention variant: channels -> a module `(features B x C x h x w, hole B x 1 x h x w) -> B x C x h x w`.
+AttentionFactory = Callable[[int], nn.Module]
 DOWNSAMPLINGS = 4
 STRIDE = 2**DOWNSAMPLINGS  # input sides must be multiples of this
 MIN_SIDE = 2 * STRIDE  # the innermost levels' instance norms need more than one value per channel
@@ -62,12 +62,15 @@ class MusicalGenerator(nn.Module):
     """The MUSICAL generator.
 
     Args:
-        attention: "multi_scale" (paper: 1x1 and 3x3 patch attention), "single_scale" (3x3 only,
-            the paper's ablation) or "none".
+        attention: a factory `channels -> module` for the attention on the 1/4-resolution decoder
+            features (the module is called with the features and the hole at their resolution),
+            or None for the plain dilated U-Net. Default: the paper's `MultiScaleAttention` (1x1
+            and 3x3 patches); its single-scale ablation is
+            `functools.partial(MultiScaleAttention, patch_sizes=(3,))`. The configs build these
+            from `conf/attention/<variant>.yaml` (`_target_` + `_partial_: true`).
         base_channels: width of the first level (paper: 64); deeper levels double up to 8x.
         dilated_blocks: number of stride-1 dilated levels at the bottom (paper: 4).
         dilation: dilation of the second convolution of each dilated level (paper: 2).
-        propagate_size, softmax_scale, se_reduction, max_scores: passed to the attention module.
 
     `forward(image, mask)`: image B x 3 x H x W in [-1, 1], mask B x 1 x H x W (1 = hole), H and W
     multiples of 16 -> the raw prediction in [-1, 1] (use `composite` to keep the known pixels).
@@ -75,26 +78,22 @@ class MusicalGenerator(nn.Module):
 
     def __init__(
         self,
-        attention: AttentionKind = "multi_scale",
+        attention: AttentionFactory | None = MultiScaleAttention,
         base_channels: int = 64,
         dilated_blocks: int = 4,
         dilation: int = 2,
-        propagate_size: int = 3,
-        softmax_scale: float = 10.0,
-        se_reduction: int = 16,
-        max_scores: int | None = None,
     ) -> None:
         super().__init__()
-        if attention not in ATTENTION_PATCH_SIZES:
+        if attention is not None and not callable(attention):
             raise ValueError(
-                f"MusicalGenerator: attention must be one of {sorted(ATTENTION_PATCH_SIZES)}, got {attention!r}"
+                "MusicalGenerator: attention must be a factory channels -> module (e.g. MultiScaleAttention or "
+                f"functools.partial(MultiScaleAttention, patch_sizes=(3,))) or None, got {attention!r}"
             )
         if base_channels < 1 or dilated_blocks < 0 or dilation < 1:
             raise ValueError(
                 "MusicalGenerator: base_channels and dilation must be positive and dilated_blocks >= 0, "
                 f"got {base_channels}, {dilation}, {dilated_blocks}"
             )
-        self.attention_kind = attention
         # Level widths, outermost first: 64, 128, 256, 512, then 512 for every dilated level.
         widths = [base_channels * min(2**level, 8) for level in range(DOWNSAMPLINGS)]
         widths += [widths[-1]] * dilated_blocks
@@ -127,14 +126,7 @@ class MusicalGenerator(nn.Module):
             head = nn.Tanh() if level == 0 else _norm(out)
             self.up.append(nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(reads, out, 4, stride=2, padding=1), head))
 
-        patch_sizes = ATTENTION_PATCH_SIZES[attention]
-        self.attention = (
-            MultiScaleAttention(
-                widths[ATTENTION_LEVEL - 1], patch_sizes, propagate_size, softmax_scale, se_reduction, max_scores
-            )
-            if patch_sizes
-            else None
-        )
+        self.attention = attention(widths[ATTENTION_LEVEL - 1]) if attention is not None else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
