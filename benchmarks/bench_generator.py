@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.authors_attention import AuthorsAttention
 from benchmarks.common import markdown, time_side_by_side, write_json
-from musical_inpaint.losses import InpaintingLoss, discriminator_loss
+from musical_inpaint.losses import InpaintingLoss, NonSaturatingLoss
 from musical_inpaint.models import DenseNetDiscriminator, MusicalGenerator
 
 CONVOLUTION_OPS = ("convolution", "conv2d", "mkldnn_convolution", "convolution_backward", "conv_transpose")
@@ -64,17 +64,19 @@ class TrainingStep:
         self.generator = (MusicalGenerator() if attention else MusicalGenerator(None)).to(device)
         self.discriminator = DenseNetDiscriminator(weights=None).to(device)
         self.loss = InpaintingLoss(vgg_weights=None).to(device)
+        self.adversarial = NonSaturatingLoss(weight=0.3)
         adam = lambda params: torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999), fused=fused_adam)
         self.g_optimiser, self.d_optimiser = adam(self.generator.parameters()), adam(self.discriminator.parameters())
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> None:
         prediction = self.generator(image, mask)
-        d_loss = discriminator_loss(self.discriminator(image), self.discriminator(prediction.detach()))
+        d_loss, _ = self.adversarial.discriminator_loss(self.discriminator, image, prediction)
         self.d_optimiser.zero_grad(set_to_none=True)
         d_loss.backward()
         self.d_optimiser.step()
         self.discriminator.requires_grad_(False)
-        g_loss = self.loss(prediction, image, mask, self.discriminator(prediction))["total"]
+        adversarial = self.adversarial.generator_loss(self.discriminator(prediction))
+        g_loss = self.loss(prediction, image, mask)["total"] + self.adversarial.weight * adversarial
         self.g_optimiser.zero_grad(set_to_none=True)
         g_loss.backward()
         self.g_optimiser.step()

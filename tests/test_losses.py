@@ -3,11 +3,13 @@ import math
 import pytest
 import torch
 
+from torch import nn
+
 from musical_inpaint.losses import (
+    HingeLoss,
     InpaintingLoss,
+    NonSaturatingLoss,
     VGG16Features,
-    discriminator_loss,
-    generator_adversarial_loss,
     gram_matrix,
     hole_l1_loss,
     l1_loss,
@@ -47,15 +49,50 @@ def test_perceptual_and_style_by_hand():
 
 
 def test_adversarial_losses_by_hand_and_stable_at_large_logits():
+    bce = NonSaturatingLoss()
     zero = torch.zeros(2, 1, 3, 3)
-    assert generator_adversarial_loss(zero).item() == pytest.approx(math.log(2))
-    assert discriminator_loss(zero, zero).item() == pytest.approx(math.log(2))
+    assert bce.generator_loss(zero).item() == pytest.approx(math.log(2))
+    assert bce.logits_loss(zero, zero).item() == pytest.approx(math.log(2))
     big = torch.full((2, 1, 3, 3), 1e4)
-    assert discriminator_loss(big, -big).item() == pytest.approx(0.0)
-    assert generator_adversarial_loss(-big).item() == pytest.approx(1e4)
+    assert bce.logits_loss(big, -big).item() == pytest.approx(0.0)
+    assert bce.generator_loss(-big).item() == pytest.approx(1e4)
     logits = (-big).requires_grad_(True)
-    generator_adversarial_loss(logits).backward()
+    bce.generator_loss(logits).backward()
     assert torch.isfinite(logits.grad).all()
+    hinge = HingeLoss()
+    assert hinge.logits_loss(zero, zero).item() == pytest.approx(2.0)  # relu(1 - 0) + relu(1 + 0)
+    assert hinge.logits_loss(zero + 3, zero - 3).item() == 0 and hinge.generator_loss(zero + 2).item() == -2
+
+
+class _Quadratic(nn.Module):
+    """D(x) = sum of c * x^2 per image: grad_x D = 2 c x, so R1 = E |2 c x|^2 is known exactly."""
+
+    def __init__(self, c: float) -> None:
+        super().__init__()
+        self.c = nn.Parameter(torch.tensor(c))
+
+    def forward(self, x):
+        return (self.c * x.square()).sum((1, 2, 3))[:, None]
+
+
+def test_r1_penalty_against_its_closed_form_and_it_trains_the_discriminator():
+    real, fake = torch.rand(3, 3, 4, 4), torch.rand(3, 3, 4, 4)
+    discriminator = _Quadratic(0.5)
+    plain, _ = NonSaturatingLoss().discriminator_loss(discriminator, real, fake)
+    total, terms = NonSaturatingLoss(r1_weight=10).discriminator_loss(discriminator, real, fake)
+    expected = (2 * 0.5 * real).square().sum((1, 2, 3)).mean()
+    assert terms["r1"].item() == pytest.approx(expected.item(), rel=1e-6)
+    assert total.item() == pytest.approx(plain.item() + 5 * expected.item(), rel=1e-6) and terms["d_loss"] is total
+    total.backward()  # through the penalty's own gradient to the discriminator's weight
+    assert torch.isfinite(discriminator.c.grad) and discriminator.c.grad != 0
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), "0.3"])
+def test_adversarial_weights_are_validated(bad):
+    with pytest.raises(ValueError, match="weight must be a finite number"):
+        NonSaturatingLoss(weight=bad)
+    with pytest.raises(ValueError, match="r1_weight must be a finite number"):
+        HingeLoss(r1_weight=bad)
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +123,7 @@ def test_perfect_prediction_has_zero_reconstruction_terms(vgg):
     target = torch.rand(2, 3, 32, 32) * 2 - 1
     mask = torch.zeros(2, 1, 32, 32)
     mask[..., 8:24, 8:24] = 1
-    losses = make_loss(vgg, adversarial=0)(target.clone(), target, mask)
+    losses = make_loss(vgg)(target.clone(), target, mask)
     for name in ("perceptual", "style", "l1"):
         assert losses[name].item() == pytest.approx(0.0, abs=1e-6)
     assert losses["total"].item() == pytest.approx(0.001 * total_variation_loss(target).item(), rel=1e-5)
@@ -98,7 +135,7 @@ def test_terms_use_both_raw_output_and_composite(vgg):
     mask = torch.zeros(1, 1, 32, 32)
     mask[..., 8:24, 8:24] = 1
     prediction = target + 0.5 * (1 - mask)  # wrong only where known: the composite equals the target
-    losses = make_loss(vgg, adversarial=0)(prediction, target, mask)
+    losses = make_loss(vgg)(prediction, target, mask)
     target_maps, prediction_maps = vgg(target), vgg(prediction)
     assert losses["perceptual"].item() == pytest.approx(perceptual_loss(prediction_maps, target_maps).item(), rel=1e-5)
     grams = [gram_matrix(m) for m in target_maps]
@@ -107,24 +144,24 @@ def test_terms_use_both_raw_output_and_composite(vgg):
 
 def test_weighted_total_and_paper_defaults(vgg):
     loss = make_loss(vgg)
-    assert loss.weights == dict(style=250, perceptual=0.07, adversarial=0.3, tv=0.001, l1=100, hole_l1=0)
+    assert loss.weights == dict(style=250, perceptual=0.07, tv=0.001, l1=100, hole_l1=0)
     target, prediction = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     mask = torch.ones(2, 1, 32, 32)
-    losses = loss(prediction, target, mask, fake_logits=torch.zeros(2, 1, 2, 2))
-    assert set(losses) == {"style", "perceptual", "adversarial", "tv", "l1", "total"}
+    losses = loss(prediction, target, mask)
+    assert set(losses) == {"style", "perceptual", "tv", "l1", "total"}
     expected = sum(loss.weights[name] * value for name, value in losses.items() if name != "total")
     assert losses["total"].item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def test_zero_weight_terms_are_never_computed(vgg):
-    loss = InpaintingLoss(style=0, perceptual=0, adversarial=0, vgg_weights=None)
-    assert loss.vgg is None and not loss.uses_discriminator
+    loss = InpaintingLoss(style=0, perceptual=0, vgg_weights=None)
+    assert loss.vgg is None
     losses = loss(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), torch.ones(1, 1, 16, 16))
     assert set(losses) == {"tv", "l1", "total"}
 
 
 def test_ground_truth_features_are_computed_once(vgg):
-    loss = make_loss(vgg, adversarial=0)
+    loss = make_loss(vgg)
     calls = []
     handle = vgg.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape[0]))
     try:
@@ -134,9 +171,7 @@ def test_ground_truth_features_are_computed_once(vgg):
     assert calls == [2, 4]  # the target once; prediction and composite together
 
 
-def test_adversarial_term_needs_logits_and_weights_are_validated(vgg):
-    with pytest.raises(ValueError, match="fake_logits"):
-        make_loss(vgg)(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), torch.ones(1, 1, 16, 16))
+def test_reconstruction_weights_are_validated():
     for bad in (-1.0, float("nan"), "0.3"):
-        with pytest.raises(ValueError, match="weight adversarial"):
-            InpaintingLoss(adversarial=bad, style=0, perceptual=0)
+        with pytest.raises(ValueError, match="weight tv"):
+            InpaintingLoss(tv=bad, style=0, perceptual=0)

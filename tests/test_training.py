@@ -2,6 +2,7 @@
 
 import csv
 import inspect
+import math
 import os
 import subprocess
 import sys
@@ -64,7 +65,7 @@ def group_options(group):
 
 def test_the_papers_celeba_command_composes_exactly_as_typed():
     config = compose_train(["dataset=celeba", "adv_weight=0"])
-    assert config.model.loss.adversarial == 0 and config.dataset._target_.endswith("CelebADataModule")
+    assert config.model.adversarial.weight == 0 and config.dataset._target_.endswith("CelebADataModule")
     assert list(config.model.generator.attention.patch_sizes) == [1, 3] and config.model.loss.style == 250
 
 
@@ -117,7 +118,7 @@ def test_experiment_presets_hold_the_papers_settings(experiment, adv, attention,
     assert config.model.loss.tv == 0.001 and config.model.loss.l1 == 100 and config.model.loss.perceptual == 0.07
     for key, value in extra.items():
         assert OmegaConf.select(config, key) == value
-    assert compose_train([*f"experiment={experiment}".split(), "adv_weight=0.5"]).model.loss.adversarial == 0.5  # overrides win
+    assert compose_train([*f"experiment={experiment}".split(), "adv_weight=0.5"]).model.adversarial.weight == 0.5  # overrides win
 
 
 def test_every_trainer_argument_can_be_set_as_typed():
@@ -154,6 +155,14 @@ def test_bf16_mixed_precision_stays_finite(tmp_path):
     train(config)
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     assert all(torch.isfinite(v).all() for v in checkpoint["state_dict"].values() if v.is_floating_point())
+
+
+def test_hinge_loss_with_an_r1_penalty_trains(tmp_path):
+    train(tiny_config(tmp_path, "adv_weight=0.3", "adversarial=hinge", "model.adversarial.r1_weight=10"))
+    rows = list(csv.DictReader(open(tmp_path / "csv" / "metrics.csv")))
+    r1 = [float(r["train/r1"]) for r in rows if r.get("train/r1")]
+    d_loss = [float(r["train/d_loss"]) for r in rows if r.get("train/d_loss")]
+    assert len(r1) == len(d_loss) == 4 and all(math.isfinite(v) and v >= 0 for v in r1 + d_loss)
 
 
 def test_a_run_folder_holds_config_logs_checkpoints_and_images(tmp_path):
@@ -290,6 +299,7 @@ def run_cli(args, cwd, env=None, timeout=600):
         ("crop_size=16", r"crop_size=16: must be a multiple of 16 and at least 32"),
         ("style_weight=-1", r"style_weight=-1: must be a finite number >= 0"),
         ("l1_weight=nan", r"l1_weight=nan: must be a finite number >= 0"),
+        ("model.adversarial.r1_weight=-5", r"model.adversarial.r1_weight=-5: must be a finite number >= 0"),
         ("ckpt_path=/no/such.ckpt", r"ckpt_path=/no/such.ckpt: no such checkpoint file"),
         ("trainer.gradient_clip_val=1", r"trainer.gradient_clip_val=1: .* use model.grad_clip"),
         ("trainer.accumulate_grad_batches=2", r"trainer.accumulate_grad_batches=2: .* raise dataset.batch_size"),

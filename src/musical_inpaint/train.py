@@ -73,8 +73,8 @@ def check_config(cfg: DictConfig) -> None:
         nearest = max(MIN_SIDE, round(crop / STRIDE) * STRIDE) if isinstance(crop, (int, float)) else 256
         raise ConfigError(f"crop_size={crop}: must be a multiple of {STRIDE} and at least {MIN_SIDE} "
                           f"(the generator halves the image four times), e.g. crop_size={nearest}")
-    for name in LOSS_WEIGHTS:
-        value = cfg.get(name)
+    for name in (*LOSS_WEIGHTS, "model.adversarial.r1_weight"):
+        value = OmegaConf.select(cfg, name)
         if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0):
             raise ConfigError(f"{name}={value}: must be a finite number >= 0 (0 turns the term off)")
     trainer = cfg.get("trainer") or {}

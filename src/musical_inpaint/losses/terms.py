@@ -1,11 +1,11 @@
-"""The individual loss terms of the paper (eq. 4-7), each a function of tensors.
+"""The reconstruction terms of the paper (eq. 4-7), each a function of tensors (the adversarial
+term is musical_inpaint.losses.adversarial's).
 
 Images are B x 3 x H x W in [-1, 1]; masks B x 1 x H x W with 1 = hole.
 """
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -35,15 +35,3 @@ def l1_loss(predicted: Tensor, target: Tensor) -> Tensor:
 def hole_l1_loss(predicted: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     """mean(|predicted - target| * mask) over all pixels: the authors' extra term (not in the paper)."""
     return ((predicted - target).abs() * mask).mean()
-
-
-def generator_adversarial_loss(fake_logits: Tensor) -> Tensor:
-    """Non-saturating GAN loss: the generator wants its images classified as real."""
-    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-
-
-def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-    """0.5 * (BCE(real, 1) + BCE(fake, 0)), on logits (numerically safe)."""
-    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-    return 0.5 * (real + fake)

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.utils import make_grid, save_image
 
-from musical_inpaint.losses import InpaintingLoss, discriminator_loss
+from musical_inpaint.losses import AdversarialLoss, InpaintingLoss
 from musical_inpaint.metrics import PaperMetrics
 from musical_inpaint.models.generator import composite
 
@@ -49,7 +49,8 @@ class MusicalInpainting(L.LightningModule):
 
     Args:
         generator: the inpainting network, `generator(image, mask) -> prediction`.
-        loss: the generator objective; its adversarial weight decides whether a discriminator exists.
+        loss: the generator's reconstruction objective (style, perceptual, TV, L1).
+        adversarial: the GAN objective; a discriminator exists iff it is given with a positive weight.
         discriminator: a factory for the discriminator, called only when the adversarial weight is
             positive, so that at adv_weight=0 neither it nor its optimiser is ever built.
         lr, betas: Adam for both networks (paper: 2e-4, (0.5, 0.999)); d_lr defaults to lr.
@@ -68,6 +69,7 @@ class MusicalInpainting(L.LightningModule):
         self,
         generator: nn.Module,
         loss: InpaintingLoss,
+        adversarial: AdversarialLoss | None = None,
         discriminator: Callable[[], nn.Module] | None = None,
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
@@ -86,9 +88,10 @@ class MusicalInpainting(L.LightningModule):
             raise ValueError(f"d_every and g_every must be >= 1, got {d_every} and {g_every}")
         self.generator = generator
         self.loss = loss
-        if loss.uses_discriminator and discriminator is None:
+        self.adversarial = adversarial if adversarial is not None and adversarial.enabled else None
+        if self.adversarial is not None and discriminator is None:
             raise ValueError("the adversarial weight is positive but no discriminator was given")
-        self.discriminator = discriminator() if loss.uses_discriminator else None
+        self.discriminator = discriminator() if self.adversarial is not None else None
         self.lr, self.betas, self.d_lr = lr, tuple(betas), d_lr or lr
         self.d_every, self.g_every, self.grad_clip = d_every, g_every, grad_clip
         if lr_schedule not in LR_SCHEDULES:
@@ -139,17 +142,19 @@ class MusicalInpainting(L.LightningModule):
         if self.discriminator is not None and batch_idx % self.d_every == 0:
             d_optimiser = optimisers[1]
             self.toggle_optimizer(d_optimiser)
-            d_loss = discriminator_loss(self.discriminator(image), self.discriminator(prediction.detach()))
+            d_loss, d_terms = self.adversarial.discriminator_loss(self.discriminator, image, prediction)
             with uncounted(d_optimiser):
-                self._step(d_optimiser, d_loss, {"d_loss": d_loss}, self.discriminator)
+                self._step(d_optimiser, d_loss, d_terms, self.discriminator)
             self.untoggle_optimizer(d_optimiser)
-            logs["d_loss"] = d_loss.detach()
+            logs.update({name: value.detach() for name, value in d_terms.items()})
 
         if batch_idx % self.g_every == 0:
             g_optimiser = optimisers[0]
             self.toggle_optimizer(g_optimiser)
-            fake_logits = self.discriminator(prediction) if self.discriminator is not None else None
-            terms = self.loss(prediction, image, mask, fake_logits)
+            terms = self.loss(prediction, image, mask)
+            if self.discriminator is not None:
+                terms["adversarial"] = self.adversarial.generator_loss(self.discriminator(prediction))
+                terms["total"] = terms["total"] + self.adversarial.weight * terms["adversarial"]
             self._step(g_optimiser, terms["total"], terms, self.generator)
             self.untoggle_optimizer(g_optimiser)
             logs.update({f"g_{name}" if name == "total" else name: value.detach() for name, value in terms.items()})
