@@ -37,9 +37,9 @@ from benchmarks.common import (
     write_json,
 )
 from musical_inpaint.data.masks import FreeFormMask
-from musical_inpaint.models.attention import ContextualAttention
+from musical_inpaint.models import ContextualAttention
 from musical_inpaint.models.generator import MusicalGenerator
-from tests.reference_attention import contextual_attention_dense
+from musical_inpaint.ops.contextual_attention import contextual_attention_dense
 
 CHANNELS = 128
 BRANCHES = (1, 3)

@@ -1,6 +1,6 @@
 """A slow, literal float64 transcription of the contextual attention semantics.
 
-Loops over positions exactly as the definition reads (see musical_inpaint.models.attention);
+Loops over positions exactly as the definition reads (see musical_inpaint.models.contextual_attention);
 it is the yardstick the fast module is checked against, so it must stay obviously correct.
 """
 
@@ -83,35 +83,3 @@ def contextual_attention_reference(
                     count += 1
             y_out[:, uy, ux] = acc / count
     return x * (1 - m) + y_out * m
-
-
-def contextual_attention_dense(x, mask, patch_size: int, propagate_size: int, softmax_scale: float):
-    """The same semantics written the authors' way, batched in torch: an N x N score matrix of
-    normalised p x p patches per sample, propagation by shifting the H x W x H x W score grid,
-    paste-back with fold. Independent of the module's pixel-level formulation; fast enough to
-    check it at the paper's size (benchmarks/bench_attention.py). x: B x C x H x W, mask: B x 1 x H x W."""
-    import torch
-    import torch.nn.functional as F
-
-    batch, _, height, width = x.shape
-    r, t = patch_size // 2, propagate_size // 2
-    hole = mask > 0.5
-    background = x.masked_fill(hole, 0)
-    queries = F.unfold(x, patch_size, padding=r)  # B x C p^2 x N
-    values = F.unfold(background, patch_size, padding=r)
-    keys = values / torch.sqrt(values.square().sum(1, keepdim=True) + 1e-4)
-    scores = (queries.transpose(1, 2) @ keys).view(batch, height, width, height, width)
-    padded = F.pad(scores, [t] * 8)  # zero outside the map on the query and key sides
-    propagated = sum(
-        padded[:, t + dy : t + dy + height, t + dx : t + dx + width, t + dy : t + dy + height, t + dx : t + dx + width]
-        for dy in range(-t, t + 1)
-        for dx in range(-t, t + 1)
-    ).reshape(batch, height * width, height * width)
-    valid = F.max_pool2d(hole.to(x.dtype), patch_size, stride=1, padding=r).flatten(1) == 0  # B x N
-    logits = (softmax_scale * propagated).masked_fill(~valid[:, None, :], float("-inf"))
-    attention = torch.softmax(logits, dim=-1).nan_to_num()  # a sample without valid keys: zeros
-    pasted = F.fold((attention @ values.transpose(1, 2)).transpose(1, 2), (height, width), patch_size, padding=r)
-    ones = F.unfold(torch.ones_like(x[:1, :1]), patch_size, padding=r)
-    overlap = F.fold(ones, (height, width), patch_size, padding=r)
-    changed = hole & valid.any(1)[:, None, None, None]
-    return torch.where(changed, pasted / overlap, x)

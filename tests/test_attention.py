@@ -2,15 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from musical_inpaint.models.attention import (
-    ContextualAttention,
-    MultiScaleAttention,
+from musical_inpaint.models import ContextualAttention, MultiScaleAttention
+from musical_inpaint.ops import contextual_attention as attention_module
+from musical_inpaint.ops.contextual_attention import (
+    contextual_attention_dense,
     default_max_scores,
     diagonal_spread,
     diagonal_sum,
 )
-from musical_inpaint.models import attention as attention_module
-from tests.reference_attention import contextual_attention_dense, contextual_attention_reference
+from tests.reference_attention import contextual_attention_reference
 
 
 def random_case(batch, channels, height, width, hole_fraction, seed, dtype=torch.float64):
@@ -321,3 +321,16 @@ def test_default_budget_follows_the_device_and_the_map_size():
     assert default_max_scores(torch.device("cuda"), large) == 1024 * large
     x, mask = random_case(2, 3, 9, 8, 0.2, seed=3)
     torch.testing.assert_close(ContextualAttention(3)(x, mask), ContextualAttention(3, max_scores=200)(x, mask))
+
+
+@pytest.mark.parametrize("patch_size", [1, 3])
+def test_the_reference_implementation_ships_with_the_op(patch_size):
+    x, mask = random_case(2, 4, 12, 10, 0.2, seed=21, dtype=torch.float32)
+    fast, reference = ContextualAttention(patch_size), ContextualAttention(patch_size, impl="reference")
+    out = reference(x, mask)
+    assert out.dtype == torch.float32 and "impl=reference" in repr(reference)
+    torch.testing.assert_close(fast(x, mask), out, rtol=1e-4, atol=1e-5)
+    module = MultiScaleAttention(4, se_reduction=2, impl="reference")
+    assert all(branch.impl == "reference" for branch in module.branches)
+    with pytest.raises(ValueError, match="impl must be one of"):
+        ContextualAttention(3, impl="dense")

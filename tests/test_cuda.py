@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from musical_inpaint.models import MusicalGenerator
-from musical_inpaint.models.attention import ContextualAttention, MultiScaleAttention
+from musical_inpaint.models import ContextualAttention, MultiScaleAttention
 from musical_inpaint.train import train
 from tests.test_attention import random_case
 from tests.test_training import tiny_config

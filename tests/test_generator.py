@@ -6,7 +6,7 @@ from torch import nn
 
 from musical_inpaint.inference import load_generator
 from musical_inpaint.models import MusicalGenerator, composite
-from musical_inpaint.models.attention import MultiScaleAttention
+from musical_inpaint.models import MultiScaleAttention
 from musical_inpaint.train import train
 from tests.test_training import tiny_config
 

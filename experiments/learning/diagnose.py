@@ -37,7 +37,7 @@ from musical_inpaint.baselines import fill_with
 from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.inference import load_generator
 from musical_inpaint.metrics import paper_metrics
-from musical_inpaint.models.attention import ContextualAttention
+from musical_inpaint.models import ContextualAttention
 
 PERIOD = 16  # pixels of the copy task's tile: 4 cells at the attention's 1/4 resolution
 # The quickstart recipe before this study (commit 608b1b2): random VGG16 terms at the paper's

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from musical_inpaint.inference import CheckpointError, load_generator
-from musical_inpaint.models.attention import ContextualAttention
+from musical_inpaint.models.contextual_attention import ContextualAttention
 from musical_inpaint.models.generator import STRIDE, composite
 
 TOLERANCE = 1e-4

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from musical_inpaint.models.attention import MultiScaleAttention
+from musical_inpaint.models.multi_scale_attention import MultiScaleAttention
 
 # An attention variant: channels -> a module `(features B x C x h x w, hole B x 1 x h x w) -> B x C x h x w`.
 AttentionFactory = Callable[[int], nn.Module]

@@ -1,19 +1,5 @@
-"""Contextual attention (Yu et al. 2018) and MUSICAL's multi-scale attention module (paper eq. 3).
-
-`ContextualAttention` fills the hole of a feature map with a softmax-weighted average of the
-fully known patches around it. Its semantics, for patch size p = 2r + 1 and propagation size
-k = 2t + 1 (m = 1 marks a hole):
-
-1. b = x * (1 - m): the known features only.
-2. Keys: the p x p patch of b around every position j (zero outside the map), L2-normalised
-   with the epsilon inside the square root. Key j is valid iff its window holds no hole pixel.
-3. Queries: the raw p x p patch of x around every position i. s(i, j) = <Q_i, K^_j>.
-4. Propagation before the softmax (paper eq. 2): s'(i, j) = sum_d s(i + d, j + d) over
-   d in {-t..t}^2, a term counting only where both i + d and j + d lie inside the map.
-5. a(i, .) = softmax over the valid keys of softmax_scale * s'(i, .).
-6. Paste-back: every query i writes sum_j a(i, j) V_j (V_j the raw patch of b) onto its
-   p x p window; each pixel averages what the in-map windows covering it wrote.
-7. Output x * (1 - m) + y * m: known features pass through unchanged.
+"""The contextual-attention kernel: exact, sparse and tiled (the module and its semantics are
+musical_inpaint.models.contextual_attention).
 
 The authors' formulation scores every position against every position with p x p x C patch
 kernels (an N x N map per sample, N = H * W, costing N^2 p^2 C). Here:
@@ -39,12 +25,11 @@ kernels (an N x N map per sample, N = H * W, costing N^2 p^2 C). Here:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 _NORM_EPS = 1e-4
 
@@ -61,171 +46,115 @@ def _window_sum(image: Tensor, size: int) -> Tensor:
     return F.conv2d(image, image.new_ones(1, 1, size, size), padding=size // 2)
 
 
-class ContextualAttention(nn.Module):
-    """Parameter-free contextual attention; see the module docstring for the exact semantics.
+def contextual_attention(x: Tensor, hole: Tensor, patch_size: int, propagate_size: int = 3, softmax_scale: float = 10.0,
+                         max_scores: int | None = None, static_shapes: bool = False) -> Tensor:
+    """Contextual attention of B x C x H x W features with a B x 1 x H x W boolean hole (see
+    musical_inpaint.models.contextual_attention for the semantics), in the dtype of `x`.
+    max_scores: score entries per chunk (None: `default_max_scores`); static_shapes: query every
+    position, so that no shape depends on the mask (tracing, export)."""
+    batch, channels, height, width = x.shape
+    p, r, t = patch_size, patch_size // 2, propagate_size // 2
+    background = x.masked_fill(hole, 0)
+    near_hole = _dilate(hole, r)  # a hole pixel within the patch radius
+    valid_keys = ~near_hole  # no hole pixel inside the key's window
+    # A sample without hole or without any valid key is returned unchanged.
+    active = hole.flatten(1).any(1) & valid_keys.flatten(1).any(1)
+    if not static_shapes and not bool(active.any()):
+        return x
 
-    Args:
-        patch_size: side p of the matched and pasted patches (odd).
-        propagate_size: side k of the score propagation (odd; 1 disables it).
-        softmax_scale: temperature applied to the propagated cosine scores.
-        max_scores: memory budget, in score entries held at once (a few such tensors are alive
-            together): whole samples, or 2-D tiles of one sample's query box, are processed in
-            exact chunks that respect it; with gradients, each chunk is recomputed in the backward
-            pass (always, so that training memory does not grow with the batch). None: a default
-            for the device and map size (`default_max_scores`).
-        static_shapes: query every position, so that no tensor shape depends on the mask (for
-            TorchScript tracing and ONNX export). Same result, more work.
-    """
+    # Queries: the box of positions whose window meets the hole (one size for the batch, placed
+    # per sample); the static mode takes the whole map. Keys: every position of the map.
+    if static_shapes:
+        box = _Box.whole_map(batch, height, width, x.device)
+    else:
+        box = _Box(near_hole[:, 0] & active[:, None, None])
+    margin = r + t  # pixels a query patch reaches, counting the propagation halo
+    queries = box.crop(x, margin)  # B x C x (bh + 2m) x (bw + 2m), zero outside the map
+    keys = F.pad(background, [margin] * 4).flatten(2)  # B x C x (H + 2m)(W + 2m)
+    values = F.pad(background, [r] * 4).flatten(2).transpose(1, 2)  # B x (H + 2r)(W + 2r) x C
+    # softmax_scale / |key patch| (the temperature commutes with the propagation sum), and zero
+    # for keys outside the map: the propagation counts in-map keys only.
+    key_norm = torch.sqrt(_window_sum(background.square().sum(1, keepdim=True), p) + _NORM_EPS)
+    key_weight = F.pad(softmax_scale / key_norm, [t] * 4)[:, :, None]  # B x 1 x 1 x (H + 2t) x (W + 2t)
+    if r == 0:  # a one-pixel patch's weight scales its key pixel: fold it in, sparing a score-sized pass
+        keys, key_weight = keys * key_weight.flatten(2), None
+    # Masks as factors and terms, not masked_fill: with a mask broadcast over a score-sized
+    # tensor, masked_fill_ took 1.5 ms where add_ took 0.1 (this CPU, 2.8M entries).
+    query_inside = box.inside(height, width, t)  # B x (bh + 2t) x (bw + 2t)
+    if not static_shapes and bool(query_inside.all()):
+        query_inside = None  # the usual case of a hole away from the border: skip a pass
+    else:
+        query_inside = query_inside.to(x.dtype)
+    key_bias = torch.zeros_like(x[:, :1]).masked_fill(~valid_keys, torch.finfo(x.dtype).min)  # B x 1 x H x W
 
-    def __init__(
-        self,
-        patch_size: int,
-        propagate_size: int = 3,
-        softmax_scale: float = 10.0,
-        max_scores: int | None = None,
-        static_shapes: bool = False,
-    ) -> None:
-        super().__init__()
-        for name, size in (("patch_size", patch_size), ("propagate_size", propagate_size)):
-            if size < 1 or size % 2 == 0:
-                raise ValueError(f"ContextualAttention: {name} must be a positive odd integer, got {size}")
-        if max_scores is not None and max_scores < 1:
-            raise ValueError(f"ContextualAttention: max_scores must be positive, got {max_scores}")
-        self.patch_size = patch_size
-        self.propagate_size = propagate_size
-        self.softmax_scale = softmax_scale
-        self.max_scores = max_scores
-        self.static_shapes = static_shapes
+    # Within the box, only queries that reach a hole pixel matter (the others write onto known
+    # pixels only): each tile is shrunk to the bounding box of its own, and inside it only the
+    # rows of those (the query pixels they read, the hole pixels they write) are multiplied.
+    sparse = not static_shapes
+    if sparse:
+        outputs = near_hole & active[:, None, None, None]
+        output_map = box.crop(outputs.to(x.dtype), 0)[:, 0] > 0  # B x bh x bw
+        query_map = box.crop(_dilate(outputs, margin).to(x.dtype), margin)[:, 0] > 0
+        hole_map = box.crop((hole & active[:, None, None, None]).to(x.dtype), r)[:, 0] > 0
 
-    def extra_repr(self) -> str:
-        return (
-            f"patch_size={self.patch_size}, propagate_size={self.propagate_size}, "
-            f"softmax_scale={self.softmax_scale}"
-        )
+    # Chunks within the budget: whole boxes of as many samples as fit, else tiles of one
+    # sample's box (each re-reads a margin around it). When gradients are needed each chunk
+    # is recomputed in the backward pass instead of keeping its score-sized tensors
+    # (_AttendTile: it draws no random numbers, so no RNG state is kept either).
+    key_pixels = (height + 2 * margin) * (width + 2 * margin)
+    budget = max_scores or default_max_scores(x.device, key_pixels)
+    pixels_per_chunk = max(1, budget // key_pixels)  # query pixels, margins included
+    box_pixels = (box.height + 2 * margin) * (box.width + 2 * margin)
+    if box_pixels <= pixels_per_chunk:
+        samples_per_chunk, rows, cols = pixels_per_chunk // box_pixels, box.height, box.width
+    else:
+        samples_per_chunk = 1
+        cols = min(box.width, max(1, math.isqrt(pixels_per_chunk) - 2 * margin))
+        rows = min(box.height, max(1, pixels_per_chunk // (cols + 2 * margin) - 2 * margin))
+        # A short box leaves budget over: widen the tiles to use it.
+        cols = min(box.width, max(cols, pixels_per_chunk // (rows + 2 * margin) - 2 * margin))
+    # (A traced graph cannot hold a custom Function: under tracing autograd records the stages.)
+    recompute = torch.is_grad_enabled() and x.requires_grad and not torch.jit.is_tracing()
+    workspace = _Workspace(x.dtype, x.device)
+    pasted = x.new_zeros(batch, box.height + 2 * r, box.width + 2 * r, channels)
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        if x.dim() != 4 or mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[0] != x.shape[0]:
-            raise ValueError(
-                "ContextualAttention expects x of shape B x C x H x W and mask of shape B x 1 x H x W, "
-                f"got {tuple(x.shape)} and {tuple(mask.shape)}"
-            )
-        if mask.shape[-2:] != x.shape[-2:]:
-            raise ValueError(
-                f"ContextualAttention: mask size {tuple(mask.shape[-2:])} differs from the features' "
-                f"{tuple(x.shape[-2:])}"
-            )
-        hole = mask > 0.5
-        if not self.static_shapes and not bool(hole.any()):
-            return x
-        # Scores and softmax stay in fp32 under mixed precision (float64 is kept as is).
-        compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            filled = self._fill(x.to(compute_dtype), hole)
-        return filled.to(x.dtype)
-
-    def _fill(self, x: Tensor, hole: Tensor) -> Tensor:
-        batch, channels, height, width = x.shape
-        p, r, t = self.patch_size, self.patch_size // 2, self.propagate_size // 2
-        background = x.masked_fill(hole, 0)
-        near_hole = _dilate(hole, r)  # a hole pixel within the patch radius
-        valid_keys = ~near_hole  # no hole pixel inside the key's window
-        # A sample without hole or without any valid key is returned unchanged.
-        active = hole.flatten(1).any(1) & valid_keys.flatten(1).any(1)
-        if not self.static_shapes and not bool(active.any()):
-            return x
-
-        # Queries: the box of positions whose window meets the hole (one size for the batch, placed
-        # per sample); the static mode takes the whole map. Keys: every position of the map.
-        if self.static_shapes:
-            box = _Box.whole_map(batch, height, width, x.device)
-        else:
-            box = _Box(near_hole[:, 0] & active[:, None, None])
-        margin = r + t  # pixels a query patch reaches, counting the propagation halo
-        queries = box.crop(x, margin)  # B x C x (bh + 2m) x (bw + 2m), zero outside the map
-        keys = F.pad(background, [margin] * 4).flatten(2)  # B x C x (H + 2m)(W + 2m)
-        values = F.pad(background, [r] * 4).flatten(2).transpose(1, 2)  # B x (H + 2r)(W + 2r) x C
-        # softmax_scale / |key patch| (the temperature commutes with the propagation sum), and zero
-        # for keys outside the map: the propagation counts in-map keys only.
-        key_norm = torch.sqrt(_window_sum(background.square().sum(1, keepdim=True), p) + _NORM_EPS)
-        key_weight = F.pad(self.softmax_scale / key_norm, [t] * 4)[:, :, None]  # B x 1 x 1 x (H + 2t) x (W + 2t)
-        if r == 0:  # a one-pixel patch's weight scales its key pixel: fold it in, sparing a score-sized pass
-            keys, key_weight = keys * key_weight.flatten(2), None
-        # Masks as factors and terms, not masked_fill: with a mask broadcast over a score-sized
-        # tensor, masked_fill_ took 1.5 ms where add_ took 0.1 (this CPU, 2.8M entries).
-        query_inside = box.inside(height, width, t)  # B x (bh + 2t) x (bw + 2t)
-        if not self.static_shapes and bool(query_inside.all()):
-            query_inside = None  # the usual case of a hole away from the border: skip a pass
-        else:
-            query_inside = query_inside.to(x.dtype)
-        key_bias = torch.zeros_like(x[:, :1]).masked_fill(~valid_keys, torch.finfo(x.dtype).min)  # B x 1 x H x W
-
-        # Within the box, only queries that reach a hole pixel matter (the others write onto known
-        # pixels only): each tile is shrunk to the bounding box of its own, and inside it only the
-        # rows of those (the query pixels they read, the hole pixels they write) are multiplied.
-        sparse = not self.static_shapes
+    def attend(samples: slice, top: int, left: int, rows: int, cols: int) -> None:
+        """Adds to `pasted` what the queries of the box tile [top, top + rows) x [left, left + cols)
+        of some samples write onto their windows (neighbouring tiles' windows overlap by 2r)."""
+        query_rows = hole_rows = inside = None
         if sparse:
-            outputs = near_hole & active[:, None, None, None]
-            output_map = box.crop(outputs.to(x.dtype), 0)[:, 0] > 0  # B x bh x bw
-            query_map = box.crop(_dilate(outputs, margin).to(x.dtype), margin)[:, 0] > 0
-            hole_map = box.crop((hole & active[:, None, None, None]).to(x.dtype), r)[:, 0] > 0
-
-        def attend(samples: slice, top: int, left: int, rows: int, cols: int) -> None:
-            """Adds to `pasted` what the queries of the box tile [top, top + rows) x [left, left + cols)
-            of some samples write onto their windows (neighbouring tiles' windows overlap by 2r)."""
-            query_rows = hole_rows = inside = None
-            if sparse:
-                query_rows = _raster_rows(query_map[samples, top : top + rows + 2 * margin, left : left + cols + 2 * margin])
-                hole_rows = _raster_rows(hole_map[samples, top : top + rows + 2 * r, left : left + cols + 2 * r])
-            if query_inside is not None:
-                inside = query_inside[samples, top : top + rows + 2 * t, left : left + cols + 2 * t, None, None]
-            tile = _Tile(rows, cols, height, width, r, t, inside, key_bias[samples, None], query_rows, hole_rows)
-            inputs = (
-                queries[samples, :, top : top + rows + 2 * margin, left : left + cols + 2 * margin],
-                keys[samples],
-                None if key_weight is None else key_weight[samples],
-                values[samples],
-            )
-            if recompute:
-                result = _AttendTile.apply(tile, workspace, *inputs)
-            else:
-                result = _attend_tile(tile, workspace, *inputs)
-            pasted[samples, top : top + rows + 2 * r, left : left + cols + 2 * r] += result
-
-        # Chunks within the budget: whole boxes of as many samples as fit, else tiles of one
-        # sample's box (each re-reads a margin around it). When gradients are needed each chunk
-        # is recomputed in the backward pass instead of keeping its score-sized tensors
-        # (_AttendTile: it draws no random numbers, so no RNG state is kept either).
-        key_pixels = (height + 2 * margin) * (width + 2 * margin)
-        budget = self.max_scores or default_max_scores(x.device, key_pixels)
-        pixels_per_chunk = max(1, budget // key_pixels)  # query pixels, margins included
-        box_pixels = (box.height + 2 * margin) * (box.width + 2 * margin)
-        if box_pixels <= pixels_per_chunk:
-            samples_per_chunk, rows, cols = pixels_per_chunk // box_pixels, box.height, box.width
+            query_rows = _raster_rows(query_map[samples, top : top + rows + 2 * margin, left : left + cols + 2 * margin])
+            hole_rows = _raster_rows(hole_map[samples, top : top + rows + 2 * r, left : left + cols + 2 * r])
+        if query_inside is not None:
+            inside = query_inside[samples, top : top + rows + 2 * t, left : left + cols + 2 * t, None, None]
+        tile = _Tile(rows, cols, height, width, r, t, inside, key_bias[samples, None], query_rows, hole_rows)
+        inputs = (
+            queries[samples, :, top : top + rows + 2 * margin, left : left + cols + 2 * margin],
+            keys[samples],
+            None if key_weight is None else key_weight[samples],
+            values[samples],
+        )
+        if recompute:
+            result = _AttendTile.apply(tile, workspace, *inputs)
         else:
-            samples_per_chunk = 1
-            cols = min(box.width, max(1, math.isqrt(pixels_per_chunk) - 2 * margin))
-            rows = min(box.height, max(1, pixels_per_chunk // (cols + 2 * margin) - 2 * margin))
-            # A short box leaves budget over: widen the tiles to use it.
-            cols = min(box.width, max(cols, pixels_per_chunk // (rows + 2 * margin) - 2 * margin))
-        # (A traced graph cannot hold a custom Function: under tracing autograd records the stages.)
-        recompute = torch.is_grad_enabled() and x.requires_grad and not torch.jit.is_tracing()
-        workspace = _Workspace(x.dtype, x.device)
-        pasted = x.new_zeros(batch, box.height + 2 * r, box.width + 2 * r, channels)
-        for first in range(0, batch, samples_per_chunk):
-            samples = slice(first, first + samples_per_chunk)
-            for top in range(0, box.height, rows):
-                for left in range(0, box.width, cols):
-                    tile = (top, left, min(rows, box.height - top), min(cols, box.width - left))
-                    if sparse:
-                        tile = _shrink(output_map[samples], *tile)
-                    if tile is not None:
-                        attend(samples, *tile)
-        workspace.release()  # the backward pass of the tiles, if any, takes buffers anew
+            result = _attend_tile(tile, workspace, *inputs)
+        pasted[samples, top : top + rows + 2 * r, left : left + cols + 2 * r] += result
 
-        # Each hole pixel averages the windows of the in-map queries covering it.
-        filled = box.place(pasted.permute(0, 3, 1, 2), r, height, width)
-        filled = filled / _window_sum(x.new_ones(1, 1, height, width), p)
-        return torch.where(hole & active[:, None, None, None], filled, x)
+    for first in range(0, batch, samples_per_chunk):
+        samples = slice(first, first + samples_per_chunk)
+        for top in range(0, box.height, rows):
+            for left in range(0, box.width, cols):
+                tile = (top, left, min(rows, box.height - top), min(cols, box.width - left))
+                if sparse:
+                    tile = _shrink(output_map[samples], *tile)
+                if tile is not None:
+                    attend(samples, *tile)
+    workspace.release()  # the backward pass of the tiles, if any, takes buffers anew
+
+    # Each hole pixel averages the windows of the in-map queries covering it.
+    filled = box.place(pasted.permute(0, 3, 1, 2), r, height, width)
+    filled = filled / _window_sum(x.new_ones(1, 1, height, width), p)
+    return torch.where(hole & active[:, None, None, None], filled, x)
 
 
 def _shrink(flags: Tensor, top: int, left: int, rows: int, cols: int) -> tuple[int, int, int, int] | None:
@@ -591,45 +520,32 @@ def _spread_shifted(grid: Tensor, halo: int, query_dim: int, key_dim: int, out: 
     return out
 
 
-class SqueezeExcitation(nn.Module):
-    """Channel reweighting of Hu et al. 2018: GAP -> FC -> ReLU -> FC -> sigmoid -> scale."""
-
-    def __init__(self, channels: int, reduction: int = 16) -> None:
-        super().__init__()
-        hidden = max(1, channels // reduction)
-        self.fc = nn.Sequential(
-            nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels), nn.Sigmoid()
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x * self.fc(x.mean((2, 3)))[:, :, None, None]
-
-
-class MultiScaleAttention(nn.Module):
-    """MUSICAL's attention module, paper eq. 3: Conv1x1(SE(concat[x, CA_p(x, m) for p])).
-
-    `patch_sizes=(1, 3)` is the paper's module; `(3,)` is its single-scale ablation.
-    """
-
-    def __init__(
-        self,
-        channels: int,
-        patch_sizes: Sequence[int] = (1, 3),
-        propagate_size: int = 3,
-        softmax_scale: float = 10.0,
-        se_reduction: int = 16,
-        max_scores: int | None = None,
-    ) -> None:
-        super().__init__()
-        if not patch_sizes:
-            raise ValueError("MultiScaleAttention needs at least one patch size")
-        self.branches = nn.ModuleList(
-            ContextualAttention(p, propagate_size, softmax_scale, max_scores) for p in patch_sizes
-        )
-        concat_channels = channels * (1 + len(self.branches))
-        self.se = SqueezeExcitation(concat_channels, se_reduction)
-        self.fuse = nn.Conv2d(concat_channels, channels, kernel_size=1)
-
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        attended = [branch(x, mask) for branch in self.branches]
-        return self.fuse(self.se(torch.cat([x, *attended], 1)))
+def contextual_attention_dense(x: Tensor, mask: Tensor, patch_size: int, propagate_size: int = 3,
+                               softmax_scale: float = 10.0) -> Tensor:
+    """The same semantics written the authors' way, batched in torch: an N x N score matrix of
+    normalised p x p patches per sample, propagation by shifting the H x W x H x W score grid,
+    paste-back with fold. Independent of the pixel-level formulation above, differentiable, and
+    memory-hungry (N^2 scores per sample): the yardstick that ContextualAttention(impl="reference")
+    runs in float64. x: B x C x H x W, mask: B x 1 x H x W (1 = hole)."""
+    batch, _, height, width = x.shape
+    r, t = patch_size // 2, propagate_size // 2
+    hole = mask > 0.5
+    background = x.masked_fill(hole, 0)
+    queries = F.unfold(x, patch_size, padding=r)  # B x C p^2 x N
+    values = F.unfold(background, patch_size, padding=r)
+    keys = values / torch.sqrt(values.square().sum(1, keepdim=True) + 1e-4)
+    scores = (queries.transpose(1, 2) @ keys).view(batch, height, width, height, width)
+    padded = F.pad(scores, [t] * 8)  # zero outside the map on the query and key sides
+    propagated = sum(
+        padded[:, t + dy : t + dy + height, t + dx : t + dx + width, t + dy : t + dy + height, t + dx : t + dx + width]
+        for dy in range(-t, t + 1)
+        for dx in range(-t, t + 1)
+    ).reshape(batch, height * width, height * width)
+    valid = F.max_pool2d(hole.to(x.dtype), patch_size, stride=1, padding=r).flatten(1) == 0  # B x N
+    logits = (softmax_scale * propagated).masked_fill(~valid[:, None, :], float("-inf"))
+    attention = torch.softmax(logits, dim=-1).nan_to_num()  # a sample without valid keys: zeros
+    pasted = F.fold((attention @ values.transpose(1, 2)).transpose(1, 2), (height, width), patch_size, padding=r)
+    ones = F.unfold(torch.ones_like(x[:1, :1]), patch_size, padding=r)
+    overlap = F.fold(ones, (height, width), patch_size, padding=r)
+    changed = hole & valid.any(1)[:, None, None, None]
+    return torch.where(changed, pasted / overlap, x)
