@@ -17,7 +17,8 @@ from musical_inpaint.data import FreeFormMask, read_rgb
 from musical_inpaint.evaluate import evaluate
 from musical_inpaint.inference import CheckpointError, load_generator, predict
 from musical_inpaint.inpaint import main as inpaint_main
-from musical_inpaint.metrics import paper_metrics, quantise
+from musical_inpaint.imaging import quantise
+from musical_inpaint.metrics import paper_metrics
 from tests.conftest import CONFIG_DIR, write_image
 
 

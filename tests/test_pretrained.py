@@ -7,7 +7,7 @@ from torchvision.models import densenet121, vgg16
 
 from musical_inpaint.losses import VGG16Features
 from musical_inpaint.models import DenseNetDiscriminator
-from musical_inpaint.models.pretrained import PretrainedWeightsError
+from musical_inpaint.backbones import PretrainedWeightsError
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from musical_inpaint.baselines import fill_with
 from musical_inpaint.metrics import paper_metrics
-from musical_inpaint.models.lit_module import MusicalInpainting, NonFiniteLossError
+from musical_inpaint.training.module import MusicalInpainting, NonFiniteLossError
 from musical_inpaint.errors import ConfigError
 from musical_inpaint.runs_table import main as runs_table_main
 from musical_inpaint.train import train

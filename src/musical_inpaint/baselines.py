@@ -9,10 +9,9 @@ from collections.abc import Callable
 
 import cv2
 import numpy as np
-import torch
 from torch import Tensor
 
-from musical_inpaint.metrics import quantise
+from musical_inpaint.imaging import from_uint8, to_uint8
 
 TELEA_RADIUS = 3  # OpenCV's usual neighbourhood radius
 PATCHMATCH_RADIUS = 3  # pypatchmatch patch radius: 7 x 7 patches
@@ -49,7 +48,7 @@ def fill_with(method: str, image: Tensor, mask: Tensor) -> Tensor:
     if method not in BASELINES:
         raise ValueError(f"method must be one of {sorted(BASELINES)}, got {method!r}")
     baseline = BASELINES[method]
-    arrays = quantise(image.detach().cpu()).byte().permute(0, 2, 3, 1).numpy()
+    arrays = to_uint8(image.detach())
     holes = mask.detach().cpu()[:, 0].numpy() > 0.5
     filled = np.stack([baseline(np.ascontiguousarray(a), h) for a, h in zip(arrays, holes)])
-    return (torch.from_numpy(filled).permute(0, 3, 1, 2).float() / 127.5 - 1).to(image.device)
+    return from_uint8(filled).to(image.device)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from musical_inpaint.data.images import ImageReadError
 from musical_inpaint.data.layouts import DatasetLayoutError
 from musical_inpaint.inference import CheckpointError
-from musical_inpaint.models.pretrained import PretrainedWeightsError
+from musical_inpaint.backbones import PretrainedWeightsError
 
 
 class ConfigError(ValueError):

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import hydra
 import numpy as np
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
@@ -29,6 +28,7 @@ from musical_inpaint.baselines import BASELINES, fill_with
 from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.errors import user_error
 from musical_inpaint.inference import load_generator, pick_device, predict
+from musical_inpaint.imaging import panel
 from musical_inpaint.metrics import METRIC_NAMES, paper_metrics
 
 log = logging.getLogger(__name__)
@@ -133,9 +133,8 @@ def _save_panels(folder: Path, image: Tensor, mask: Tensor, prediction: Tensor, 
     folder.mkdir(parents=True, exist_ok=True)
     count = min(most, image.shape[0])
     for i in range(count):
-        composite = prediction[i] * mask[i] + image[i] * (1 - mask[i])
-        panel = torch.stack([image[i] * (1 - mask[i]) + mask[i], composite, image[i]])
-        save_image((panel.clamp(-1, 1) + 1) / 2, folder / f"{Path(names[i]).stem}.png", nrow=3)
+        rows, columns = panel(image[i : i + 1], mask[i : i + 1], prediction[i : i + 1], raw_output=False)
+        save_image(rows, folder / f"{Path(names[i]).stem}.png", nrow=columns)
     return count
 
 

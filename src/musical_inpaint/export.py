@@ -20,7 +20,8 @@ from torch import Tensor, nn
 
 from musical_inpaint.inference import CheckpointError, load_generator
 from musical_inpaint.models.contextual_attention import ContextualAttention
-from musical_inpaint.models.generator import STRIDE, composite
+from musical_inpaint.imaging import composite
+from musical_inpaint.models.generator import STRIDE
 
 TOLERANCE = 1e-4
 

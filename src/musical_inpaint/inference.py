@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from hydra.utils import get_object, instantiate
 from torch import Tensor, nn
 
+from musical_inpaint.imaging import from_uint8, to_uint8
 from musical_inpaint.models.generator import MIN_SIDE, STRIDE, MusicalGenerator
 
 
@@ -125,8 +126,8 @@ def inpaint_uint8(generator: MusicalGenerator, image: np.ndarray, hole: np.ndarr
     """H x W x 3 uint8 image, H x W bool hole -> H x W x 3 uint8, known pixels exactly unchanged."""
     if not hole.any():
         return image.copy()
-    tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float().to(device) / 127.5 - 1
+    tensor = from_uint8(image)[None].to(device)
     mask = torch.from_numpy(hole)[None, None].float().to(device)
     prediction = predict(generator, tensor, mask)[0].clamp(-1, 1)
-    filled = ((prediction + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    filled = to_uint8(prediction)
     return np.where(hole[..., None], filled, image)

@@ -15,15 +15,12 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import Metric
 
+from musical_inpaint.imaging import composite, quantise
+
 SSIM_WINDOW = 7
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 PSNR_CAP_DB = 100.0  # identical images (no hole) would give infinity; capped so that means stay finite
 METRIC_NAMES = ("ssim", "psnr", "l1", "hole_l1", "hole_psnr")
-
-
-def quantise(image: Tensor) -> Tensor:
-    """[-1, 1] float -> the uint8 values a saved image would hold, as float64 in [0, 255]."""
-    return torch.round((image.double().clamp(-1, 1) + 1) * 127.5)
 
 
 def ssim(a: Tensor, b: Tensor, data_range: float = 255.0) -> Tensor:
@@ -53,8 +50,7 @@ def paper_metrics(prediction: Tensor, target: Tensor, mask: Tensor) -> dict[str,
     prediction, target: B x 3 x H x W in [-1, 1]; mask: B x 1 x H x W, 1 = hole.
     l1 and hole_l1 are fractions (multiply by 100 for the paper's %).
     """
-    composite = prediction * mask + target * (1 - mask)
-    out, gt = quantise(composite), quantise(target)
+    out, gt = quantise(composite(prediction, target, mask)), quantise(target)
     difference = out - gt
     hole = mask.double().expand_as(difference)
     hole_pixels = hole.sum((1, 2, 3))

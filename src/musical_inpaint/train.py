@@ -21,7 +21,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from musical_inpaint.callbacks import ClassicalFloor
+from musical_inpaint.training.callbacks import ClassicalFloor
 from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.errors import ConfigError, user_error
 from musical_inpaint.models.generator import MIN_SIDE, STRIDE

@@ -20,7 +20,8 @@ from torch.utils.data import Dataset
 
 from musical_inpaint.data.images import ImageReadError, read_rgb
 from musical_inpaint.data.synthetic import synthetic_image
-from musical_inpaint.data.transforms import ResizeCrop, to_tensor
+from musical_inpaint.data.transforms import ResizeCrop
+from musical_inpaint.imaging import from_uint8
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class SyntheticDataset(Dataset):
         image = synthetic_image(self.size, np.random.default_rng([self.seed, index]))
         _, mask_rng = _item_generators(self.deterministic, self.seed, index)
         return dict(
-            image=to_tensor(image),
+            image=from_uint8(image),
             mask=_mask_tensor(self.mask, self.size, self.size, mask_rng),
             index=index,
             name=f"synthetic_{self.seed}_{index:06d}",

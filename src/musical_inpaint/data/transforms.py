@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from musical_inpaint.imaging import from_uint8
+
 
 PAPER_LOAD_RATIO = 350 / 256  # Paris / Places: short side 350 before a random 256 crop
 
@@ -58,9 +60,4 @@ class ResizeCrop:
         array = np.array(image.crop((left, top, left + self.crop_size, top + self.crop_size)))
         if self.flip and rng.random() < 0.5:
             array = array[:, ::-1]
-        return to_tensor(array)
-
-
-def to_tensor(array: np.ndarray) -> torch.Tensor:
-    """H x W x 3 uint8 -> 3 x H x W float in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float() / 127.5 - 1
+        return from_uint8(array)

@@ -10,8 +10,8 @@ from torch import Tensor, nn
 
 from musical_inpaint.losses import terms
 from musical_inpaint.losses.vgg import VGG16Features, gram_matrix
-from musical_inpaint.models.generator import composite
-from musical_inpaint.models.pretrained import WeightsSource
+from musical_inpaint.imaging import composite
+from musical_inpaint.backbones import WeightsSource
 
 
 class InpaintingLoss(nn.Module):

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models import VGG16_Weights, vgg16
 
-from musical_inpaint.models.pretrained import WeightsSource, build_backbone, imagenet_normalise
+from musical_inpaint.backbones import WeightsSource, build_backbone, imagenet_normalise
 
 # torchvision's vgg16().features indices ending at pool1, pool2 and pool3.
 POOL_ENDS = (5, 10, 17)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torchvision.models import DenseNet121_Weights, densenet121
 
-from musical_inpaint.models.pretrained import WeightsSource, build_backbone, densenet_keys, imagenet_normalise
+from musical_inpaint.backbones import WeightsSource, build_backbone, densenet_keys, imagenet_normalise
 
 
 class DenseNetDiscriminator(nn.Module):
@@ -17,7 +17,7 @@ class DenseNetDiscriminator(nn.Module):
 
     Args:
         weights: "imagenet", a path to a torchvision densenet121 state dict, or None for random
-            initialisation (see musical_inpaint.models.pretrained).
+            initialisation (see musical_inpaint.backbones).
         logit_channels: channels of the logit map (the authors' code: 256).
     """
 

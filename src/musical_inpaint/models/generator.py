@@ -31,11 +31,6 @@ MIN_SIDE = 2 * STRIDE  # the innermost levels' instance norms need more than one
 ATTENTION_LEVEL = 2  # attention runs on the output of decoder level 2 (0 = outermost): 1/4 resolution
 
 
-def composite(prediction: Tensor, image: Tensor, mask: Tensor) -> Tensor:
-    """Known pixels from `image`, hole pixels (mask = 1) from `prediction`."""
-    return prediction * mask + image * (1 - mask)
-
-
 def _norm(channels: int) -> nn.Module:
     return nn.InstanceNorm2d(channels, affine=True)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -11,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torchvision.utils import make_grid, save_image
 
 from musical_inpaint.losses import AdversarialLoss, InpaintingLoss
 from musical_inpaint.metrics import PaperMetrics
-from musical_inpaint.models.generator import composite
+from musical_inpaint.imaging import panel
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -206,43 +204,19 @@ class MusicalInpainting(L.LightningModule):
             return
         n = min(self.val_images, image.shape[0])
         image, mask, prediction = image[:n].float(), mask[:n].float(), prediction[:n]
-        rows = torch.stack([image * (1 - mask) + mask, prediction, composite(prediction, image, mask), image], 1)
-        grid = (rows.flatten(0, 1).clamp(-1, 1) + 1) / 2
+        grid, columns = panel(image, mask, prediction)
         folder = Path(self.trainer.default_root_dir) / "images"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"val_step{self.global_step:08d}.png"
-        save_image(grid, path, nrow=4)
+        save_image(grid, path, nrow=columns)
         for logger in self.loggers:
             if hasattr(logger, "log_image"):  # W&B
                 logger.log_image("val/panel", [str(path)], step=self.global_step,
                                  caption=["masked | output | composite | ground truth"])
             elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
-                logger.experiment.add_image("val/panel", make_grid(grid.cpu(), nrow=4), self.global_step)
+                logger.experiment.add_image("val/panel", make_grid(grid.cpu(), nrow=columns), self.global_step)
 
     # --------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Random states, so that a resumed run draws the same batches, crops and masks as an
-        # uninterrupted one (DataLoader workers re-seed from them at every epoch).
-        kind, keys, position, has_gauss, gauss = np.random.get_state()
-        checkpoint["rng_states"] = dict(  # plain types only: checkpoints load with weights_only=True
-            torch=torch.get_rng_state(),
-            numpy=[kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
-            python=random.getstate(),
-        )
         if self.run_config is not None:
             checkpoint["run_config"] = self.run_config
-        for logger in self.loggers:  # lets a resumed run continue the same W&B run
-            if type(logger).__name__ == "WandbLogger" and logger.version:
-                checkpoint["wandb_run_id"] = logger.version
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self._resumed_rng_states = checkpoint.get("rng_states")
-
-    def on_train_start(self) -> None:
-        # Applied here, after the sanity check, whose DataLoader draws from the generators too.
-        states, self._resumed_rng_states = getattr(self, "_resumed_rng_states", None), None
-        if states:
-            torch.set_rng_state(states["torch"])
-            kind, keys, position, has_gauss, gauss = states["numpy"]
-            np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
-            random.setstate(states["python"])

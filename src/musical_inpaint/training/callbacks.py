@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+import numpy as np
+import torch
 from lightning.pytorch.callbacks import Callback
 
 from musical_inpaint.baselines import BASELINES, fill_with
@@ -67,3 +71,42 @@ class ClassicalFloor(Callback):
             self.metrics.reset()
         # Equal on every rank (compute() summed the shards), so sync_dist only keeps Lightning quiet.
         pl_module.log_dict({f"val/{self.method}_{name}": value for name, value in self.values.items()}, sync_dist=True)
+
+
+class RandomStates(Callback):
+    """Saves the torch, NumPy and Python random states in every checkpoint (`rng_states`) and
+    restores them when a run resumes, so that it draws the same batches, crops and masks as an
+    uninterrupted run (DataLoader workers re-seed from them at every epoch)."""
+
+    def __init__(self) -> None:
+        self._resumed: dict | None = None
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
+        kind, keys, position, has_gauss, gauss = np.random.get_state()
+        checkpoint["rng_states"] = dict(  # plain types only: checkpoints load with weights_only=True
+            torch=torch.get_rng_state(),
+            numpy=[kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
+            python=random.getstate(),
+        )
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
+        self._resumed = checkpoint.get("rng_states")
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # Applied here, after the sanity check, whose DataLoader draws from the generators too.
+        states, self._resumed = self._resumed, None
+        if states:
+            torch.set_rng_state(states["torch"])
+            kind, keys, position, has_gauss, gauss = states["numpy"]
+            np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+            random.setstate(states["python"])
+
+
+class WandbRunId(Callback):
+    """Writes the W&B run's id into every checkpoint (`wandb_run_id`), so that a run resumed from
+    it continues the same W&B run (train.py reads it back before building the loggers)."""
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
+        for logger in trainer.loggers:
+            if type(logger).__name__ == "WandbLogger" and logger.version:
+                checkpoint["wandb_run_id"] = logger.version
