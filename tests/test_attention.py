@@ -10,14 +10,8 @@ from musical_inpaint.ops.contextual_attention import (
     diagonal_spread,
     diagonal_sum,
 )
+from tests.helpers.attention import random_case
 from tests.reference_attention import contextual_attention_reference
-
-
-def random_case(batch, channels, height, width, hole_fraction, seed, dtype=torch.float64):
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch, channels, height, width, generator=generator, dtype=dtype)
-    mask = (torch.rand(batch, 1, height, width, generator=generator) < hole_fraction).to(dtype)
-    return x, mask
 
 
 def assert_matches_reference(x, mask, attention):

@@ -7,8 +7,8 @@ import torch
 from musical_inpaint.models import MusicalGenerator
 from musical_inpaint.models import ContextualAttention, MultiScaleAttention
 from musical_inpaint.train import train
-from tests.test_attention import random_case
-from tests.test_training import tiny_config
+from tests.helpers.attention import random_case
+from tests.helpers.configs import tiny_config
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 CUDA = torch.device("cuda")

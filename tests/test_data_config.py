@@ -7,8 +7,8 @@ from hydra.utils import instantiate
 
 from musical_inpaint.data import CenterMask, FreeFormMask, InpaintingDataModule, RandomBoxMask
 from musical_inpaint.data.masks import FREE_FORM_PRESETS
-from tests.conftest import CONFIG_DIR
-from tests.test_data_layouts import make_celeba, make_paris, make_photos, make_places_small
+from tests.helpers import CONFIG_DIR
+from tests.helpers.layouts import make_celeba, make_paris, make_photos, make_places_small
 
 DATASETS = sorted(p.stem for p in (CONFIG_DIR / "dataset").glob("*.yaml"))
 MASKS = sorted(p.stem for p in (CONFIG_DIR / "mask").glob("*.yaml"))

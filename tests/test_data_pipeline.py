@@ -25,8 +25,8 @@ from musical_inpaint.data.datasets import ImageFilesDataset
 from musical_inpaint.data.masks import FREE_FORM_PRESETS
 from musical_inpaint.data.synthetic import synthetic_image
 from musical_inpaint.data.transforms import ResizeCrop, train_load_size_for
-from tests.conftest import write_image
-from tests.test_data_layouts import make_celeba, make_paris, make_photos, make_places_small
+from tests.helpers import write_image
+from tests.helpers.layouts import make_celeba, make_paris, make_photos, make_places_small
 
 # ------------------------------------------------------------------------------------ reading
 

@@ -19,7 +19,7 @@ from musical_inpaint.inference import CheckpointError, load_generator, predict
 from musical_inpaint.inpaint import main as inpaint_main
 from musical_inpaint.imaging import quantise
 from musical_inpaint.metrics import paper_metrics
-from tests.conftest import CONFIG_DIR, write_image
+from tests.helpers import CONFIG_DIR, write_image
 
 
 def compose_evaluate(overrides):

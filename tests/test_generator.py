@@ -2,13 +2,13 @@ from functools import partial
 
 import pytest
 import torch
-from torch import nn
 
 from musical_inpaint.inference import load_generator
 from musical_inpaint.models import MusicalGenerator, composite
 from musical_inpaint.models import MultiScaleAttention
 from musical_inpaint.train import train
-from tests.test_training import tiny_config
+from tests.helpers.attention import MeanFill
+from tests.helpers.configs import tiny_config
 
 VARIANTS = {"multi_scale": MultiScaleAttention, "single_scale": partial(MultiScaleAttention, patch_sizes=(3,)), "none": None}
 
@@ -110,25 +110,11 @@ def test_an_attention_that_is_not_a_factory_is_rejected():
         MusicalGenerator("multi_scale")
 
 
-class MeanFill(nn.Module):
-    """An attention variant that lives only in this test: hole cells take the mean of the known
-    cells, blended in by a learnt weight."""
-
-    def __init__(self, channels: int, start: float = 0.5) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.full((1, channels, 1, 1), start))
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        known = (1 - mask).sum((2, 3), keepdim=True).clamp(min=1)
-        mean = (x * (1 - mask)).sum((2, 3), keepdim=True) / known
-        return x + mask * self.weight * (mean - x)
-
-
 def test_a_new_attention_variant_is_a_class_and_a_yaml_file(tmp_path):
     """No edit to the generator: the variant trains, checkpoints and loads back by its config."""
     (tmp_path / "conf" / "attention").mkdir(parents=True)
     (tmp_path / "conf" / "attention" / "mean_fill.yaml").write_text(
-        "# @package model.generator\nattention:\n  _target_: tests.test_generator.MeanFill\n  _partial_: true\n  start: 0.25\n")
+        "# @package model.generator\nattention:\n  _target_: tests.helpers.attention.MeanFill\n  _partial_: true\n  start: 0.25\n")
     run = tmp_path / "run"
     config = tiny_config(run, "attention=mean_fill", "adv_weight=0", "trainer.max_steps=2",
                          f"hydra.searchpath=[file://{tmp_path / 'conf'}]")

@@ -2,7 +2,7 @@ import subprocess
 import sys
 import zipfile
 
-from tests.conftest import CONFIG_DIR, REPO
+from tests.helpers import CONFIG_DIR, REPO
 
 
 def test_a_regular_install_ships_every_config(tmp_path):

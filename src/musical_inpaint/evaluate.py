@@ -42,7 +42,6 @@ PAPER_ROWS: dict[str, dict[str, tuple[float, float, float]]] = {
     "celeba": {"CE": (0.8631, 24.82, 2.208), "GLC": (0.8776, 24.02, 2.360), "Shift-Net": (0.8796, 25.13, 1.958),
                "MUSICAL": (0.9008, 26.64, 1.629)},
 }
-DATASET_NAMES = {"ParisStreetViewDataModule": "paris", "PlacesDataModule": "places", "CelebADataModule": "celeba"}
 AREA_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 1.0)  # hole fraction bins, as LaMa reports
 PERCENT = ("l1", "hole_l1")  # reported in % like the paper
 
@@ -92,7 +91,7 @@ def evaluate(cfg: DictConfig) -> dict:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    table = markdown_table(summary, DATASET_NAMES.get(cfg.dataset._target_.rsplit(".", 1)[-1]), cfg.mask)
+    table = markdown_table(summary, datamodule.paper_benchmark, cfg.mask)
     (output_dir / "table.md").write_text(table)
     print(table)
     print(f"metrics, per-image CSV and panels written to {output_dir.resolve()}")

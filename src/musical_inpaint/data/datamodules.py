@@ -39,7 +39,11 @@ class InpaintingDataModule(L.LightningDataModule):
         seed: fixes the validation carve-out and the evaluation masks.
         on_corrupt: "fail" (default) or "skip" unreadable images (skips are logged and counted).
         cache: keep the resized images in memory (`ImageFilesDataset`): for small sets.
+
+    `paper_benchmark` names the paper's table a test split belongs to (None: not one of them).
     """
+
+    paper_benchmark: str | None = None
 
     def __init__(
         self,
@@ -125,6 +129,8 @@ class InpaintingDataModule(L.LightningDataModule):
 class CelebADataModule(InpaintingDataModule):
     """CelebA aligned faces: train on partitions 0 + 1, test on 2 (paper: short side 256, centre crop)."""
 
+    paper_benchmark = "celeba"
+
     def __init__(self, root: str | Path, **kwargs) -> None:
         super().__init__(**kwargs)
         self.root = Path(root)
@@ -136,6 +142,8 @@ class CelebADataModule(InpaintingDataModule):
 class ParisStreetViewDataModule(InpaintingDataModule):
     """Paris StreetView: paris_train_original/ for training, the 100 paris_eval_gt/ images for test."""
 
+    paper_benchmark = "paris"
+
     def __init__(self, root: str | Path, random_crop: bool = True, flip: bool = True, **kwargs) -> None:
         super().__init__(random_crop=random_crop, flip=flip, **kwargs)
         self.root = Path(root)
@@ -146,6 +154,8 @@ class ParisStreetViewDataModule(InpaintingDataModule):
 
 class PlacesDataModule(InpaintingDataModule):
     """One Places365 category (paper: canyon): its training images, tested on its validation images."""
+
+    paper_benchmark = "places"
 
     def __init__(
         self, root: str | Path, category: str = "canyon", random_crop: bool = True, flip: bool = True, **kwargs,

@@ -78,8 +78,8 @@ def contextual_attention(x: Tensor, hole: Tensor, patch_size: int, propagate_siz
     key_weight = F.pad(softmax_scale / key_norm, [t] * 4)[:, :, None]  # B x 1 x 1 x (H + 2t) x (W + 2t)
     if r == 0:  # a one-pixel patch's weight scales its key pixel: fold it in, sparing a score-sized pass
         keys, key_weight = keys * key_weight.flatten(2), None
-    # Masks as factors and terms, not masked_fill: with a mask broadcast over a score-sized
-    # tensor, masked_fill_ took 1.5 ms where add_ took 0.1 (this CPU, 2.8M entries).
+    # Masks as factors and terms, not masked_fill, which is several times slower with a mask
+    # broadcast over a score-sized tensor (benchmarks/README.md).
     query_inside = box.inside(height, width, t)  # B x (bh + 2t) x (bw + 2t)
     if not static_shapes and bool(query_inside.all()):
         query_inside = None  # the usual case of a hole away from the border: skip a pass
@@ -175,21 +175,11 @@ def _raster_rows(flags: Tensor, dense_above: float = 0.8) -> Tensor | None:
 
 
 def default_max_scores(device: torch.device, key_pixels: int) -> int:
-    """Score entries per chunk when none is given, for keys of `key_pixels` pixels (padded map).
-
-    CPU: 2^22 (16 MiB per fp32 buffer of the workspace). Side by side on the paper's 64 x 64
-    features (`python -m benchmarks.bench_attention --budgets`, forward + backward): free-form
-    holes at batch 2 take 0.12 / 0.16 / 0.25 GB above their inputs at 2^21 / 2^22 / 2^23 (the
-    authors' algorithm: 0.78), so 2^23 would miss the 1/4 memory target; their time is flat
-    within the noise from 2^22 up, and 2^21 was slower in one run of two. The centre hole at batch 5 is
-    faster at 2^23 (1.2 against 1.6 s), where its box fits one chunk.
-    CUDA: 2^25, since smaller chunks leave the device waiting on kernel launches (an H100 takes
-    51 ms at 2^23 and 19.5 ms at 2^25 for the paper setting at batch 5; benchmarks/bench_gpu.py).
-    On large maps, a floor of query pixels per chunk keeps a tile's halo (2 (r + t) pixels on each
-    side) a modest part of it: at 1024 x 1024 inputs (256 x 256 features) 2^23 entries left tiles
-    of 7 x 7 queries inside an 11 x 11 grid. The floor is 1024 query pixels on CUDA (1024^2 input,
-    attention forward: 162 ms against 184 at 2^25, on two H100 machines) and 512 on the CPU
-    (39 s against 50 at 2^23 before the workspace), where 1024 had made 512^2 inputs a third slower."""
+    """Score entries per chunk when none is given, for keys of `key_pixels` pixels (padded map):
+    2^22 on the CPU (the least memory at no cost in time), 2^25 on CUDA (smaller chunks leave the
+    device waiting on kernel launches), with a floor of query pixels per chunk (512 on the CPU,
+    1024 on CUDA) so that a tile's halo stays a modest part of it on large maps. The measurements
+    behind each number are in benchmarks/README.md ("Why the default score budget")."""
     if device.type == "cuda":
         return max(2**25, 1024 * key_pixels)
     return max(2**22, 512 * key_pixels)
@@ -297,11 +287,8 @@ class _Workspace:
     (kept until the softmax's backward, then the scores' gradient). A stage writes only into a
     buffer whose content is no longer read.
 
-    On the CPU, a fresh tensor of this size is page-faulted in on every allocation: a multiply by
-    the key weights over 4M entries took 15-20 ms in the backward pass of the earlier autograd
-    version against about 0.5 ms into a mapped buffer (an ad hoc measurement on the 2-core
-    machine of benchmarks/README.md), so that allocations cost more than the arithmetic.
-    Elsewhere it hands out None and every stage allocates its result: on CUDA, whose caching
+    On the CPU, a fresh tensor of this size is page-faulted in on every allocation, which costs
+    more than the arithmetic on it (benchmarks/README.md). Elsewhere it hands out None and every stage allocates its result: on CUDA, whose caching
     allocator reuses memory already, five buffers of its budget (2^25 entries) would add 0.6 GB;
     under tracing (TorchScript, ONNX), the trace must hold no writes into shared storage.
     The tiles' backward passes take their buffers anew and release them after the last tile.
