@@ -100,6 +100,23 @@ def test_evaluating_a_checkpoint_from_a_run_folder(checkpoint, paris_root, tmp_p
     assert summary["images"] == 5 and "MUSICAL, ours" in summary["label"]
 
 
+def test_several_methods_and_checkpoints_meet_in_one_table(checkpoint, paris_root, tmp_path):
+    common = [f"paths.data_dir={paris_root}", "dataset.num_workers=0", "limit=6", "save_images=1"]
+    run = checkpoint.parent.parent
+    summaries = evaluate(compose_evaluate([*common, "method=[musical,telea]", f"ckpt_path=[{run},{checkpoint}]",
+                                           f"paths.output_dir={tmp_path / 'all'}"]))
+    assert [s["method"] for s in summaries] == ["musical", "musical", "telea"]
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == ["musical_0", "musical_1", "table.md", "telea"]
+    table = (tmp_path / "all" / "table.md").read_text()
+    assert table.count("MUSICAL, ours") == 2 and "| telea (classical)" in table and "| MUSICAL (paper)" in table
+    # The same images and masks as a call of its own.
+    alone = evaluate(compose_evaluate([*common, "method=telea", f"paths.output_dir={tmp_path / 'telea'}"]))
+    assert alone["hole_l1"] == summaries[2]["hole_l1"] and alone["images"] == 6
+    assert (tmp_path / "all" / "telea" / "per_image.csv").read_text() == (tmp_path / "telea" / "per_image.csv").read_text()
+    with pytest.raises(SystemExit, match="got 'teela'"):
+        evaluate(compose_evaluate([*common, "method=[telea,teela]", f"paths.output_dir={tmp_path / 'bad'}"]))
+
+
 def test_evaluating_without_a_checkpoint_says_so(tmp_path):
     with pytest.raises(SystemExit, match="needs ckpt_path"):
         evaluate(compose_evaluate([f"paths.output_dir={tmp_path}"]))

@@ -3,8 +3,10 @@ checkpoint or a classical baseline, printed beside the paper's published rows.
 
     python -m musical_inpaint.evaluate ckpt_path=logs/train/runs/RUN dataset=paris dataset.root=...
     python -m musical_inpaint.evaluate method=telea dataset=paris mask=free_form
+    python -m musical_inpaint.evaluate method=[musical,telea,patchmatch] ckpt_path=RUN dataset=paris
 
-Writes metrics.json (means, per mask-area bin), per_image.csv and table.md in its run folder.
+Writes metrics.json (means, per mask-area bin), per_image.csv and table.md in its run folder (with
+several methods: one subfolder each, and one table of them all).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +22,7 @@ from pathlib import Path
 import hydra
 import numpy as np
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor
 from torchvision.utils import save_image
 from tqdm import tqdm
@@ -46,29 +49,68 @@ AREA_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 1.0)  # hole fraction bins, as L
 PERCENT = ("l1", "hole_l1")  # reported in % like the paper
 
 
-def build_method(cfg: DictConfig) -> tuple[Callable[[Tensor, Tensor], Tensor], str]:
+def methods_of(cfg: DictConfig) -> list[tuple[str, str | None]]:
+    """(method, checkpoint) pairs to evaluate: `method` and `ckpt_path` may each be one value or a
+    list (`method=[musical,telea] ckpt_path=[RUN1,RUN2]`); every checkpoint goes with musical."""
+    methods = [cfg.method] if isinstance(cfg.method, str) else list(cfg.method)
+    checkpoints = list(cfg.ckpt_path) if isinstance(cfg.ckpt_path, ListConfig) else [cfg.ckpt_path]
+    pairs = []
+    for method in methods:
+        if method == "musical":
+            if not all(checkpoints):
+                raise SystemExit("evaluate: method=musical needs ckpt_path=<run folder or .ckpt>")
+            pairs += [("musical", str(checkpoint)) for checkpoint in checkpoints]
+        elif method in BASELINES:
+            pairs.append((method, None))
+        else:
+            raise SystemExit(f"evaluate: method must be 'musical' or one of {sorted(BASELINES)}, got {method!r}")
+    if not pairs:
+        raise SystemExit("evaluate: method=[] names no method")
+    return pairs
+
+
+def build_method(cfg: DictConfig, method: str, checkpoint: str | None) -> tuple[Callable[[Tensor, Tensor], Tensor], str]:
     """A function from (images in [-1, 1], masks) to predictions, and a label for the table."""
-    if cfg.method == "musical":
-        if not cfg.ckpt_path:
-            raise SystemExit("evaluate: method=musical needs ckpt_path=<run folder or .ckpt>")
+    if method == "musical":
         device = pick_device(cfg.device)
-        generator, _ = load_generator(cfg.ckpt_path, device)
+        generator, _ = load_generator(checkpoint, device)
         return (lambda image, mask: predict(generator, image.to(device), mask.to(device)).float().cpu()), (
-            f"MUSICAL, ours ({cfg.ckpt_path})"
+            f"MUSICAL, ours ({checkpoint})"
         )
-    if cfg.method not in BASELINES:
-        raise SystemExit(f"evaluate: method must be 'musical' or one of {sorted(BASELINES)}, got {cfg.method!r}")
-    return (lambda image, mask: fill_with(cfg.method, image, mask)), f"{cfg.method} (classical)"
+    return (lambda image, mask: fill_with(method, image, mask)), f"{method} (classical)"
 
 
-def evaluate(cfg: DictConfig) -> dict:
+def evaluate(cfg: DictConfig) -> dict | list[dict]:
+    """Every method of `methods_of(cfg)` on the same test images and masks, side by side: one
+    method writes metrics.json, per_image.csv and images/ into the run folder; several write them
+    into a subfolder each (the method's name; musical_<i> for several checkpoints) and one
+    table.md of all of them in the run folder. Returns the summary, or the list of summaries."""
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    fill, label = build_method(cfg)
+    pairs = methods_of(cfg)
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("test")
+    several_checkpoints = sum(method == "musical" for method, _ in pairs) > 1
+    summaries = []
+    for number, (method, checkpoint) in enumerate(pairs):
+        name = f"musical_{number}" if method == "musical" and several_checkpoints else method
+        folder = output_dir if len(pairs) == 1 else output_dir / name
+        summaries.append(evaluate_method(cfg, datamodule, method, checkpoint, folder))
+    table = markdown_table(summaries, datamodule.paper_benchmark, cfg.mask)
+    (output_dir / "table.md").write_text(table)
+    print(table)
+    print(f"metrics, per-image CSVs and panels written to {output_dir.resolve()}")
+    return summaries[0] if len(summaries) == 1 else summaries
+
+
+def evaluate_method(cfg: DictConfig, datamodule, method: str, checkpoint: str | None, folder: Path) -> dict:
+    """One method on the test split: its summary, with metrics.json and per_image.csv in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fill, label = build_method(cfg, method, checkpoint)
+    loader = datamodule.test_dataloader()
+    batches = len(loader) if cfg.limit is None else min(len(loader), math.ceil(cfg.limit / loader.batch_size))
     rows, saved = [], 0
-    for batch in tqdm(datamodule.test_dataloader(), desc=f"evaluating {label}", unit="batch"):
+    for batch in tqdm(loader, desc=f"evaluating {label}", unit="batch", total=batches):
         image, mask = batch["image"], batch["mask"]
         if cfg.limit is not None and len(rows) >= cfg.limit:
             break
@@ -78,23 +120,19 @@ def evaluate(cfg: DictConfig) -> dict:
             rows.append(dict(name=batch["name"][i], index=int(batch["index"][i]), hole_fraction=float(mask[i].mean()),
                              **{name: float(values[name][i]) for name in METRIC_NAMES}))
         if saved < cfg.save_images:
-            saved += _save_panels(output_dir / "images", image, mask, prediction, batch["name"], cfg.save_images - saved)
+            saved += _save_panels(folder / "images", image, mask, prediction, batch["name"], cfg.save_images - saved)
     rows = rows[: cfg.limit] if cfg.limit is not None else rows
     if not rows:
         raise SystemExit("evaluate: the test split is empty")
 
-    summary = dict(method=cfg.method, label=label, images=len(rows), **_means(rows), bins=_bins(rows),
+    summary = dict(method=method, label=label, images=len(rows), **_means(rows), bins=_bins(rows),
                    dataset=OmegaConf.to_container(cfg.dataset, resolve=True), mask=OmegaConf.to_container(cfg.mask, resolve=True),
                    units=dict(ssim="[0, 1]", psnr="dB", l1="%", hole_l1="%", hole_psnr="dB"))
-    (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
-    with open(output_dir / "per_image.csv", "w", newline="") as handle:
+    (folder / "metrics.json").write_text(json.dumps(summary, indent=2))
+    with open(folder / "per_image.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    table = markdown_table(summary, datamodule.paper_benchmark, cfg.mask)
-    (output_dir / "table.md").write_text(table)
-    print(table)
-    print(f"metrics, per-image CSV and panels written to {output_dir.resolve()}")
     return summary
 
 
@@ -111,20 +149,23 @@ def _bins(rows: list[dict]) -> dict[str, dict]:
     return bins
 
 
-def markdown_table(summary: dict, dataset: str | None, mask_cfg: DictConfig) -> str:
-    """Our row under the paper's published rows (those only for its protocol: the centre hole)."""
+def markdown_table(summaries: list[dict], dataset: str | None, mask_cfg: DictConfig) -> str:
+    """Our rows under the paper's published rows (those only for its protocol: the centre hole)."""
     lines = ["| method | SSIM | PSNR (dB) | mean L1 (%) | hole L1 (%) | hole PSNR (dB) |", "|---|---|---|---|---|---|"]
     papers_protocol = mask_cfg.get("_target_", "").endswith("CenterMask") and mask_cfg.get("fraction") == 0.5
     if dataset in PAPER_ROWS and papers_protocol:
         for method, (ssim, psnr, l1) in PAPER_ROWS[dataset].items():
             lines.append(f"| {method} (paper) | {ssim:.4f} | {psnr:.2f} | {l1:.3f} | – | – |")
-    s = summary
-    lines.append(f"| {s['label']} | {s['ssim']:.4f} | {s['psnr']:.2f} | {s['l1']:.3f} | {s['hole_l1']:.3f} | {s['hole_psnr']:.2f} |")
-    note = f"\n{s['images']} test images" + ("" if dataset in PAPER_ROWS and papers_protocol else "; the paper's rows apply to its own test sets with the centre hole only")
-    if len(s["bins"]) > 1:
-        lines += ["", "| hole area | images | SSIM | PSNR (dB) | mean L1 (%) | hole L1 (%) |", "|---|---|---|---|---|---|"]
-        for name, b in s["bins"].items():
-            lines.append(f"| {name} | {b['images']} | {b['ssim']:.4f} | {b['psnr']:.2f} | {b['l1']:.3f} | {b['hole_l1']:.3f} |")
+    for s in summaries:
+        lines.append(f"| {s['label']} | {s['ssim']:.4f} | {s['psnr']:.2f} | {s['l1']:.3f} | {s['hole_l1']:.3f} | {s['hole_psnr']:.2f} |")
+    note = f"\n{summaries[0]['images']} test images" + (
+        "" if dataset in PAPER_ROWS and papers_protocol else "; the paper's rows apply to its own test sets with the centre hole only")
+    for s in summaries:
+        if len(s["bins"]) > 1:
+            lines += ["", f"{s['label']}, by hole area:", "",
+                      "| hole area | images | SSIM | PSNR (dB) | mean L1 (%) | hole L1 (%) |", "|---|---|---|---|---|---|"]
+            for name, b in s["bins"].items():
+                lines.append(f"| {name} | {b['images']} | {b['ssim']:.4f} | {b['psnr']:.2f} | {b['l1']:.3f} | {b['hole_l1']:.3f} |")
     return "\n".join(lines) + "\n" + note + "\n"
 
 
