@@ -167,6 +167,16 @@ def test_every_step_number_counts_batches_with_or_without_a_discriminator(tmp_pa
         ("step00000002.ckpt", "step00000004.ckpt"))
 
 
+@pytest.mark.parametrize("limit", ["trainer.max_steps=5", "trainer.max_epochs=2"])
+def test_a_run_ends_with_a_validation_of_its_last_weights(tmp_path, limit):
+    # 8 images at batch 2: 4 batches an epoch; validation every 2 batches, and after the last one.
+    train(tiny_config(tmp_path, "adv_weight=0", "trainer.max_steps=-1", "trainer.max_epochs=-1", limit))
+    rows = list(csv.DictReader(open(tmp_path / "csv" / "metrics.csv")))
+    steps = [int(r["step"]) for r in rows if r.get("val/hole_l1")]
+    assert steps == ([2, 4, 5] if "max_steps" in limit else [2, 4, 6, 8])
+    assert (tmp_path / "images" / f"val_step{steps[-1]:08d}.png").is_file()
+
+
 def test_resume_continues_exactly(tmp_path):
     # 8 training images at batch 2 = 4 batches an epoch; without a discriminator one batch is one step.
     straight = tmp_path / "straight"

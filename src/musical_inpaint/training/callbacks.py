@@ -110,3 +110,16 @@ class WandbRunId(Callback):
         for logger in trainer.loggers:
             if type(logger).__name__ == "WandbLogger" and logger.version:
                 checkpoint["wandb_run_id"] = logger.version
+
+
+class ValidateAtEnd(Callback):
+    """Makes the last batch of a run a validation batch, so that a run whose length is not a
+    multiple of the validation interval still ends with metrics, panels and a best checkpoint of
+    its final weights (Lightning validates a batch after which training is asked to stop)."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        last_step = trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps
+        last_epoch = (trainer.max_epochs is not None and trainer.max_epochs > 0
+                      and trainer.current_epoch >= trainer.max_epochs - 1 and batch_idx + 1 >= trainer.num_training_batches)
+        if last_step or last_epoch:
+            trainer.should_stop = True
