@@ -372,7 +372,37 @@ def test_wandb_offline_writes_a_run_with_images_and_resume_continues_it(tmp_path
     run_id = runs[0].name.rsplit("-", 1)[-1]
     checkpoint = torch.load(tmp_path / "first" / "checkpoints" / "last.ckpt", weights_only=False)
     assert checkpoint["wandb_run_id"] == run_id
-    run_cli(TINY + ["logger=wandb", "hydra.run.dir=second", "attention=none", "trainer.max_steps=6",
-                    f"ckpt_path={tmp_path / 'first' / 'checkpoints' / 'last.ckpt'}"], cwd=tmp_path)
-    resumed = list((tmp_path / "second" / "wandb").glob("offline-run-*"))
-    assert [p.name.rsplit("-", 1)[-1] for p in resumed] == [run_id]
+    # Resuming from the run folder: its own configuration (W&B included), the same W&B run.
+    run_cli(["trainer.max_steps=6", f"ckpt_path={tmp_path / 'first'}"], cwd=tmp_path)
+    resumed = list((tmp_path / "first" / "wandb").glob("offline-run-*"))
+    assert [p.name.rsplit("-", 1)[-1] for p in resumed] == [run_id, run_id]
+
+
+def test_the_csv_logger_continues_an_existing_metrics_file(tmp_path):
+    from musical_inpaint.training.loggers import AppendingCSVLogger
+
+    first = AppendingCSVLogger(tmp_path, name="csv", version="")
+    first.log_metrics({"a": 1.0}, step=1)
+    first.save()
+    second = AppendingCSVLogger(tmp_path, name="csv", version="")
+    second.log_metrics({"a": 2.0, "b": 3.0}, step=2)
+    second.save()
+    rows = list(csv.DictReader(open(tmp_path / "csv" / "metrics.csv")))
+    assert [(r["step"], r["a"], r["b"]) for r in rows] == [("1", "1.0", ""), ("2", "2.0", "3.0")]
+
+
+def test_resume_from_a_run_folder_keeps_its_configuration_folder_and_logs(tmp_path):
+    run_cli(TINY + ["adv_weight=0", "hydra.run.dir=run"], cwd=tmp_path)
+    before = (tmp_path / "run" / "csv" / "metrics.csv").read_text()
+    run_cli(["ckpt_path=run", "trainer.max_steps=6"], cwd=tmp_path)  # none of TINY typed again
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no second run folder
+    after = (tmp_path / "run" / "csv" / "metrics.csv").read_text()
+    steps = [int(r["step"]) for r in csv.DictReader(after.splitlines()) if r.get("val/hole_l1")]
+    assert after.startswith(before.splitlines()[0]) and steps == [2, 4, 6]  # the earlier rows kept
+    assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 6
+    assert (tmp_path / "run" / ".hydra" / "overrides.yaml").read_text().count("adv_weight=0") == 1  # the original
+    # An architecture change is refused, naming the option, and nothing is written.
+    result = subprocess.run([sys.executable, "-m", "musical_inpaint.train", "ckpt_path=run", "model.generator.base_channels=8"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "model.generator.base_channels=8: resuming" in result.stderr
+    assert "Traceback" not in result.stderr and after == (tmp_path / "run" / "csv" / "metrics.csv").read_text()

@@ -3,6 +3,7 @@
     python -m musical_inpaint.train experiment=quickstart
     python -m musical_inpaint.train dataset=celeba adv_weight=0
     python -m musical_inpaint.train -m attention=multi_scale,single_scale,none adv_weight=0,0.3
+    python -m musical_inpaint.train ckpt_path=logs/train/runs/RUN trainer.max_steps=20000   # resume
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
+import time
 from pathlib import Path
 
 import hydra
@@ -19,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from musical_inpaint.training.callbacks import ClassicalFloor
@@ -185,5 +188,50 @@ def _finish_wandb() -> None:
         wandb.finish()
 
 
-if __name__ == "__main__":
+# What a resumed run may change; the rest is the run's own configuration.
+RESUMABLE = ("trainer.", "paths.data_dir", "dataset.root", "dataset.num_workers", "model.val_images", "hydra.")
+
+
+def resume_arguments(argv: list[str]) -> list[str]:
+    """The command line `ckpt_path=RUN_OR_CKPT [overrides]` as Hydra arguments that rebuild the
+    run's own configuration (its .hydra/config.yaml) with the overrides on top, writing into the
+    run's folder (Hydra's files of this call in .hydra/resumed_<time>/, the CSV continued). Other
+    command lines, a checkpoint outside a run folder and an explicit hydra.run.dir= pass through."""
+    given = [a for a in argv if a.startswith("ckpt_path=")]
+    if not given or {"-m", "--multirun"} & set(argv):
+        return argv
+    path = Path(given[-1].split("=", 1)[1]).expanduser()
+    checkpoint = path if path.is_file() else path / "checkpoints" / "last.ckpt"
+    if not checkpoint.is_file():
+        raise ConfigError(f"{given[-1]}: no checkpoint there (expected a .ckpt file or a run folder with "
+                          "checkpoints/last.ckpt)")
+    run = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
+    stored = run / ".hydra" / "config.yaml" if run is not None else None
+    if stored is None or not stored.is_file():
+        return argv
+    rest = [a for a in argv if not a.startswith("ckpt_path=")]
+    for argument in rest:
+        key = argument.split("=", 1)[0].lstrip("+~")
+        if not argument.startswith("-") and not key.startswith(RESUMABLE):
+            raise ConfigError(
+                f"{argument}: resuming {run} keeps its configuration; only {', '.join(p.rstrip('.') for p in RESUMABLE)} "
+                "can change (start a new run to change anything else)")
+    extra = [f"ckpt_path={checkpoint.resolve()}"]
+    if not any(a.startswith("hydra.run.dir=") for a in rest):
+        extra += [f"hydra.run.dir={run.resolve()}", f"hydra.output_subdir=.hydra/resumed_{time.strftime('%Y-%m-%d_%H-%M-%S')}"]
+    if "csv" in (yaml.safe_load(stored.read_text()).get("logger") or {}):
+        extra.append("logger.csv._target_=musical_inpaint.training.loggers.AppendingCSVLogger")  # older runs
+    return ["--config-path", str(stored.parent.resolve()), "--config-name", "config", *extra, *rest]
+
+
+def cli() -> None:
+    try:
+        sys.argv[1:] = resume_arguments(sys.argv[1:])
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
     main()
+
+
+if __name__ == "__main__":
+    cli()
