@@ -406,3 +406,24 @@ def test_resume_from_a_run_folder_keeps_its_configuration_folder_and_logs(tmp_pa
                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "model.generator.base_channels=8: resuming" in result.stderr
     assert "Traceback" not in result.stderr and after == (tmp_path / "run" / "csv" / "metrics.csv").read_text()
+
+
+def test_resume_arguments_edge_cases(tmp_path):
+    from musical_inpaint.train import resume_arguments
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    (run / ".hydra").mkdir()
+    (run / ".hydra" / "config.yaml").write_text("model:\n  adversarial: {}\nlogger:\n  csv: {}\n")
+    args = resume_arguments([f"ckpt_path={run}", "trainer.max_steps=9"])
+    assert args[:4] == ["--config-path", str((run / ".hydra").resolve()), "--config-name", "config"]
+    assert resume_arguments(args) == args  # DDP's child processes re-run the rewritten command line
+    with pytest.raises(ConfigError, match="not in a multirun"):
+        resume_arguments(["-m", f"ckpt_path={run}"])
+    with pytest.raises(ConfigError, match="attention=none: resuming"):
+        resume_arguments([f"ckpt_path={run}", "attention=none"])
+    (run / ".hydra" / "config.yaml").write_text("model:\n  loss: {adversarial: 0.3}\n")
+    with pytest.raises(ConfigError, match="older version"):
+        resume_arguments([f"ckpt_path={run}"])
+    assert resume_arguments(["trainer.max_steps=3"]) == ["trainer.max_steps=3"]

@@ -4,6 +4,7 @@
 # Usage: bash experiments/ablation_photos/collect.sh OUT_DIR DEST
 set -euo pipefail
 OUT=${1:?ablation output dir}; DEST=${2:?destination}
+mkdir -p "$DEST" && DEST=$(cd "$DEST" && pwd)
 cd "$OUT"
 find -L sweep-seeds-* floors \( -name overrides.yaml -o -name config.yaml -o -name metrics.csv -o -name runs.md \
   -o -name metrics.json -o -name per_image.csv \) -not -path "*/.hydra/config.yaml" | while read -r f; do

@@ -14,9 +14,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SEEDS=${SEEDS:-0,1,2}
 VARIANTS=${VARIANTS:-full,no_adv,single_scale,no_attention_no_adv}
 SWEEP="$OUT/sweep-seeds-${SEEDS//,/-}"
+[ ! -e "$SWEEP" ] || { echo "$SWEEP exists: choose another OUT_DIR or SEEDS" >&2; exit 2; }
 mkdir -p "$OUT"
 # seed first: the sweep runs every variant of a seed before the next seed.
-$PY -m musical_inpaint.train -m hydra/launcher=joblib experiment=ablation_photos seed=$SEEDS variant=$VARIANTS \
+$PY -m musical_inpaint.train -m hydra/launcher=joblib hydra.launcher.n_jobs=2 experiment=ablation_photos seed=$SEEDS variant=$VARIANTS \
   paths.data_dir="$DATA" hydra.sweep.dir="$SWEEP" trainer.enable_progress_bar=false "$@" \
   > "$SWEEP.log" 2>&1 || echo "some jobs failed: see $SWEEP/runs.md"
 evaluate() {  # one run's last checkpoint on one test set

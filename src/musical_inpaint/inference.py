@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -52,17 +53,27 @@ def generator_config(options: dict) -> dict:
 
 
 def _check_targets(node, path: Path) -> None:
-    """Every `_target_` in a checkpoint's config must name an nn.Module class: loading a file
-    builds networks, never calls anything else."""
+    """A checkpoint's config may only build networks: every `_target_` must name an nn.Module
+    class of this package, of torch, or of a module the program has imported already (a variant
+    of your own: import it before loading), and no value may be an interpolation (which
+    instantiate would resolve, and could call, before building)."""
+    if isinstance(node, str) and "${" in node:
+        raise CheckpointError(f"{path}: its configuration holds an interpolation ({node!r}); checkpoints hold plain values")
     if isinstance(node, dict):
         if "_target_" in node:
+            target_name = str(node["_target_"])
+            module = target_name.rsplit(".", 1)[0]
+            if not (module.startswith(("musical_inpaint.", "torch.")) or module in sys.modules):
+                raise CheckpointError(f"{path}: {target_name!r} in its configuration is not of musical_inpaint, torch "
+                                      "or an imported module (import your own variant's module before loading)")
             try:
-                target = get_object(node["_target_"])
+                target = get_object(target_name)
             except Exception as error:  # noqa: BLE001 - any import failure gets the same message
                 raise CheckpointError(f"{path}: cannot import {node['_target_']!r} named in its configuration: {error}") from None
             if not (isinstance(target, type) and issubclass(target, nn.Module)):
                 raise CheckpointError(f"{path}: {node['_target_']!r} in its configuration is not a network (nn.Module)")
-        for value in node.values():
+        for key, value in node.items():
+            _check_targets(key, path)
             _check_targets(value, path)
     elif isinstance(node, list):
         for value in node:

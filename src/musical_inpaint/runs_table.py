@@ -40,7 +40,7 @@ def run_folders(paths: list[Path]) -> list[Path]:
 def batches_at(row: dict) -> int:
     """Batches trained when a metrics.csv row was logged. Runs log their step as the batch count;
     CSVs from before that (the ones with Lightning's `epoch` column) hold the 0-based batch index."""
-    return int(row["step"]) + (1 if "epoch" in row else 0)
+    return int(row["step"]) + (1 if row.get("epoch") not in (None, "") else 0)
 
 
 def validations(run: Path, metric: str = "val/hole_l1") -> list[dict]:

@@ -49,8 +49,9 @@ def build_loggers(cfg: DictConfig) -> list:
             extra["name"] = run_name(cfg)
         if name == "wandb" and cfg.ckpt_path:
             run_id = _checkpoint_entry(cfg.ckpt_path, "wandb_run_id")
-            if run_id:  # continue the same W&B run
+            if run_id:  # continue the same W&B run, under its own name
                 extra.update(id=run_id, resume="allow")
+                extra.pop("name", None)
         loggers.append(instantiate(logger_cfg, **extra))
     return loggers
 
@@ -198,8 +199,10 @@ def resume_arguments(argv: list[str]) -> list[str]:
     run's folder (Hydra's files of this call in .hydra/resumed_<time>/, the CSV continued). Other
     command lines, a checkpoint outside a run folder and an explicit hydra.run.dir= pass through."""
     given = [a for a in argv if a.startswith("ckpt_path=")]
-    if not given or {"-m", "--multirun"} & set(argv):
+    if not given or {"--config-path", "-cp"} & set(argv):  # (DDP re-runs the rewritten command line)
         return argv
+    if {"-m", "--multirun"} & set(argv):
+        raise ConfigError(f"{given[-1]}: a run resumes on its own, not in a multirun (drop -m)")
     path = Path(given[-1].split("=", 1)[1]).expanduser()
     checkpoint = path if path.is_file() else path / "checkpoints" / "last.ckpt"
     if not checkpoint.is_file():
@@ -209,6 +212,10 @@ def resume_arguments(argv: list[str]) -> list[str]:
     stored = run / ".hydra" / "config.yaml" if run is not None else None
     if stored is None or not stored.is_file():
         return argv
+    config = yaml.safe_load(stored.read_text()) or {}
+    if "adversarial" not in (config.get("model") or {}):
+        raise ConfigError(f"{given[-1]}: this run was written by an older version of musical-inpaint (its configuration "
+                          "has no model.adversarial node), which cannot be resumed from its folder")
     rest = [a for a in argv if not a.startswith("ckpt_path=")]
     for argument in rest:
         key = argument.split("=", 1)[0].lstrip("+~")
@@ -219,8 +226,8 @@ def resume_arguments(argv: list[str]) -> list[str]:
     extra = [f"ckpt_path={checkpoint.resolve()}"]
     if not any(a.startswith("hydra.run.dir=") for a in rest):
         extra += [f"hydra.run.dir={run.resolve()}", f"hydra.output_subdir=.hydra/resumed_{time.strftime('%Y-%m-%d_%H-%M-%S')}"]
-    if "csv" in (yaml.safe_load(stored.read_text()).get("logger") or {}):
-        extra.append("logger.csv._target_=musical_inpaint.training.loggers.AppendingCSVLogger")  # older runs
+    if "csv" in (config.get("logger") or {}):  # continue the run's metrics.csv, which CSVLogger would replace
+        extra.append("logger.csv._target_=musical_inpaint.training.loggers.AppendingCSVLogger")
     return ["--config-path", str(stored.parent.resolve()), "--config-name", "config", *extra, *rest]
 
 

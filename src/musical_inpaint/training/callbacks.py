@@ -19,7 +19,7 @@ class LastCheckpoint(Callback):
     """Keeps `last.ckpt` up to date: after every validation, and when training ends however it
     ends (max_steps or max_epochs reached between two validations, an exception such as a
     non-finite loss, which is raised before the bad step is applied, or Ctrl-C), once at least
-    one optimiser step has run. Lightning writes checkpoint files atomically (a transaction: a
+    one generator step has run. Lightning writes checkpoint files atomically (a transaction: a
     temporary file, then a rename)."""
 
     def __init__(self, dirpath: str | Path, filename: str = "last.ckpt") -> None:

@@ -17,7 +17,7 @@ class _AppendingWriter(ExperimentWriter):
         path = Path(self.metrics_file_path)
         if path.is_file():
             with open(path, newline="") as handle:
-                self.metrics_keys = sorted(next(csv.reader(handle), []))
+                self.metrics_keys = next(csv.reader(handle), [])  # the file's own column order
 
 
 class AppendingCSVLogger(CSVLogger):

@@ -118,7 +118,7 @@ class MusicalInpainting(L.LightningModule):
         self._started = time.monotonic()
 
     def lr_factor(self, step: int) -> float:
-        """The learning rates' multiplier at optimiser step `step` (Lightning's global_step)."""
+        """The learning rates' multiplier at generator step `step` (Lightning's global_step)."""
         if step < self.warmup_steps:
             return (step + 1) / self.warmup_steps
         if self.lr_schedule == "constant":
