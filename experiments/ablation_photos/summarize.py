@@ -17,15 +17,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
-from torchvision.utils import save_image
 
-from musical_inpaint.baselines import fill_with
-from musical_inpaint.config import CONFIG_DIR
-from musical_inpaint.inference import load_generator, predict
+from musical_inpaint.evaluate import comparison_grid
+from musical_inpaint.inference import load_generator
 from musical_inpaint.runs_table import batches_at, validations
 
 TEST_SETS = {"bsds500": "BSDS500 test", "urban100": "Urban100 img_081-100", "paris": "Paris eval", "places50": "Places50"}
@@ -180,23 +175,9 @@ def curves(runs: dict, path: Path) -> list[str]:
 
 def samples(runs: dict, data: Path, path: Path, seed: int, count: int = 4) -> list[str]:
     """Rows of masked | Telea | PatchMatch | each variant (seed `seed`) | ground truth, on the first
-    `count` BSDS500 test images and the first `count` Urban100 held-out images."""
+    `count` BSDS500 test images and the first `count` Urban100 held-out images; returns the variants shown."""
     generators = {v: load_generator(seeds[seed] / "checkpoints" / "last.ckpt")[0] for v, seeds in runs.items() if seed in seeds}
-    rows = []
-    for test_set in ("bsds500", "urban100"):
-        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose("evaluate", overrides=["dataset=photos", f"dataset.test_set={test_set}", f"paths.data_dir={data}",
-                                                 f"crop_size={SIZE}", "dataset.num_workers=0"])
-        datamodule = instantiate(cfg.dataset)
-        datamodule.setup("test")
-        batch = next(iter(torch.utils.data.DataLoader(datamodule.datasets["test"], batch_size=count)))
-        image, mask = batch["image"], batch["mask"]
-        keep = lambda filled: filled * mask + image * (1 - mask)
-        filled = [keep(predict(g, image, mask)) for g in generators.values()]
-        rows.append(torch.stack([image * (1 - mask) + mask, fill_with("telea", image, mask),
-                                 fill_with("patchmatch", image, mask), *filled, image], 1))
-    grid = torch.cat(rows)
-    save_image((grid.flatten(0, 1).clamp(-1, 1) + 1) / 2, path, nrow=grid.shape[1], padding=2, pad_value=1)
+    comparison_grid(list(generators.values()), data, SIZE, path, count)
     return list(generators)
 
 

@@ -14,14 +14,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
-from torchvision.utils import save_image
 
-from musical_inpaint.baselines import fill_with
-from musical_inpaint.config import CONFIG_DIR
-from musical_inpaint.inference import load_generator, predict
+from musical_inpaint.evaluate import comparison_grid
+from musical_inpaint.inference import load_generator
 from musical_inpaint.runs_table import batches_at, validations
 
 TEST_SETS = {"bsds500": "BSDS500 test", "urban100": "Urban100 img_081-100", "paris": "Paris eval", "places50": "Places50"}
@@ -58,7 +53,7 @@ def paired(out: Path, size: int, resamples: int = 10_000) -> list[str]:
 
 
 def table(out: Path, size: int) -> list[str]:
-    lines = [f"| test set | method | SSIM | PSNR (dB) | mean L1 (%) | hole L1 (%) | hole PSNR (dB) |",
+    lines = ["| test set | method | SSIM | PSNR (dB) | mean L1 (%) | hole L1 (%) | hole PSNR (dB) |",
              "|---|---|---|---|---|---|---|"]
     verdicts = []
     for test_set, label in TEST_SETS.items():
@@ -118,21 +113,7 @@ def curve(out: Path, path: Path) -> list[str]:
 def samples(out: Path, data: Path, path: Path, count: int = 6) -> None:
     """Rows of masked | Telea | PatchMatch | ours | ground truth on the first BSDS500 and Urban100 test images."""
     generator, config = load_generator(out / "train" / "checkpoints" / "last.ckpt")
-    rows = []
-    for test_set in ("bsds500", "urban100"):
-        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose("evaluate", overrides=["dataset=photos", f"dataset.test_set={test_set}", f"paths.data_dir={data}",
-                                                 f"crop_size={config['crop_size']}", "dataset.num_workers=0"])
-        datamodule = instantiate(cfg.dataset)
-        datamodule.setup("test")
-        batch = next(iter(torch.utils.data.DataLoader(datamodule.datasets["test"], batch_size=count // 2)))
-        image, mask = batch["image"], batch["mask"]
-        keep = lambda filled: filled * mask + image * (1 - mask)
-        ours = keep(predict(generator, image, mask))
-        rows.append(torch.stack([image * (1 - mask) + mask, fill_with("telea", image, mask),
-                                 fill_with("patchmatch", image, mask), ours, image], 1))
-    grid = torch.cat(rows).flatten(0, 1)
-    save_image((grid.clamp(-1, 1) + 1) / 2, path, nrow=5, padding=2, pad_value=1)
+    comparison_grid([generator], data, config["crop_size"], path, count // 2)
 
 
 def main() -> None:

@@ -21,9 +21,12 @@ from pathlib import Path
 
 import hydra
 import numpy as np
+import torch
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from torch import Tensor
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
 from torchvision.utils import save_image
 from tqdm import tqdm
 
@@ -31,7 +34,7 @@ from musical_inpaint.baselines import BASELINES, fill_with
 from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.errors import user_error
 from musical_inpaint.inference import load_generator, pick_device, predict
-from musical_inpaint.imaging import panel
+from musical_inpaint.imaging import composite, panel, to_unit
 from musical_inpaint.metrics import METRIC_NAMES, paper_metrics
 
 log = logging.getLogger(__name__)
@@ -176,6 +179,26 @@ def _save_panels(folder: Path, image: Tensor, mask: Tensor, prediction: Tensor, 
         rows, columns = panel(image[i : i + 1], mask[i : i + 1], prediction[i : i + 1], raw_output=False)
         save_image(rows, folder / f"{Path(names[i]).stem}.png", nrow=columns)
     return count
+
+
+def comparison_grid(generators: list[nn.Module], data_dir: str | Path, crop_size: int, path: Path, count: int = 4,
+                    test_sets: tuple[str, ...] = ("bsds500", "urban100")) -> None:
+    """A PNG of the first `count` images of each photos test set under this module's protocol,
+    one row each: masked input | Telea | PatchMatch | each generator's composite | ground truth."""
+    rows = []
+    for test_set in test_sets:
+        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose("evaluate", overrides=["dataset=photos", f"dataset.test_set={test_set}", f"paths.data_dir={data_dir}",
+                                                 f"crop_size={crop_size}", "dataset.num_workers=0"])
+        datamodule = instantiate(cfg.dataset)
+        datamodule.setup("test")
+        batch = next(iter(DataLoader(datamodule.datasets["test"], batch_size=count)))
+        image, mask = batch["image"], batch["mask"]
+        filled = [composite(predict(generator, image, mask), image, mask) for generator in generators]
+        rows.append(torch.stack([image * (1 - mask) + mask, fill_with("telea", image, mask),
+                                 fill_with("patchmatch", image, mask), *filled, image], 1))
+    grid = torch.cat(rows)
+    save_image(to_unit(grid.flatten(0, 1)), path, nrow=grid.shape[1], padding=2, pad_value=1)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")

@@ -21,8 +21,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
-import yaml
 from omegaconf import DictConfig, OmegaConf
+import yaml
 
 from musical_inpaint.training.callbacks import ClassicalFloor
 from musical_inpaint.config import CONFIG_DIR

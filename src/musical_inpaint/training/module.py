@@ -14,10 +14,9 @@ import torch
 from torch import Tensor, nn
 from torchvision.utils import make_grid, save_image
 
+from musical_inpaint.imaging import panel
 from musical_inpaint.losses import AdversarialLoss, InpaintingLoss
 from musical_inpaint.metrics import PaperMetrics
-from musical_inpaint.imaging import panel
-
 
 LR_SCHEDULES = ("constant", "cosine")
 
