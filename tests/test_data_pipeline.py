@@ -120,6 +120,46 @@ def test_resized_image_cache_serves_the_same_items_without_reading_again(tmp_pat
         plain[0]  # without the cache the same item needs its file
 
 
+def test_scale_jitter_draws_the_short_side_from_its_range(tmp_path):
+    # A literal reference: the cached image is the largest, each item resizes it again to a drawn
+    # short side and crops; a 200 x 100 gradient shows the scale as the crop's range of values.
+    ramp = np.tile(np.linspace(0, 255, 200).astype(np.uint8)[None, :, None], (100, 1, 3))
+    image = Image.fromarray(ramp)
+    jitter = ResizeCrop(32, 32, random_crop=True, max_load_size=96)
+    resized = jitter.resize(image)
+    assert min(resized.size) == 96
+    spans, sides = [], []
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        side = int(rng.integers(32, 97))  # the jitter's first draw, then the crop's
+        expected = ResizeCrop(side, 32, random_crop=True)(image, rng)
+        ours = jitter.crop(resized, np.random.default_rng(seed))
+        assert ours.shape == (3, 32, 32)
+        # the same draws as resizing the original to `side` (up to the double bicubic resampling)
+        assert (ours - expected).abs().max() < 0.05
+        spans.append(float(ours[0, 0, -1] - ours[0, 0, 0])), sides.append(side)
+    assert len(set(sides)) > 20  # the whole range is drawn, not one scale
+    assert spans[int(np.argmin(sides))] > 2.5 * spans[int(np.argmax(sides))]  # small side: a wide view
+    with pytest.raises(ValueError, match="load_size <= max_load_size"):
+        ResizeCrop(64, 32, max_load_size=48)
+
+
+def test_train_load_size_range_and_training_mask_reach_the_training_split_only(tmp_path):
+    root = make_photos(tmp_path)
+    datamodule = PhotosDataModule(
+        root, mask=CenterMask(), train_mask=RandomBoxMask(0.5, 0.5), crop_size=16, train_load_size=[16, 40], val_size=4
+    )
+    assert datamodule.train_transform == ResizeCrop(16, 16, True, True, max_load_size=40)
+    datamodule.setup("fit")
+    centre = torch.from_numpy(CenterMask()(16, 16))[None]
+    assert all(torch.equal(datamodule.datasets["val"][i]["mask"], centre) for i in range(4))
+    train_masks = [datamodule.datasets["train"][i]["mask"] for i in range(20)]
+    assert all(m.sum() == 64 for m in train_masks) and any(not torch.equal(m, centre) for m in train_masks)
+    for bad in ([40, 16], [16, 24, 32], "x", 0):
+        with pytest.raises(ValueError, match="dataset.train_load_size must be null, a short side"):
+            PhotosDataModule(root, mask=CenterMask(), crop_size=16, train_load_size=bad)
+
+
 def test_transform_rejects_crop_larger_than_load():
     with pytest.raises(ValueError, match="crop_size <= load_size"):
         ResizeCrop(128, 256)

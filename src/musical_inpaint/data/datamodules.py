@@ -11,6 +11,7 @@ ranks; evaluation masks depend only on the image index, so every rank draws the 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
@@ -22,18 +23,34 @@ from musical_inpaint.data.datasets import ImageFilesDataset, MaskGenerator, Synt
 from musical_inpaint.data.transforms import ResizeCrop, train_load_size_for
 
 
+def _load_sizes(train_load_size: int | Sequence[int] | None) -> tuple[int | None, int | None]:
+    """`dataset.train_load_size` as (short side or the jitter's low end, the jitter's high end)."""
+    if train_load_size is None:
+        return None, None
+    sizes = [train_load_size] if isinstance(train_load_size, int) else list(train_load_size)
+    valid = all(isinstance(s, int) and s >= 1 for s in sizes) and (len(sizes) == 1 or (len(sizes) == 2 and sizes[0] <= sizes[1]))
+    if not valid:
+        raise ValueError(
+            "dataset.train_load_size must be null, a short side (an integer >= 1) or a range "
+            f"[low, high] of them for a scale jitter, got {train_load_size!r}"
+        )
+    return sizes[0], sizes[1] if len(sizes) == 2 else None
+
+
 class InpaintingDataModule(L.LightningDataModule):
     """Common loading logic; subclasses say which files form the train and test splits.
 
     Args:
-        mask: the hole generator (musical_inpaint.data.masks), used for every split.
+        mask: the hole generator (musical_inpaint.data.masks), used for every split but, when
+            `train_mask` is given, the training split.
         batch_size: training batch size (paper: 5); eval_batch_size defaults to it.
         num_workers: DataLoader worker processes (persistent between epochs when > 0).
         crop_size: side of the square training and evaluation images (paper: 256).
         train_load_size: short side before the training crop. None: the paper's ratio to the crop
             (350 for a 256 crop, `train_load_size_for`) with random crops, the crop itself without;
             so a small crop shows the same scale as the test images, whose short side is always
-            resized to crop_size.
+            resized to crop_size. A pair [low, high]: a scale jitter, the short side drawn per
+            image from that range (`ResizeCrop.max_load_size`).
         random_crop, flip: training augmentation (paper: both for Paris and Places).
         val_size: images carved out of the training split for validation.
         seed: fixes the validation carve-out and the evaluation masks.
@@ -51,7 +68,7 @@ class InpaintingDataModule(L.LightningDataModule):
         batch_size: int = 5,
         num_workers: int = 0,
         crop_size: int = 256,
-        train_load_size: int | None = None,
+        train_load_size: int | Sequence[int] | None = None,
         random_crop: bool = False,
         flip: bool = False,
         val_size: int = 100,
@@ -59,16 +76,18 @@ class InpaintingDataModule(L.LightningDataModule):
         seed: int = 0,
         on_corrupt: str = "fail",
         cache: bool = False,
+        train_mask: MaskGenerator | None = None,
     ) -> None:
         super().__init__()
         for name, value, minimum in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0), ("val_size", val_size, 1)):
             if not isinstance(value, int) or value < minimum:
                 raise ValueError(f"dataset.{name} must be an integer >= {minimum}, got {value!r}")
-        self.mask = mask
+        self.mask, self.train_mask = mask, train_mask or mask
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.num_workers = num_workers
-        load_size = train_load_size or (train_load_size_for(crop_size) if random_crop else crop_size)
-        self.train_transform = ResizeCrop(load_size, crop_size, random_crop, flip)
+        load_size, max_load_size = _load_sizes(train_load_size)
+        load_size = load_size or (train_load_size_for(crop_size) if random_crop else crop_size)
+        self.train_transform = ResizeCrop(load_size, crop_size, random_crop, flip, max_load_size)
         self.eval_transform = ResizeCrop(crop_size, crop_size)
         self.val_size, self.seed, self.on_corrupt, self.cache = val_size, seed, on_corrupt, cache
         self.datasets: dict[str, Dataset] = {}
@@ -80,13 +99,15 @@ class InpaintingDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and "train" not in self.datasets:
             train, val = self._carve_validation(self.split_files("train"))
-            self.datasets["train"] = self._files_dataset(train, self.train_transform, deterministic=False)
-            self.datasets["val"] = self._files_dataset(val, self.eval_transform, deterministic=True)
+            self.datasets["train"] = self._files_dataset(train, self.train_transform, self.train_mask, deterministic=False)
+            self.datasets["val"] = self._files_dataset(val, self.eval_transform, self.mask, deterministic=True)
         if stage in (None, "test", "predict") and "test" not in self.datasets:
-            self.datasets["test"] = self._files_dataset(self.split_files("test"), self.eval_transform, deterministic=True)
+            self.datasets["test"] = self._files_dataset(self.split_files("test"), self.eval_transform, self.mask, deterministic=True)
 
-    def _files_dataset(self, files: list[Path], transform: ResizeCrop, deterministic: bool) -> ImageFilesDataset:
-        return ImageFilesDataset(files, transform, self.mask, deterministic, self.seed, self.on_corrupt, self.cache)
+    def _files_dataset(
+        self, files: list[Path], transform: ResizeCrop, mask: MaskGenerator, deterministic: bool
+    ) -> ImageFilesDataset:
+        return ImageFilesDataset(files, transform, mask, deterministic, self.seed, self.on_corrupt, self.cache)
 
     def _carve_validation(self, files: list[Path]) -> tuple[list[Path], list[Path]]:
         if len(files) < 2:
@@ -210,5 +231,9 @@ class SyntheticDataModule(InpaintingDataModule):
         for split, offset in (("train", 0), ("val", 1), ("test", 2)):
             if split not in self.datasets:
                 self.datasets[split] = SyntheticDataset(
-                    self.sizes[split], crop, self.mask, deterministic=split != "train", seed=self.seed * 3 + offset
+                    self.sizes[split],
+                    crop,
+                    self.train_mask if split == "train" else self.mask,
+                    deterministic=split != "train",
+                    seed=self.seed * 3 + offset,
                 )
