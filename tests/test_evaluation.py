@@ -1,5 +1,6 @@
 """The paper's metrics, the evaluation command and the inpainting CLI, on real photos."""
 
+import csv
 import json
 import logging
 import os
@@ -15,12 +16,13 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from musical_inpaint.data import FreeFormMask, read_rgb
-from musical_inpaint.evaluate import evaluate
+from musical_inpaint.evaluate import evaluate, read_metrics, read_per_image
 from musical_inpaint.inference import CheckpointError, load_generator, predict
 from musical_inpaint.inpaint import main as inpaint_main
 from musical_inpaint.imaging import quantise
-from musical_inpaint.metrics import paper_metrics
-from tests.helpers import CONFIG_DIR, write_image
+from musical_inpaint.metrics import paper_metrics, upgrade_legacy
+from musical_inpaint.runs_table import describe, validations
+from tests.helpers import CONFIG_DIR, REPO, write_image
 
 
 def compose_evaluate(overrides):
@@ -51,15 +53,44 @@ def test_metrics_match_skimage_on_real_images(shared_data):
         gt = quantise(target[i]).permute(1, 2, 0).numpy().astype(np.uint8)
         assert values["ssim"][i].item() == pytest.approx(structural_similarity(gt, out, channel_axis=2, data_range=255), abs=1e-9)
         assert values["psnr"][i].item() == pytest.approx(peak_signal_noise_ratio(gt, out, data_range=255), abs=1e-9)
-        assert values["l1"][i].item() == pytest.approx(np.abs(gt / 255.0 - out / 255.0).mean(), abs=1e-12)
+        assert values["l1_pct"][i].item() == pytest.approx(100 * np.abs(gt / 255.0 - out / 255.0).mean(), abs=1e-10)
         hole = mask[i, 0].numpy().astype(bool)
-        assert values["hole_l1"][i].item() == pytest.approx(np.abs(gt / 255.0 - out / 255.0)[hole].mean(), abs=1e-12)
+        assert values["hole_l1_pct"][i].item() == pytest.approx(100 * np.abs(gt / 255.0 - out / 255.0)[hole].mean(), abs=1e-10)
 
 
 def test_identical_images_give_perfect_finite_scores():
     image = torch.rand(2, 3, 16, 16) * 2 - 1
     values = paper_metrics(image, image, torch.zeros(2, 1, 16, 16))
-    assert values["ssim"].eq(1).all() and values["l1"].eq(0).all() and torch.isfinite(values["psnr"]).all()
+    assert values["ssim"].eq(1).all() and values["l1_pct"].eq(0).all() and torch.isfinite(values["psnr"]).all()
+
+
+def test_files_from_before_the_l1_units_read_under_todays_names_and_units(tmp_path):
+    # Older metrics.json held l1 / hole_l1 in %, older per_image.csv and training CSVs as fractions.
+    (tmp_path / "metrics.json").write_text(json.dumps(
+        {"images": 2, "l1": 2.5, "hole_l1": 10.0, "psnr": 20.0, "bins": {"20%-30%": {"hole_l1": 10.0}}}))
+    (tmp_path / "per_image.csv").write_text("name,index,hole_fraction,ssim,psnr,l1,hole_l1,hole_psnr\n"
+                                            "a.png,0,0.25,0.9,20.0,0.025,0.1,15.0\n")
+    summary = read_metrics(tmp_path)
+    assert (summary["l1_pct"], summary["hole_l1_pct"], summary["bins"]["20%-30%"]["hole_l1_pct"]) == (2.5, 10.0, 10.0)
+    assert "hole_l1" not in summary and summary["psnr"] == 20.0
+    (row,) = read_per_image(tmp_path)
+    assert float(row["l1_pct"]) == pytest.approx(2.5) and float(row["hole_l1_pct"]) == pytest.approx(10.0)
+    training = {"step": "8", "train/l1": "0.3", "val/hole_l1": "0.125", "val/telea_hole_l1": "", "val/ssim": "0.8"}
+    assert upgrade_legacy(training, fractions=True) == {
+        "step": "8", "train/l1": "0.3", "val/hole_l1_pct": 12.5, "val/telea_hole_l1_pct": "", "val/ssim": "0.8"}
+    today = {"val/hole_l1_pct": 12.5}
+    assert upgrade_legacy(today, fractions=True) == today
+
+
+def test_committed_runs_from_before_the_units_keep_their_figures():
+    # The ablation's evidence was written with fractions; its table reads the same % as before.
+    run = REPO / "experiments" / "ablation_photos" / "runs" / "sweep-seeds-3-4" / "3"
+    rows = validations(run)
+    assert rows and all(0 < float(r["val/hole_l1_pct"]) < 100 for r in rows)
+    described = describe(run)
+    assert described["monitor"] == "val/hole_l1_pct" and described["final"] == f"{float(rows[-1]['val/hole_l1_pct']):.4f}"
+    per_image = read_per_image(run / "eval" / "bsds500")
+    assert np.mean([float(r["hole_l1_pct"]) for r in per_image]) == pytest.approx(read_metrics(run / "eval" / "bsds500")["hole_l1_pct"])
 
 
 # --------------------------------------------------------------------------------- evaluation
@@ -74,11 +105,15 @@ def test_telea_on_the_100_paris_images_reproduces_the_known_scores(paris_root, t
     assert summary["images"] == 100
     assert summary["ssim"] == pytest.approx(0.837, abs=0.002)
     assert summary["psnr"] == pytest.approx(22.9, abs=0.05)
-    assert summary["l1"] == pytest.approx(2.70, abs=0.01)
+    assert summary["l1_pct"] == pytest.approx(2.70, abs=0.01)
     written = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert {"ssim", "psnr", "l1", "hole_l1", "hole_psnr", "bins"} <= set(written)
-    lines = (tmp_path / "out" / "per_image.csv").read_text().splitlines()
-    assert len(lines) == 101 and lines[1].startswith("001_im.png")
+    assert {"ssim", "psnr", "l1_pct", "hole_l1_pct", "hole_psnr", "bins"} <= set(written)
+    assert written["units"]["l1_pct"] == written["units"]["hole_l1_pct"] == "%"
+    # One unit everywhere: the per-image rows average to the summary's figures, in %.
+    rows = list(csv.DictReader(open(tmp_path / "out" / "per_image.csv")))
+    assert len(rows) == 100 and rows[0]["name"] == "001_im.png"
+    for name in ("l1_pct", "hole_l1_pct"):
+        assert np.mean([float(r[name]) for r in rows]) == pytest.approx(written[name], rel=1e-9)
     table = (tmp_path / "out" / "table.md").read_text()
     assert "| MUSICAL (paper) | 0.8428 | 24.42 | 2.264 |" in table and "| telea (classical) | 0.83" in table
     assert len(list((tmp_path / "out" / "images").iterdir())) == 2
@@ -91,7 +126,7 @@ def test_other_baselines_with_free_form_masks_report_area_bins(method, paris_roo
     summary = evaluate(config)
     assert summary["images"] == 12 and sum(b["images"] for b in summary["bins"].values()) == 12
     assert "(paper)" not in (tmp_path / "table.md").read_text()  # the paper's rows are for the centre hole
-    assert 0 < summary["ssim"] < 1 and summary["hole_l1"] > summary["l1"]
+    assert 0 < summary["ssim"] < 1 and summary["hole_l1_pct"] > summary["l1_pct"]
 
 
 def test_evaluating_a_checkpoint_from_a_run_folder(checkpoint, paris_root, tmp_path):
@@ -112,7 +147,7 @@ def test_several_methods_and_checkpoints_meet_in_one_table(checkpoint, paris_roo
     assert table.count("MUSICAL, ours") == 2 and "| telea (classical)" in table and "| MUSICAL (paper)" in table
     # The same images and masks as a call of its own.
     alone = evaluate(compose_evaluate([*common, "method=telea", f"paths.output_dir={tmp_path / 'telea'}"]))
-    assert alone["hole_l1"] == summaries[2]["hole_l1"] and alone["images"] == 6
+    assert alone["hole_l1_pct"] == summaries[2]["hole_l1_pct"] and alone["images"] == 6
     assert (tmp_path / "all" / "telea" / "per_image.csv").read_text() == (tmp_path / "telea" / "per_image.csv").read_text()
     with pytest.raises(SystemExit, match="got 'teela'"):
         evaluate(compose_evaluate([*common, "method=[telea,teela]", f"paths.output_dir={tmp_path / 'bad'}"]))

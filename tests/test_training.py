@@ -136,15 +136,15 @@ def test_hinge_loss_with_an_r1_penalty_trains(tmp_path):
 
 def test_a_run_folder_holds_config_logs_checkpoints_and_images(tmp_path):
     value = train(tiny_config(tmp_path, "adv_weight=0.3"))
-    assert isinstance(value, float) and 0 < value <= 1  # the monitored metric: the quickstart's val/hole_l1
+    assert isinstance(value, float) and 0 < value <= 100  # the monitored metric: the quickstart's val/hole_l1_pct
     assert (tmp_path / "config.yaml").is_file() and "adv_weight: 0.3" in (tmp_path / "config.yaml").read_text()
     checkpoints = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert "last.ckpt" in checkpoints and any(name.startswith("best-") for name in checkpoints)
     assert sorted(p.name for p in (tmp_path / "images").iterdir())  # validation panels
     rows = list(csv.DictReader(open(tmp_path / "csv" / "metrics.csv")))
     columns = set(rows[0])
-    for name in ("train/d_loss", "train/g_total", "train/style", "train/perceptual", "train/adversarial",
-                 "train/tv", "train/l1", "val/ssim", "val/psnr", "val/l1", "val/hole_l1"):
+    for name in ("train/d_loss", "train/g_total", "train/g_style", "train/g_perceptual", "train/g_adversarial",
+                 "train/g_tv", "train/g_l1", "val/ssim", "val/psnr", "val/l1_pct", "val/hole_l1_pct"):
         assert name in columns, name
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     assert checkpoint["global_step"] == 4 and len(checkpoint["optimizer_states"]) == 2
@@ -161,7 +161,7 @@ def test_every_step_number_counts_batches_with_or_without_a_discriminator(tmp_pa
     assert batches == 4 and checkpoint["global_step"] == 4  # max_steps=4 trained 4 batches
     rows = list(csv.DictReader(open(tmp_path / "csv" / "metrics.csv")))
     assert [int(r["step"]) for r in rows if r.get("train/g_total")] == [1, 2, 3, 4]
-    assert [int(r["step"]) for r in rows if r.get("val/hole_l1")] == [2, 4]
+    assert [int(r["step"]) for r in rows if r.get("val/hole_l1_pct")] == [2, 4]
     assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["val_step00000002.png", "val_step00000004.png"]
     assert [p.name for p in (tmp_path / "checkpoints").glob("best-*")][0].endswith(
         ("step00000002.ckpt", "step00000004.ckpt"))
@@ -172,7 +172,7 @@ def test_a_run_ends_with_a_validation_of_its_last_weights(tmp_path, limit):
     # 8 images at batch 2: 4 batches an epoch; validation every 2 batches, and after the last one.
     train(tiny_config(tmp_path, "adv_weight=0", "trainer.max_steps=-1", "trainer.max_epochs=-1", limit))
     rows = list(csv.DictReader(open(tmp_path / "csv" / "metrics.csv")))
-    steps = [int(r["step"]) for r in rows if r.get("val/hole_l1")]
+    steps = [int(r["step"]) for r in rows if r.get("val/hole_l1_pct")]
     assert steps == ([2, 4, 5] if "max_steps" in limit else [2, 4, 6, 8])
     assert (tmp_path / "images" / f"val_step{steps[-1]:08d}.png").is_file()
 
@@ -198,16 +198,16 @@ def test_every_run_reports_telea_on_its_validation_images(tmp_path, caplog):
     config = tiny_config(tmp_path, "adv_weight=0")
     with caplog.at_level("INFO", logger="musical_inpaint.train"):
         train(config)
-    rows = [r for r in csv.DictReader(open(tmp_path / "csv" / "metrics.csv")) if r.get("val/hole_l1")]
+    rows = [r for r in csv.DictReader(open(tmp_path / "csv" / "metrics.csv")) if r.get("val/hole_l1_pct")]
     assert len(rows) == 2  # steps 2 and 4: Telea computed once, logged beside both
-    assert rows[0]["val/telea_hole_l1"] == rows[1]["val/telea_hole_l1"] and "time/train_minutes" in rows[0]
+    assert rows[0]["val/telea_hole_l1_pct"] == rows[1]["val/telea_hole_l1_pct"] and "time/train_minutes" in rows[0]
     # The same value as Telea run directly on the same validation images and masks.
     datamodule = instantiate(config.dataset)
     datamodule.setup("fit")
     batches = list(datamodule.val_dataloader())
     image, mask = torch.cat([b["image"] for b in batches]), torch.cat([b["mask"] for b in batches])
-    expected = paper_metrics(fill_with("telea", image, mask), image, mask)["hole_l1"].mean()
-    assert float(rows[0]["val/telea_hole_l1"]) == pytest.approx(float(expected), rel=1e-6)
+    expected = paper_metrics(fill_with("telea", image, mask), image, mask)["hole_l1_pct"].mean()
+    assert float(rows[0]["val/telea_hole_l1_pct"]) == pytest.approx(float(expected), rel=1e-6)
     assert "final validation hole L1" in caplog.text and "telea on the same images" in caplog.text
     assert "data: 8 train, 2 val" in caplog.text  # the split sizes, said at the start
 
@@ -282,6 +282,8 @@ def run_cli(args, cwd, env=None, timeout=600):
         ("ckpt_path=/no/such.ckpt", r"ckpt_path=/no/such.ckpt: no such checkpoint file"),
         ("trainer.gradient_clip_val=1", r"trainer.gradient_clip_val=1: .* use model.grad_clip"),
         ("trainer.accumulate_grad_batches=2", r"trainer.accumulate_grad_batches=2: .* raise dataset.batch_size"),
+        ("monitor=val/hole_l1", r"monitor=val/hole_l1: the L1 metrics carry their unit .* monitor=val/hole_l1_pct"),
+        ("+dataset.train_load_size=[80,60]", r"dataset.train_load_size must be null, a short side"),
     ],
 )
 def test_config_errors_name_the_option_as_typed_before_anything_is_built(tmp_path, override, message):
@@ -306,7 +308,7 @@ def test_a_failed_start_leaves_no_checkpoint_and_a_failed_note(tmp_path):
 
 def test_debug_quick_checks_the_whole_loop_in_seconds(tmp_path):
     run_cli(["debug=quick", "hydra.run.dir=run", "dataset.train_size=8"], cwd=tmp_path)
-    rows = [r for r in csv.DictReader(open(tmp_path / "run" / "csv" / "metrics.csv")) if r.get("val/hole_l1")]
+    rows = [r for r in csv.DictReader(open(tmp_path / "run" / "csv" / "metrics.csv")) if r.get("val/hole_l1_pct")]
     # 4 batches (steps count batches, discriminator or not), validation every 2.
     assert len(rows) == 2 and (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
 
@@ -331,7 +333,7 @@ def test_multirun_gives_each_job_its_folder_and_survives_a_failed_job(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "runs.csv")))
     assert [(r["status"], r["overrides"].split()[-1]) for r in rows] == [
         ("failed", "model.generator.dilation=0"), ("validated", "model.generator.dilation=2")]
-    assert rows[1]["monitor"] == "val/hole_l1" and float(rows[1]["final"]) > 0 and rows[1]["Telea hole L1 %"]
+    assert rows[1]["monitor"] == "val/hole_l1_pct" and float(rows[1]["final"]) > 0 and rows[1]["Telea hole L1 %"]
     assert "no training step ran" in (jobs[0] / "FAILED").read_text()
     assert runs_table_main([str(jobs[1]), str(jobs[0])]) == 0
     assert runs_table_main([str(tmp_path), "--output", str(tmp_path / "again")]) == 0
@@ -397,7 +399,7 @@ def test_resume_from_a_run_folder_keeps_its_configuration_folder_and_logs(tmp_pa
     run_cli(["ckpt_path=run", "trainer.max_steps=6"], cwd=tmp_path)  # none of TINY typed again
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no second run folder
     after = (tmp_path / "run" / "csv" / "metrics.csv").read_text()
-    steps = [int(r["step"]) for r in csv.DictReader(after.splitlines()) if r.get("val/hole_l1")]
+    steps = [int(r["step"]) for r in csv.DictReader(after.splitlines()) if r.get("val/hole_l1_pct")]
     assert after.startswith(before.splitlines()[0]) and steps == [2, 4, 6]  # the earlier rows kept
     assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 6
     assert (tmp_path / "run" / ".hydra" / "overrides.yaml").read_text().count("adv_weight=0") == 1  # the original
@@ -423,6 +425,9 @@ def test_resume_arguments_edge_cases(tmp_path):
         resume_arguments(["-m", f"ckpt_path={run}"])
     with pytest.raises(ConfigError, match="attention=none: resuming"):
         resume_arguments([f"ckpt_path={run}", "attention=none"])
+    # A run from before the L1 metrics named their unit resumes monitoring today's name.
+    (run / ".hydra" / "config.yaml").write_text("monitor: val/hole_l1\nmodel:\n  adversarial: {}\n")
+    assert "monitor=val/hole_l1_pct" in resume_arguments([f"ckpt_path={run}"])
     (run / ".hydra" / "config.yaml").write_text("model:\n  loss: {adversarial: 0.3}\n")
     with pytest.raises(ConfigError, match="older version"):
         resume_arguments([f"ckpt_path={run}"])

@@ -10,8 +10,6 @@ figures) and floors/64/<test set>/<method>/ (the classical baselines, baselines.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -19,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from musical_inpaint.evaluate import comparison_grid
+from musical_inpaint.evaluate import comparison_grid, read_metrics, read_per_image
 from musical_inpaint.inference import load_generator
 from musical_inpaint.runs_table import batches_at, validations
 
@@ -31,7 +29,7 @@ VARIANTS = {
     "no_attention_no_adv": "control: no attention, no adv",
 }
 FLOORS = {"telea": "Telea", "navier_stokes": "Navier-Stokes", "patchmatch": "PatchMatch"}
-METRICS = {"ssim": ("SSIM", 4), "psnr": ("PSNR (dB)", 2), "l1": ("L1 (%)", 3), "hole_l1": ("hole L1 (%)", 2)}
+METRICS = {"ssim": ("SSIM", 4), "psnr": ("PSNR (dB)", 2), "l1_pct": ("L1 (%)", 3), "hole_l1_pct": ("hole L1 (%)", 2)}
 # The paper's claims, as seed-paired differences of hole L1 (a - b < 0: a is better).
 COMPARISONS = [
     ("full", "no_adv", "the adversarial loss (paper, Exp. 1: full is better)"),
@@ -53,14 +51,9 @@ def read_runs(out: Path) -> dict[str, dict[int, Path]]:
     return {v: dict(sorted(runs[v].items())) for v in VARIANTS if v in runs}
 
 
-def metrics(folder: Path) -> dict:
-    return json.loads((folder / "metrics.json").read_text())
-
-
 def per_image_hole_l1(folder: Path) -> dict[str, float]:
-    """Image name -> hole L1 in % (per_image.csv holds it as a fraction)."""
-    with open(folder / "per_image.csv") as handle:
-        return {row["name"]: 100 * float(row["hole_l1"]) for row in csv.DictReader(handle)}
+    """Image name -> hole L1 in %."""
+    return {row["name"]: float(row["hole_l1_pct"]) for row in read_per_image(folder)}
 
 
 def spread(values: list[float], digits: int) -> str:
@@ -74,11 +67,11 @@ def table(runs: dict, floors: Path) -> list[str]:
     lines = [header, "|---" * (3 + len(METRICS)) + "|"]
     for test_set, label in TEST_SETS.items():
         for variant, seeds in runs.items():
-            found = [metrics(run / "eval" / test_set) for run in seeds.values()]
+            found = [read_metrics(run / "eval" / test_set) for run in seeds.values()]
             cells = [spread([m[k] for m in found], digits) for k, (_, digits) in METRICS.items()]
             lines.append(f"| {label} | {VARIANTS[variant]} | {len(found)} | " + " | ".join(cells) + " |")
         for method, name in FLOORS.items():
-            m = metrics(floors / str(SIZE) / test_set / method)
+            m = read_metrics(floors / str(SIZE) / test_set / method)
             cells = [f"{m[k]:.{digits}f}" for k, (_, digits) in METRICS.items()]
             lines.append(f"| {label} | {name} | – | " + " | ".join(cells) + " |")
     return lines
@@ -89,11 +82,11 @@ def learned(runs: dict, floors: Path) -> list[str]:
     lines = ["| test set | " + " | ".join(VARIANTS[v] for v in runs) + " | Telea | PatchMatch |",
              "|---" * (3 + len(runs)) + "|"]
     for test_set, label in TEST_SETS.items():
-        telea = metrics(floors / str(SIZE) / test_set / "telea")["hole_l1"]
-        patchmatch = metrics(floors / str(SIZE) / test_set / "patchmatch")["hole_l1"]
+        telea = read_metrics(floors / str(SIZE) / test_set / "telea")["hole_l1_pct"]
+        patchmatch = read_metrics(floors / str(SIZE) / test_set / "patchmatch")["hole_l1_pct"]
         cells = []
         for seeds in runs.values():
-            mean = np.mean([metrics(run / "eval" / test_set)["hole_l1"] for run in seeds.values()])
+            mean = np.mean([read_metrics(run / "eval" / test_set)["hole_l1_pct"] for run in seeds.values()])
             cells.append(f"{mean:.2f} ({mean / telea - 1:+.1%})")
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {telea:.2f} | {patchmatch:.2f} |")
     return lines
@@ -154,10 +147,10 @@ def curves(runs: dict, path: Path) -> list[str]:
         curves_ = []
         for run in seeds.values():
             rows = validations(run)
-            steps, holes = [batches_at(r) for r in rows], [100 * float(r["val/hole_l1"]) for r in rows]
+            steps, holes = [batches_at(r) for r in rows], [float(r["val/hole_l1_pct"]) for r in rows]
             axis.plot(steps, holes, color=colour, alpha=0.25, linewidth=1)
             curves_.append(holes)
-            teleas.append(100 * float(rows[-1]["val/telea_hole_l1"]))
+            teleas.append(float(rows[-1]["val/telea_hole_l1_pct"]))
         length = min(len(c) for c in curves_)
         mean = np.mean([c[:length] for c in curves_], 0)
         axis.plot(steps[:length], mean, color=colour, marker=".", linewidth=2, label=VARIANTS[variant])

@@ -139,8 +139,8 @@ def copy_task(generator, size: int = 64, count: int = 16) -> dict:
         prediction = generator(images, mask)
     for hook in hooks:
         hook.remove()
-    result = dict(hole_l1=100 * float(paper_metrics(prediction, images, mask)["hole_l1"].mean()),
-                  telea_hole_l1=100 * float(paper_metrics(fill_with("telea", images, mask), images, mask)["hole_l1"].mean()))
+    result = dict(hole_l1_pct=float(paper_metrics(prediction, images, mask)["hole_l1_pct"].mean()),
+                  telea_hole_l1_pct=float(paper_metrics(fill_with("telea", images, mask), images, mask)["hole_l1_pct"].mean()))
     for branch, features, feature_mask in captured:
         period = PERIOD * features.shape[-1] // size
         height, width = features.shape[-2:]
@@ -179,7 +179,7 @@ def run_attention(args) -> None:
         for name, values in result.items():
             if isinstance(values, dict):
                 print(f"| {label} | {name} | {values['top1']:.3f} | {values['mass']:.3f} | {values['entropy']:.3f} "
-                      f"| {values['chance']:.3f} | {result['hole_l1']:.2f} | {result['telea_hole_l1']:.2f} |")
+                      f"| {values['chance']:.3f} | {result['hole_l1_pct']:.2f} | {result['telea_hole_l1_pct']:.2f} |")
 
 
 # ---------------------------------------------------------------------------------------- speed

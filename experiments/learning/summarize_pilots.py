@@ -36,10 +36,10 @@ def main() -> None:
         if not rows:
             continue
         last = rows[-1]
-        holes = [100 * float(r["val/hole_l1"]) for r in rows]
+        holes = [float(r["val/hole_l1_pct"]) for r in rows]
         print(f"| {run.name} | {batches_at(last)} | {float(last['time/train_minutes']):.1f} | {holes[-1]:.2f} "
-              f"| {min(holes):.2f} | {100 * float(last['val/telea_hole_l1']):.2f} |")
-        curves[run.name] = ([float(r["time/train_minutes"]) for r in rows], holes, 100 * float(last["val/telea_hole_l1"]))
+              f"| {min(holes):.2f} | {float(last['val/telea_hole_l1_pct']):.2f} |")
+        curves[run.name] = ([float(r["time/train_minutes"]) for r in rows], holes, float(last["val/telea_hole_l1_pct"]))
     print()
     for run in runs:
         print(f"- {run.name}: `{overrides(run)}`")

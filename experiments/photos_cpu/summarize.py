@@ -9,13 +9,11 @@ floors/<size>/<test set>/<method>/metrics.json (the classical baselines).
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 from pathlib import Path
 
 import numpy as np
 
-from musical_inpaint.evaluate import comparison_grid
+from musical_inpaint.evaluate import comparison_grid, read_metrics, read_per_image
 from musical_inpaint.inference import load_generator
 from musical_inpaint.runs_table import batches_at, validations
 
@@ -24,13 +22,8 @@ METHODS = ("telea", "navier_stokes", "patchmatch")
 TARGET = 0.9  # the issue: hole L1 at least 10 % below Telea's and PatchMatch's
 
 
-def load(path: Path) -> dict:
-    return json.loads(path.read_text())
-
-
 def per_image_hole_l1(folder: Path) -> dict[str, float]:
-    with open(folder / "per_image.csv") as handle:
-        return {row["name"]: 100 * float(row["hole_l1"]) for row in csv.DictReader(handle)}
+    return {row["name"]: float(row["hole_l1_pct"]) for row in read_per_image(folder)}
 
 
 def paired(out: Path, size: int, resamples: int = 10_000) -> list[str]:
@@ -57,15 +50,15 @@ def table(out: Path, size: int) -> list[str]:
              "|---|---|---|---|---|---|---|"]
     verdicts = []
     for test_set, label in TEST_SETS.items():
-        ours = load(out / "eval" / test_set / "metrics.json")
-        floors = {m: load(out / "floors" / str(size) / test_set / m / "metrics.json") for m in METHODS}
+        ours = read_metrics(out / "eval" / test_set)
+        floors = {m: read_metrics(out / "floors" / str(size) / test_set / m) for m in METHODS}
         for name, m in (("MUSICAL (photos_cpu)", ours), *((k, v) for k, v in floors.items())):
-            lines.append(f"| {label} ({m['images']}) | {name} | {m['ssim']:.4f} | {m['psnr']:.2f} | {m['l1']:.3f} "
-                         f"| {m['hole_l1']:.2f} | {m['hole_psnr']:.2f} |")
-        bar = min(floors["telea"]["hole_l1"], floors["patchmatch"]["hole_l1"])
+            lines.append(f"| {label} ({m['images']}) | {name} | {m['ssim']:.4f} | {m['psnr']:.2f} | {m['l1_pct']:.3f} "
+                         f"| {m['hole_l1_pct']:.2f} | {m['hole_psnr']:.2f} |")
+        bar = min(floors["telea"]["hole_l1_pct"], floors["patchmatch"]["hole_l1_pct"])
         verdicts.append(
-            f"| {label} | {ours['hole_l1']:.2f} | {floors['telea']['hole_l1']:.2f} | {floors['patchmatch']['hole_l1']:.2f} "
-            f"| {ours['hole_l1'] / bar - 1:+.1%} | {'yes' if ours['hole_l1'] <= TARGET * bar else 'no'} |")
+            f"| {label} | {ours['hole_l1_pct']:.2f} | {floors['telea']['hole_l1_pct']:.2f} | {floors['patchmatch']['hole_l1_pct']:.2f} "
+            f"| {ours['hole_l1_pct'] / bar - 1:+.1%} | {'yes' if ours['hole_l1_pct'] <= TARGET * bar else 'no'} |")
     lines += ["", "| test set | ours hole L1 % | Telea | PatchMatch | ours vs the better of the two | 10 % below both? |",
               "|---|---|---|---|---|---|", *verdicts]
     return lines
@@ -77,11 +70,11 @@ def floors_table(floors: Path) -> list[str]:
     lines = ["| size | test set | images | " + " | ".join(METHODS) + " |", "|---" * (3 + len(METHODS)) + "|"]
     for size in sorted((p for p in floors.iterdir() if p.is_dir()), key=lambda p: int(p.name)):
         for test_set, label in sets.items():
-            found = {m: size / test_set / m / "metrics.json" for m in METHODS}
-            found = {m: load(p) for m, p in found.items() if p.is_file()}
+            found = {m: size / test_set / m for m in METHODS}
+            found = {m: read_metrics(p) for m, p in found.items() if (p / "metrics.json").is_file()}
             if found:
                 images = next(iter(found.values()))["images"]
-                cells = [f"{found[m]['hole_l1']:.2f}" if m in found else "–" for m in METHODS]
+                cells = [f"{found[m]['hole_l1_pct']:.2f}" if m in found else "–" for m in METHODS]
                 lines.append(f"| {size.name} | {label} | {images} | " + " | ".join(cells) + " |")
     return lines
 
@@ -94,8 +87,8 @@ def curve(out: Path, path: Path) -> list[str]:
 
     rows = validations(out / "train")
     steps = [batches_at(r) for r in rows]
-    ours = [100 * float(r["val/hole_l1"]) for r in rows]
-    telea = 100 * float(rows[-1]["val/telea_hole_l1"])
+    ours = [float(r["val/hole_l1_pct"]) for r in rows]
+    telea = float(rows[-1]["val/telea_hole_l1_pct"])
     figure, axis = plt.subplots(figsize=(6, 3.6))
     axis.plot(steps, ours, marker=".", label="MUSICAL (photos_cpu), validation")
     axis.axhline(telea, color="k", linestyle="--", label="Telea, same validation images")

@@ -35,7 +35,7 @@ from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.errors import user_error
 from musical_inpaint.inference import load_generator, pick_device, predict
 from musical_inpaint.imaging import composite, panel, to_unit
-from musical_inpaint.metrics import METRIC_NAMES, paper_metrics
+from musical_inpaint.metrics import METRIC_NAMES, paper_metrics, upgrade_legacy
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,6 @@ PAPER_ROWS: dict[str, dict[str, tuple[float, float, float]]] = {
                "MUSICAL": (0.9008, 26.64, 1.629)},
 }
 AREA_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 1.0)  # hole fraction bins, as LaMa reports
-PERCENT = ("l1", "hole_l1")  # reported in % like the paper
 
 
 def methods_of(cfg: DictConfig) -> list[tuple[str, str | None]]:
@@ -130,7 +129,7 @@ def evaluate_method(cfg: DictConfig, datamodule, method: str, checkpoint: str | 
 
     summary = dict(method=method, label=label, images=len(rows), **_means(rows), bins=_bins(rows),
                    dataset=OmegaConf.to_container(cfg.dataset, resolve=True), mask=OmegaConf.to_container(cfg.mask, resolve=True),
-                   units=dict(ssim="[0, 1]", psnr="dB", l1="%", hole_l1="%", hole_psnr="dB"))
+                   units=dict(ssim="[0, 1]", psnr="dB", l1_pct="%", hole_l1_pct="%", hole_psnr="dB"))
     (folder / "metrics.json").write_text(json.dumps(summary, indent=2))
     with open(folder / "per_image.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
@@ -139,8 +138,20 @@ def evaluate_method(cfg: DictConfig, datamodule, method: str, checkpoint: str | 
     return summary
 
 
+def read_metrics(folder: Path) -> dict:
+    """An evaluation's metrics.json, under today's metric names (`metrics.upgrade_legacy`)."""
+    return upgrade_legacy(json.loads((Path(folder) / "metrics.json").read_text()), fractions=False)
+
+
+def read_per_image(folder: Path) -> list[dict]:
+    """An evaluation's per_image.csv rows, under today's metric names and units (older files
+    held the L1 columns as fractions)."""
+    with open(Path(folder) / "per_image.csv", newline="") as handle:
+        return [upgrade_legacy(row, fractions=True) for row in csv.DictReader(handle)]
+
+
 def _means(rows: list[dict]) -> dict[str, float]:
-    return {name: float(np.mean([r[name] for r in rows])) * (100 if name in PERCENT else 1) for name in METRIC_NAMES}
+    return {name: float(np.mean([r[name] for r in rows])) for name in METRIC_NAMES}
 
 
 def _bins(rows: list[dict]) -> dict[str, dict]:
@@ -160,7 +171,7 @@ def markdown_table(summaries: list[dict], dataset: str | None, mask_cfg: DictCon
         for method, (ssim, psnr, l1) in PAPER_ROWS[dataset].items():
             lines.append(f"| {method} (paper) | {ssim:.4f} | {psnr:.2f} | {l1:.3f} | – | – |")
     for s in summaries:
-        lines.append(f"| {s['label']} | {s['ssim']:.4f} | {s['psnr']:.2f} | {s['l1']:.3f} | {s['hole_l1']:.3f} | {s['hole_psnr']:.2f} |")
+        lines.append(f"| {s['label']} | {s['ssim']:.4f} | {s['psnr']:.2f} | {s['l1_pct']:.3f} | {s['hole_l1_pct']:.3f} | {s['hole_psnr']:.2f} |")
     note = f"\n{summaries[0]['images']} test images" + (
         "" if dataset in PAPER_ROWS and papers_protocol else "; the paper's rows apply to its own test sets with the centre hole only")
     for s in summaries:
@@ -168,7 +179,7 @@ def markdown_table(summaries: list[dict], dataset: str | None, mask_cfg: DictCon
             lines += ["", f"{s['label']}, by hole area:", "",
                       "| hole area | images | SSIM | PSNR (dB) | mean L1 (%) | hole L1 (%) |", "|---|---|---|---|---|---|"]
             for name, b in s["bins"].items():
-                lines.append(f"| {name} | {b['images']} | {b['ssim']:.4f} | {b['psnr']:.2f} | {b['l1']:.3f} | {b['hole_l1']:.3f} |")
+                lines.append(f"| {name} | {b['images']} | {b['ssim']:.4f} | {b['psnr']:.2f} | {b['l1_pct']:.3f} | {b['hole_l1_pct']:.3f} |")
     return "\n".join(lines) + "\n" + note + "\n"
 
 

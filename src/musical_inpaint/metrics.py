@@ -4,8 +4,12 @@ Composite first (generated hole pasted into the ground truth), quantise both ima
 then over the whole image: SSIM over RGB with a 7 x 7 uniform window at data range 255 (the
 defaults of skimage.metrics.structural_similarity with channel_axis, including its sample
 covariance and its crop of the window's half-width at the borders), PSNR at data range 255 and
-mean L1 of the [0, 1] images (reported in %). Each is computed per image, then averaged over
-images. Extra, not in the paper: L1 and PSNR over the hole pixels only.
+mean L1 of the [0, 1] images in % (the paper's unit). Each is computed per image, then averaged
+over images. Extra, not in the paper: L1 and PSNR over the hole pixels only.
+
+Every L1 figure the project writes (validation logs, metrics.json, per_image.csv, tables) is in %
+and named so: `l1_pct`, `hole_l1_pct`. Files from before that held `l1` / `hole_l1`, as fractions
+in the CSVs and as % in metrics.json; `upgrade_legacy` reads them.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from musical_inpaint.imaging import composite, quantise
 SSIM_WINDOW = 7
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 PSNR_CAP_DB = 100.0  # identical images (no hole) would give infinity; capped so that means stay finite
-METRIC_NAMES = ("ssim", "psnr", "l1", "hole_l1", "hole_psnr")
+METRIC_NAMES = ("ssim", "psnr", "l1_pct", "hole_l1_pct", "hole_psnr")
 
 
 def ssim(a: Tensor, b: Tensor, data_range: float = 255.0) -> Tensor:
@@ -48,7 +52,7 @@ def paper_metrics(prediction: Tensor, target: Tensor, mask: Tensor) -> dict[str,
     """Per-image metrics (B-vectors) of the composite of `prediction` into `target`.
 
     prediction, target: B x 3 x H x W in [-1, 1]; mask: B x 1 x H x W, 1 = hole.
-    l1 and hole_l1 are fractions (multiply by 100 for the paper's %).
+    l1_pct and hole_l1_pct in % of the [0, 1] range; psnr and hole_psnr in dB.
     """
     out, gt = quantise(composite(prediction, target, mask)), quantise(target)
     difference = out - gt
@@ -58,10 +62,34 @@ def paper_metrics(prediction: Tensor, target: Tensor, mask: Tensor) -> dict[str,
     return dict(
         ssim=ssim(out, gt),
         psnr=psnr_from_mse(difference.square().mean((1, 2, 3))),
-        l1=(difference.abs() / 255).mean((1, 2, 3)),
-        hole_l1=(difference.abs() / 255 * hole).sum((1, 2, 3)) / hole_pixels.clamp_min(1),
+        l1_pct=100 * (difference.abs() / 255).mean((1, 2, 3)),
+        hole_l1_pct=100 * (difference.abs() / 255 * hole).sum((1, 2, 3)) / hole_pixels.clamp_min(1),
         hole_psnr=psnr_from_mse(torch.where(hole_pixels > 0, hole_mse, torch.zeros_like(hole_mse))),
     )
+
+
+def current_name(name: str) -> str:
+    """A metric's name today: the L1 figures of files written before the units were named
+    (`l1`, `hole_l1`, `val/hole_l1`, `val/telea_hole_l1`, ...) gained `_pct`; `train/` holds
+    losses, not metrics, and keeps its names."""
+    return f"{name}_pct" if name.endswith("l1") and not name.startswith("train/") else name
+
+
+def upgrade_legacy(record: dict, fractions: bool) -> dict:
+    """A record (a CSV row, a metrics.json dict) under today's names and unit. `fractions`: its
+    old L1 values are fractions (the CSVs), else already % (metrics.json). A record that has the
+    new name keeps it; nested dicts (metrics.json's bins) are upgraded too."""
+    upgraded = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            value = upgrade_legacy(value, fractions)
+        new = current_name(key) if isinstance(key, str) else key
+        if new != key and new not in record:
+            if fractions and value not in (None, ""):
+                value = 100 * float(value)
+            key = new
+        upgraded[key] = value
+    return upgraded
 
 
 class PaperMetrics(Metric):

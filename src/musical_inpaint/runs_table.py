@@ -19,6 +19,8 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from musical_inpaint.metrics import current_name, upgrade_legacy
+
 # "batches": the last step of the run's CSV; steps count batches (generator updates).
 COLUMNS = ("run", "overrides", "status", "batches", "monitor", "final", "best", "val hole L1 %", "Telea hole L1 %")
 
@@ -43,13 +45,15 @@ def batches_at(row: dict) -> int:
     return int(row["step"]) + (1 if row.get("epoch") not in (None, "") else 0)
 
 
-def validations(run: Path, metric: str = "val/hole_l1") -> list[dict]:
-    """The rows of a run's metrics.csv that hold `metric`: one per validation."""
+def validations(run: Path, metric: str = "val/hole_l1_pct") -> list[dict]:
+    """The rows of a run's metrics.csv that hold `metric`: one per validation (older CSVs' L1
+    columns read under today's names and unit, `metrics.upgrade_legacy`)."""
     path = run / "csv" / "metrics.csv"
     if not path.is_file():
         return []
     with open(path) as handle:
-        return [row for row in csv.DictReader(handle) if row.get(metric)]
+        rows = [upgrade_legacy(row, fractions=True) for row in csv.DictReader(handle)]
+    return [row for row in rows if row.get(current_name(metric))]
 
 
 def describe(run: Path) -> dict:
@@ -57,14 +61,14 @@ def describe(run: Path) -> dict:
     overrides_file = run / ".hydra" / "overrides.yaml"
     overrides = " ".join(yaml.safe_load(overrides_file.read_text()) or []) if overrides_file.is_file() else ""
     config = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").is_file() else {}
-    monitor, mode = config.get("monitor", "val/ssim"), config.get("monitor_mode", "max")
+    monitor, mode = current_name(config.get("monitor", "val/ssim")), config.get("monitor_mode", "max")
     rows = validations(run, "step")  # every logged row
     checked = validations(run, monitor)
     values = [float(r[monitor]) for r in checked]
     # A run killed from outside (or still running) has no FAILED note: "validated" says only that.
     status = "failed" if (run / "FAILED").is_file() else "validated" if checked else "no validation"
     last = checked[-1] if checked else {}
-    percent = lambda key: f"{100 * float(last[key]):.2f}" if last.get(key) else ""
+    percent = lambda key: f"{float(last[key]):.2f}" if last.get(key) else ""
     return {
         "run": str(run),
         "overrides": overrides,
@@ -73,8 +77,8 @@ def describe(run: Path) -> dict:
         "monitor": monitor,
         "final": f"{values[-1]:.4f}" if values else "",
         "best": f"{(min if mode == 'min' else max)(values):.4f}" if values else "",
-        "val hole L1 %": percent("val/hole_l1"),
-        "Telea hole L1 %": percent("val/telea_hole_l1"),
+        "val hole L1 %": percent("val/hole_l1_pct"),
+        "Telea hole L1 %": percent("val/telea_hole_l1_pct"),
     }
 
 

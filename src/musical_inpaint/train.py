@@ -26,7 +26,9 @@ import yaml
 
 from musical_inpaint.training.callbacks import ClassicalFloor
 from musical_inpaint.config import CONFIG_DIR
+from musical_inpaint.data.datamodules import load_sizes
 from musical_inpaint.errors import ConfigError, user_error
+from musical_inpaint.metrics import current_name
 from musical_inpaint.models.generator import MIN_SIDE, STRIDE
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,13 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError("model.lr_schedule=cosine decays to 0 at trainer.max_steps: set trainer.max_steps=N")
     if cfg.ckpt_path and not Path(cfg.ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint file")
+    try:
+        load_sizes(OmegaConf.select(cfg, "dataset.train_load_size"))
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if current_name(cfg.monitor) != cfg.monitor:
+        raise ConfigError(f"monitor={cfg.monitor}: the L1 metrics carry their unit in their name, in %: "
+                          f"monitor={current_name(cfg.monitor)}")
 
 
 def train(cfg: DictConfig) -> float | None:
@@ -140,12 +149,12 @@ def _report(output_dir: Path, trainer: L.Trainer, monitor: str, value: float | N
 def _standing(trainer: L.Trainer) -> list[str]:
     """The last validation's hole L1 beside each classical floor's on the same images."""
     metrics = trainer.callback_metrics
-    if "val/hole_l1" not in metrics:
+    if "val/hole_l1_pct" not in metrics:
         return []
-    ours = 100 * float(metrics["val/hole_l1"])
+    ours = float(metrics["val/hole_l1_pct"])
     lines = [f"final validation hole L1: {ours:.2f} %"]
     for floor in (c for c in trainer.callbacks if isinstance(c, ClassicalFloor) and c.values):
-        theirs = 100 * floor.values["hole_l1"]
+        theirs = floor.values["hole_l1_pct"]
         verdict = "below" if ours < theirs else "NOT below"
         lines.append(f"  {floor.method} on the same images: {theirs:.2f} % (ours {verdict} it: {ours / theirs - 1:+.1%})")
     return lines
@@ -226,6 +235,8 @@ def resume_arguments(argv: list[str]) -> list[str]:
     extra = [f"ckpt_path={checkpoint.resolve()}"]
     if not any(a.startswith("hydra.run.dir=") for a in rest):
         extra += [f"hydra.run.dir={run.resolve()}", f"hydra.output_subdir=.hydra/resumed_{time.strftime('%Y-%m-%d_%H-%M-%S')}"]
+    if current_name(config.get("monitor", "")) != config.get("monitor", ""):  # a run from before the L1 units
+        extra.append(f"monitor={current_name(config['monitor'])}")
     if "csv" in (config.get("logger") or {}):  # continue the run's metrics.csv, which CSVLogger would replace
         extra.append("logger.csv._target_=musical_inpaint.training.loggers.AppendingCSVLogger")
     return ["--config-path", str(stored.parent.resolve()), "--config-name", "config", *extra, *rest]

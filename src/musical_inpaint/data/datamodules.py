@@ -23,7 +23,7 @@ from musical_inpaint.data.datasets import ImageFilesDataset, MaskGenerator, Synt
 from musical_inpaint.data.transforms import ResizeCrop, train_load_size_for
 
 
-def _load_sizes(train_load_size: int | Sequence[int] | None) -> tuple[int | None, int | None]:
+def load_sizes(train_load_size: int | Sequence[int] | None) -> tuple[int | None, int | None]:
     """`dataset.train_load_size` as (short side or the jitter's low end, the jitter's high end)."""
     if train_load_size is None:
         return None, None
@@ -85,7 +85,7 @@ class InpaintingDataModule(L.LightningDataModule):
         self.mask, self.train_mask = mask, train_mask or mask
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.num_workers = num_workers
-        load_size, max_load_size = _load_sizes(train_load_size)
+        load_size, max_load_size = load_sizes(train_load_size)
         load_size = load_size or (train_load_size_for(crop_size) if random_crop else crop_size)
         self.train_transform = ResizeCrop(load_size, crop_size, random_crop, flip, max_load_size)
         self.eval_transform = ResizeCrop(crop_size, crop_size)

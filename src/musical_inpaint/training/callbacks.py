@@ -44,7 +44,7 @@ class LastCheckpoint(Callback):
 
 class ClassicalFloor(Callback):
     """Logs a classical method's metrics on the validation images beside the model's
-    (`val/telea_hole_l1`, ...), so that every run says where it stands against Telea.
+    (`val/telea_hole_l1_pct`, ...), so that every run says where it stands against Telea.
 
     The validation images and masks are fixed, so the method runs once, during the first
     validation after the sanity check; its values are logged again at every validation (one CSV

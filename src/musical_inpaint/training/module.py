@@ -154,7 +154,9 @@ class MusicalInpainting(L.LightningModule):
                 terms["total"] = terms["total"] + self.adversarial.weight * terms["adversarial"]
             self._step(g_optimiser, terms["total"], terms, self.generator)
             self.untoggle_optimizer(g_optimiser)
-            logs.update({f"g_{name}" if name == "total" else name: value.detach() for name, value in terms.items()})
+            # g_*: the generator's loss terms (on [-1, 1] images, before weighting), apart from the
+            # val/ metrics, which are the paper's, in their own units (metrics.py)
+            logs.update({f"g_{name}": value.detach() for name, value in terms.items()})
 
         self.log_dict({f"train/{name}": value for name, value in logs.items()}, prog_bar=False, sync_dist=True)
         self._log_step()
