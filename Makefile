@@ -25,6 +25,7 @@ bench: install
 	$(PY) -m benchmarks.bench_attention
 	$(PY) -m benchmarks.bench_generator
 	$(PY) -m benchmarks.bench_data
+	$(PY) -m benchmarks.bench_export
 
 # The same on a CUDA device: attention, training at bf16-mixed through the Trainer, inference.
 bench-gpu: install

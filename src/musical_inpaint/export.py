@@ -6,7 +6,10 @@ The exported model maps (image B x 3 x H x W in [-1, 1], mask B x 1 x H x W, 1 =
 inpainted image (the prediction composited into the known pixels) at the size given. Its
 attention runs in static-shape mode (every position queried), so that no tensor shape depends
 on the mask; results equal the eager model's. Each export is checked against eager PyTorch on a
-sample before the command reports success.
+sample before the command reports success (the ONNX file in a default ONNX Runtime session).
+
+A file serves the size it was exported at (`musical_HxW.onnx`): the attention's chunking and
+the network's padding are fixed by the size when traced; export once per size you deploy.
 """
 
 from __future__ import annotations

@@ -102,9 +102,13 @@ def contextual_attention(x: Tensor, hole: Tensor, patch_size: int, propagate_siz
     # is recomputed in the backward pass instead of keeping its score-sized tensors
     # (_AttendTile: it draws no random numbers, so no RNG state is kept either).
     key_pixels = (height + 2 * margin) * (width + 2 * margin)
-    budget = max_scores or default_max_scores(x.device, key_pixels)
-    pixels_per_chunk = max(1, budget // key_pixels)  # query pixels, margins included
     box_pixels = (box.height + 2 * margin) * (box.width + 2 * margin)
+    budget = max_scores or default_max_scores(x.device, key_pixels)
+    if torch.jit.is_tracing():
+        # One chunk: a trace unrolls the tile loop, and each tile's write into `pasted` would be
+        # a scatter in the graph. (The graph's memory is its runtime's to plan.)
+        budget = batch * box_pixels * key_pixels
+    pixels_per_chunk = max(1, budget // key_pixels)  # query pixels, margins included
     if box_pixels <= pixels_per_chunk:
         samples_per_chunk, rows, cols = pixels_per_chunk // box_pixels, box.height, box.width
     else:
@@ -116,11 +120,10 @@ def contextual_attention(x: Tensor, hole: Tensor, patch_size: int, propagate_siz
     # (A traced graph cannot hold a custom Function: under tracing autograd records the stages.)
     recompute = torch.is_grad_enabled() and x.requires_grad and not torch.jit.is_tracing()
     workspace = _Workspace(x.dtype, x.device)
-    pasted = x.new_zeros(batch, box.height + 2 * r, box.width + 2 * r, channels)
 
-    def attend(samples: slice, top: int, left: int, rows: int, cols: int) -> None:
-        """Adds to `pasted` what the queries of the box tile [top, top + rows) x [left, left + cols)
-        of some samples write onto their windows (neighbouring tiles' windows overlap by 2r)."""
+    def attend(samples: slice, top: int, left: int, rows: int, cols: int) -> Tensor:
+        """What the queries of the box tile [top, top + rows) x [left, left + cols) of some samples
+        write onto their windows (neighbouring tiles' windows overlap by 2r)."""
         query_rows = hole_rows = inside = None
         if sparse:
             query_rows = _raster_rows(query_map[samples, top : top + rows + 2 * margin, left : left + cols + 2 * margin])
@@ -135,20 +138,23 @@ def contextual_attention(x: Tensor, hole: Tensor, patch_size: int, propagate_siz
             values[samples],
         )
         if recompute:
-            result = _AttendTile.apply(tile, workspace, *inputs)
-        else:
-            result = _attend_tile(tile, workspace, *inputs)
-        pasted[samples, top : top + rows + 2 * r, left : left + cols + 2 * r] += result
+            return _AttendTile.apply(tile, workspace, *inputs)
+        return _attend_tile(tile, workspace, *inputs)
 
-    for first in range(0, batch, samples_per_chunk):
-        samples = slice(first, first + samples_per_chunk)
-        for top in range(0, box.height, rows):
-            for left in range(0, box.width, cols):
-                tile = (top, left, min(rows, box.height - top), min(cols, box.width - left))
-                if sparse:
-                    tile = _shrink(output_map[samples], *tile)
-                if tile is not None:
-                    attend(samples, *tile)
+    if samples_per_chunk >= batch and (rows, cols) == (box.height, box.width) and not sparse:
+        pasted = attend(slice(None), 0, 0, rows, cols)  # one chunk: the traced case
+    else:
+        pasted = x.new_zeros(batch, box.height + 2 * r, box.width + 2 * r, channels)
+        for first in range(0, batch, samples_per_chunk):
+            samples = slice(first, first + samples_per_chunk)
+            for top in range(0, box.height, rows):
+                for left in range(0, box.width, cols):
+                    tile = (top, left, min(rows, box.height - top), min(cols, box.width - left))
+                    if sparse:
+                        tile = _shrink(output_map[samples], *tile)
+                    if tile is not None:
+                        y, x0, h, w = tile
+                        pasted[samples, y : y + h + 2 * r, x0 : x0 + w + 2 * r] += attend(samples, *tile)
     workspace.release()  # the backward pass of the tiles, if any, takes buffers anew
 
     # Each hole pixel averages the windows of the in-map queries covering it.
@@ -189,6 +195,8 @@ class _Box:
     """Query positions: one box size for the batch that holds every sample's output positions,
     placed per sample, with crops of a margin around it (zero outside the map)."""
 
+    whole = False  # the box is the whole map: crops are pads, placing is a slice (no gathers)
+
     def __init__(self, outputs: Tensor) -> None:
         batch, height, width = outputs.shape
         self.top, bottom = self._extent(outputs.any(2))
@@ -202,7 +210,7 @@ class _Box:
     @classmethod
     def whole_map(cls, batch: int, height: int, width: int, device: torch.device) -> "_Box":
         box = cls.__new__(cls)
-        box.height, box.width = height, width
+        box.height, box.width, box.whole = height, width, True
         box.top = box.left = torch.zeros(batch, dtype=torch.long, device=device)
         return box
 
@@ -227,12 +235,16 @@ class _Box:
 
     def crop(self, image: Tensor, margin: int) -> Tensor:
         """B x C x H x W -> B x C x (bh + 2 margin) x (bw + 2 margin), zero outside the map."""
+        if self.whole:
+            return F.pad(image, [margin] * 4)
         height, width = image.shape[-2:]
         return _gather_flat(image, _raster_index(*self._coordinates(margin), height, width))
 
     def place(self, crop: Tensor, margin: int, height: int, width: int) -> Tensor:
         """The inverse of crop: B x C x (bh + 2 margin) x (bw + 2 margin) -> B x C x H x W, zero
         outside the grown box."""
+        if self.whole:
+            return crop[..., margin : margin + height, margin : margin + width]
         device = crop.device
         ys = torch.arange(height, device=device) - (self.top[:, None] - margin)  # rows of the crop
         xs = torch.arange(width, device=device) - (self.left[:, None] - margin)
@@ -486,6 +498,8 @@ def _sum_shifted(grid: Tensor, halo: int, query_dim: int, key_dim: int, out: Ten
 
 def _spread_shifted(grid: Tensor, halo: int, query_dim: int, key_dim: int, out: Tensor) -> Tensor:
     """The adjoint of _sum_shifted: grid added at every shift s in 0..2h of `out`, 2h larger."""
+    if torch.jit.is_tracing():
+        return _spread_padded(grid, halo, query_dim, key_dim)
     query_size, key_size = grid.shape[query_dim], grid.shape[key_dim]
 
     def region(query: slice, key: slice) -> tuple[slice, ...]:
@@ -499,12 +513,22 @@ def _spread_shifted(grid: Tensor, halo: int, query_dim: int, key_dim: int, out: 
     out[region(slice(query_size, None), slice(None))] = 0
     out[region(slice(0, query_size), slice(key_size, None))] = 0
     for s in range(1, 2 * halo + 1):
-        index = region(slice(s, s + query_size), slice(s, s + key_size))
-        if torch.jit.is_tracing():
-            out[index] += grid
-        else:
-            out[index].add_(grid)  # not `+=`, whose write-back copies the region once more
+        out[region(slice(s, s + query_size), slice(s, s + key_size))].add_(grid)  # not `+=`: it copies back
     return out
+
+
+def _spread_padded(grid: Tensor, halo: int, query_dim: int, key_dim: int) -> Tensor:
+    """_spread_shifted out of place, as a sum of zero-padded shifts: what a traced graph holds.
+    (Written through indexing, each shift would export as a scatter whose indices, as large as
+    the grid, ONNX Runtime's constant folding materialises: gigabytes at 256 x 256.)"""
+    total = None
+    for s in range(2 * halo + 1):
+        pad = [0] * (2 * (grid.dim() - 1))  # F.pad's list: the last dim first, (before, after) each
+        for dim in (query_dim, key_dim):
+            pad[2 * (grid.dim() - 1 - dim)], pad[2 * (grid.dim() - 1 - dim) + 1] = s, 2 * halo - s
+        shifted = F.pad(grid, pad)
+        total = shifted if total is None else total + shifted
+    return total
 
 
 def contextual_attention_dense(x: Tensor, mask: Tensor, patch_size: int, propagate_size: int = 3,
