@@ -11,10 +11,12 @@ Needs a CUDA device; the card is named in the output and the JSON.
    algorithm; max difference from the dense reference; peak GPU memory above the inputs.
 2. Scaling: attention forward at 256, 512 and 1024 inputs (batch 1, half-side hole).
 3. Training: `trainer=gpu` composed by Hydra with the paper's model (random VGG16 / DenseNet121
-   weights: no download), synthetic data in worker processes; seconds per step (timed between
+   weights: no download), today's step and `model.fast_step=true` side by side at 256 (bf16,
+   batch 5 and 16), synthetic data in worker processes; seconds per step (timed between
    batch start and end, so the data loader is not counted; images / s from the median step) and
    images per second with the loader counted (over the whole measured span); peak GPU memory
-   allocated during the measured steps (in total, model and optimiser states included).
+   allocated during the measured steps (in total, model and optimiser states included); MFU:
+   the step's FLOPs (torch.utils.flop_counter) times images / s over the card's bf16 dense peak.
 4. Inference: latency at 256 and 512 (batch 1), 1024 with a 512 hole, throughput at batch 32,
    fp32 and bf16 autocast.
 Diagnostics, on request: the attention's time and memory against its score budget; a training
@@ -173,8 +175,32 @@ class StepTimer(L.Callback):
             self.steps.append(self.loop_end - self.start)
 
 
-def train_images_per_second(size: int, batch: int, precision: str, warmup: int, steps: int) -> dict:
-    """The paper's model and losses (adv_weight 0.3: G, D, VGG16) trained by the real Trainer."""
+# bf16 dense tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets, for the MFU.
+BF16_PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0}
+
+
+def training_flops_per_image(size: int) -> float:
+    """FLOPs of one training step of the paper's model (D step + G step) per image, counted by
+    torch.utils.flop_counter on a batch of 1 on the GPU."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    step = TrainingStep(device=DEVICE)
+    image, mask = (t.to(DEVICE) for t in inputs(1, size))
+    with FlopCounterMode(display=False) as counter:
+        step(image, mask)
+    return float(counter.get_total_flops())
+
+
+def mfu(images_per_second: float, flops_per_image: float) -> float | None:
+    """Achieved FLOP/s over the card's bf16 dense peak (None for a card not in the table)."""
+    name = torch.cuda.get_device_name()
+    peak = next((tflops for card, tflops in BF16_PEAK_TFLOPS.items() if card in name), None)
+    return None if peak is None else images_per_second * flops_per_image / (peak * 1e12)
+
+
+def train_images_per_second(size: int, batch: int, precision: str, warmup: int, steps: int, fast_step: bool = False) -> dict:
+    """The paper's model and losses (adv_weight 0.3: G, D, VGG16) trained by the real Trainer;
+    fast_step: `model.fast_step=true` (one-pass D, static-shape attention, fused Adam)."""
     with tempfile.TemporaryDirectory() as folder:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             cfg = compose(config_name="train", overrides=[
@@ -183,31 +209,37 @@ def train_images_per_second(size: int, batch: int, precision: str, warmup: int, 
                 "dataset.num_workers=8", "~logger", "~callbacks", f"paths.output_dir={folder}",
                 "trainer.max_epochs=1", "+trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0",
                 "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-                "+trainer.enable_checkpointing=false",
+                "+trainer.enable_checkpointing=false", f"model.fast_step={str(fast_step).lower()}",
             ])
         timer = StepTimer(warmup)
         trainer = instantiate(cfg.trainer, default_root_dir=folder, logger=False, callbacks=[timer])
         trainer.fit(instantiate(cfg.model), datamodule=instantiate(cfg.dataset))
     step = statistics.median(timer.steps)
     measured = len(timer.steps)
-    return dict(size=size, batch=batch, precision=precision, steps=measured, seconds_per_step=step,
+    return dict(size=size, batch=batch, precision=precision, fast_step=fast_step, steps=measured, seconds_per_step=step,
                 images_per_second=batch / step,
                 images_per_second_with_loader=batch * measured / (timer.loop_end - timer.loop_start),
                 peak_gb=torch.cuda.max_memory_allocated() / 1e9, reserved_gb=torch.cuda.max_memory_reserved() / 1e9)
 
 
 def training_section(quick: bool) -> list[dict]:
-    settings = [(256, 5, "bf16-mixed"), (256, 5, "32-true"), (512, 5, "bf16-mixed"), (512, 5, "32-true"),
-                (256, 16, "bf16-mixed")]
+    # Today's step and model.fast_step side by side where issue 18 sets its targets (256, bf16).
+    settings = [(256, 5, "bf16-mixed", False), (256, 5, "bf16-mixed", True), (256, 16, "bf16-mixed", False),
+                (256, 16, "bf16-mixed", True), (256, 5, "32-true", False), (512, 5, "bf16-mixed", False),
+                (512, 5, "32-true", False)]
+    flops = {size: training_flops_per_image(size) for size in sorted({s[0] for s in settings})}
     results = []
-    for size, batch, precision in settings[:1] if quick else settings:
+    for size, batch, precision, fast in settings[:2] if quick else settings:
         torch.cuda.empty_cache()
-        results.append(train_images_per_second(size, batch, precision, warmup=3, steps=5 if quick else 16))
+        result = train_images_per_second(size, batch, precision, warmup=3, steps=5 if quick else 16, fast_step=fast)
+        result.update(flops_per_image=flops[size], mfu=mfu(result["images_per_second"], flops[size]))
+        results.append(result)
     print("\n## Training step (D + G, VGG16 style / perceptual, DenseNet121), real Trainer, GPU\n")
-    print(markdown(["size", "batch", "precision", "s / step", "images / s", "images / s (loader counted)",
-                    "peak allocated GB", "peak reserved GB"],
-                   [[r["size"], r["batch"], r["precision"], f"{r['seconds_per_step']:.3f}", f"{r['images_per_second']:.1f}",
-                     f"{r['images_per_second_with_loader']:.1f}", f"{r['peak_gb']:.2f}", f"{r['reserved_gb']:.2f}"]
+    print(markdown(["size", "batch", "precision", "fast_step", "s / step", "images / s", "images / s (loader counted)",
+                    "MFU (bf16 peak)", "peak allocated GB", "peak reserved GB"],
+                   [[r["size"], r["batch"], r["precision"], r["fast_step"], f"{r['seconds_per_step']:.3f}",
+                     f"{r['images_per_second']:.1f}", f"{r['images_per_second_with_loader']:.1f}",
+                     "–" if r["mfu"] is None else f"{100 * r['mfu']:.1f} %", f"{r['peak_gb']:.2f}", f"{r['reserved_gb']:.2f}"]
                     for r in results]))
     return results
 

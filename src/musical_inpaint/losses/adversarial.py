@@ -37,12 +37,18 @@ class AdversarialLoss:
     def logits_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def discriminator_loss(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def discriminator_loss(
+        self, discriminator: nn.Module, real: Tensor, fake: Tensor, one_pass: bool = False
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         """The discriminator's objective on a batch of real and (detached) generated images:
-        (total, its terms for the logs: "d_loss" is the total, "r1" the penalty when on)."""
+        (total, its terms for the logs: "d_loss" is the total, "r1" the penalty when on).
+        one_pass: both batches in one forward (`DenseNetDiscriminator.pair`), the same values."""
         real = real.detach().requires_grad_(True) if self.r1_weight else real
-        real_logits = discriminator(real)
-        total = self.logits_loss(real_logits, discriminator(fake.detach()))
+        if one_pass:
+            real_logits, fake_logits = discriminator.pair(real, fake.detach())
+        else:
+            real_logits, fake_logits = discriminator(real), discriminator(fake.detach())
+        total = self.logits_loss(real_logits, fake_logits)
         terms = {}
         if self.r1_weight:
             (gradient,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+import torch
 from torch import Tensor, nn
 from torchvision.models import DenseNet121_Weights, densenet121
 
@@ -26,7 +29,7 @@ class DenseNetDiscriminator(nn.Module):
         backbone = build_backbone(
             densenet121, DenseNet121_Weights.IMAGENET1K_V1, weights, "model.discriminator.weights", densenet_keys
         )
-        self.features = backbone.features
+        self.features = _split_batch_norms(backbone.features)
         self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(backbone.classifier.in_features, logit_channels, 3, padding=1))
         nn.init.normal_(self.head[1].weight, 0.0, 0.02)
         nn.init.zeros_(self.head[1].bias)
@@ -34,3 +37,66 @@ class DenseNetDiscriminator(nn.Module):
     def forward(self, image: Tensor) -> Tensor:
         """image: B x 3 x H x W in [-1, 1] -> logits (real > 0)."""
         return self.head(self.features(imagenet_normalise(image)))
+
+    def pair(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        """(self(real), self(fake)) in one forward pass over both batches (half the layer
+        launches), with the batch statistics of each batch its own, as in two passes; the running
+        statistics are updated as by real's pass, then fake's. Two passes where the norms were
+        converted to SyncBatchNorm (`trainer.sync_batchnorm=true`), which cannot split a batch."""
+        norms = [m for m in self.modules() if isinstance(m, SplitBatchNorm2d)]
+        if not norms:
+            return self(real), self(fake)
+        with self._groups(norms, 2):
+            logits = self(torch.cat([real, fake]))
+        return logits[: len(real)], logits[len(real) :]
+
+    @staticmethod
+    @contextmanager
+    def _groups(norms: list["SplitBatchNorm2d"], groups: int):
+        for norm in norms:
+            norm.groups = groups
+        try:
+            yield
+        finally:
+            for norm in norms:
+                norm.groups = 1
+
+
+class SplitBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d that, when `groups` > 1 in training, normalises each of `groups` equal parts of
+    the batch with that part's statistics and updates the running statistics part after part:
+    `groups` batches in one call, exactly as in as many calls. Its state is BatchNorm2d's, so
+    ImageNet weights and checkpoints load unchanged."""
+
+    groups = 1
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.groups == 1 or not self.training:  # evaluation uses the running statistics: per sample
+            return super().forward(x)
+        parts = x.view(self.groups, -1, *x.shape[1:])  # G x B x C x H x W
+        var, mean = torch.var_mean(parts, dim=(1, 3, 4), correction=0, keepdim=True)
+        shape = (1, 1, -1, 1, 1)
+        out = (parts - mean) * torch.rsqrt(var + self.eps)
+        if self.affine:
+            out = out * self.weight.view(shape) + self.bias.view(shape)
+        if self.track_running_stats:
+            with torch.no_grad():
+                count = parts[0].numel() / parts.shape[2]
+                for part_mean, part_var in zip(mean.flatten(1), var.flatten(1)):
+                    self.num_batches_tracked += 1
+                    momentum = self.momentum if self.momentum is not None else 1 / float(self.num_batches_tracked)
+                    self.running_mean.lerp_(part_mean, momentum)
+                    self.running_var.lerp_(part_var * count / max(count - 1, 1), momentum)
+        return out.view_as(x)
+
+
+def _split_batch_norms(module: nn.Module) -> nn.Module:
+    """The module with every BatchNorm2d replaced by a SplitBatchNorm2d holding the same state."""
+    for name, child in module.named_children():
+        if type(child) is nn.BatchNorm2d:
+            split = SplitBatchNorm2d(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
+            split.load_state_dict(child.state_dict())
+            setattr(module, name, split)
+        else:
+            _split_batch_norms(child)
+    return module

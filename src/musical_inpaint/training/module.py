@@ -17,6 +17,7 @@ from torchvision.utils import make_grid, save_image
 from musical_inpaint.imaging import panel
 from musical_inpaint.losses import AdversarialLoss, InpaintingLoss
 from musical_inpaint.metrics import PaperMetrics
+from musical_inpaint.models import ContextualAttention
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -57,6 +58,11 @@ class MusicalInpainting(L.LightningModule):
             their value at step 0 to 0 at `trainer.max_steps`, after `warmup_steps` of linear rise.
         val_images: how many validation images go into the saved and logged panels.
         run_config: the resolved run configuration, stored in every checkpoint.
+        fast_step: the same losses and updates with fewer launches and no mask-dependent
+            shapes, for accelerators: the discriminator sees real and fake in one forward
+            (`DenseNetDiscriminator.pair`), the attention queries every position
+            (`static_shapes`: no host synchronisation inside the generator, so its shapes are
+            static for CUDA graphs / torch.compile), Adam runs fused on CUDA (foreach elsewhere).
 
     Steps count generator updates (one per batch at g_every=1), with or without a discriminator:
     `global_step`, `trainer.max_steps`, the schedule, the logs' step and the files' names agree.
@@ -78,6 +84,7 @@ class MusicalInpainting(L.LightningModule):
         warmup_steps: int = 0,
         val_images: int = 4,
         run_config: dict | None = None,
+        fast_step: bool = False,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -98,6 +105,11 @@ class MusicalInpainting(L.LightningModule):
         self.lr_schedule, self.warmup_steps = lr_schedule, warmup_steps
         self.val_images = val_images
         self.run_config = run_config
+        self.fast_step = fast_step
+        if fast_step:
+            for module in self.generator.modules():
+                if isinstance(module, ContextualAttention):
+                    module.static_shapes = True
         self.val_metrics = PaperMetrics()
 
     # ------------------------------------------------------------------------------ training
@@ -105,7 +117,9 @@ class MusicalInpainting(L.LightningModule):
         return self.generator(image, mask)
 
     def configure_optimizers(self):
-        make = lambda params, lr: torch.optim.Adam(params, lr=lr, betas=self.betas)
+        fused = self.fast_step and next(self.generator.parameters()).is_cuda
+        options = dict(fused=True) if fused else dict(foreach=True) if self.fast_step else {}
+        make = lambda params, lr: torch.optim.Adam(params, lr=lr, betas=self.betas, **options)
         optimisers = [make(self.generator.parameters(), self.lr)]
         if self.discriminator is not None:
             optimisers.append(make(self.discriminator.parameters(), self.d_lr))
@@ -139,7 +153,7 @@ class MusicalInpainting(L.LightningModule):
         if self.discriminator is not None and batch_idx % self.d_every == 0:
             d_optimiser = optimisers[1]
             self.toggle_optimizer(d_optimiser)
-            d_loss, d_terms = self.adversarial.discriminator_loss(self.discriminator, image, prediction)
+            d_loss, d_terms = self.adversarial.discriminator_loss(self.discriminator, image, prediction, one_pass=self.fast_step)
             with uncounted(d_optimiser):
                 self._step(d_optimiser, d_loss, d_terms, self.discriminator)
             self.untoggle_optimizer(d_optimiser)
