@@ -34,8 +34,9 @@ from musical_inpaint.baselines import BASELINES, fill_with
 from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.errors import user_error
 from musical_inpaint.inference import load_generator, pick_device, predict
-from musical_inpaint.imaging import composite, panel, to_unit
+from musical_inpaint.imaging import composite, panel, quantise, to_unit
 from musical_inpaint.metrics import METRIC_NAMES, paper_metrics, upgrade_legacy
+from musical_inpaint.perceptual_metrics import PerceptualEvaluation
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,17 @@ PAPER_ROWS: dict[str, dict[str, tuple[float, float, float]]] = {
                "MUSICAL": (0.9008, 26.64, 1.629)},
 }
 AREA_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 1.0)  # hole fraction bins, as LaMa reports
+# The extras when computed (musical_inpaint.perceptual_metrics): table label, digits, unit, definition.
+EXTRA_METRICS = {
+    "lpips": ("LPIPS", 4, "[0, 1], lower is better",
+              "LPIPS v0.1, AlexNet trunk (the lpips package), composite against ground truth, per image"),
+    "fid": ("FID", 2, "lower is better",
+            "FID on the 2048-d pool features of pt_inception-2015-12-05 (torch-fidelity), composites against ground truths"),
+    "p_ids": ("P-IDS", 3, "[0, 0.5], higher is better",
+              "P-IDS (CoModGAN): share of pairs a linear SVM on the same features finds the composite more real"),
+    "u_ids": ("U-IDS", 3, "[0, 0.5], higher is better",
+              "U-IDS (CoModGAN): that SVM's misclassification rate on ground truths and composites"),
+}
 
 
 def methods_of(cfg: DictConfig) -> list[tuple[str, str | None]]:
@@ -93,11 +105,13 @@ def evaluate(cfg: DictConfig) -> dict | list[dict]:
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("test")
     several_checkpoints = sum(method == "musical" for method, _ in pairs) > 1
+    extras = PerceptualEvaluation(**cfg.metrics, device=str(pick_device(cfg.device)))  # weights checked up front
     summaries = []
     for number, (method, checkpoint) in enumerate(pairs):
         name = f"musical_{number}" if method == "musical" and several_checkpoints else method
         folder = output_dir if len(pairs) == 1 else output_dir / name
-        summaries.append(evaluate_method(cfg, datamodule, method, checkpoint, folder))
+        extras.reset()
+        summaries.append(evaluate_method(cfg, datamodule, method, checkpoint, folder, extras))
     table = markdown_table(summaries, datamodule.paper_benchmark, cfg.mask)
     (output_dir / "table.md").write_text(table)
     print(table)
@@ -105,8 +119,10 @@ def evaluate(cfg: DictConfig) -> dict | list[dict]:
     return summaries[0] if len(summaries) == 1 else summaries
 
 
-def evaluate_method(cfg: DictConfig, datamodule, method: str, checkpoint: str | None, folder: Path) -> dict:
-    """One method on the test split: its summary, with metrics.json and per_image.csv in `folder`."""
+def evaluate_method(cfg: DictConfig, datamodule, method: str, checkpoint: str | None, folder: Path,
+                    extras: PerceptualEvaluation | None = None) -> dict:
+    """One method on the test split: its summary, with metrics.json and per_image.csv in `folder`;
+    `extras` adds LPIPS per image, FID and P-IDS / U-IDS, overall and per hole-area bin."""
     folder.mkdir(parents=True, exist_ok=True)
     fill, label = build_method(cfg, method, checkpoint)
     loader = datamodule.test_dataloader()
@@ -118,18 +134,26 @@ def evaluate_method(cfg: DictConfig, datamodule, method: str, checkpoint: str | 
             break
         prediction = fill(image, mask)
         values = paper_metrics(prediction, image, mask)
+        distances = None
+        if extras is not None and extras.enabled:
+            distances = extras.update(quantise(composite(prediction, image, mask)), quantise(image))
         for i in range(image.shape[0]):
             rows.append(dict(name=batch["name"][i], index=int(batch["index"][i]), hole_fraction=float(mask[i].mean()),
-                             **{name: float(values[name][i]) for name in METRIC_NAMES}))
+                             **{name: float(values[name][i]) for name in METRIC_NAMES},
+                             **({} if distances is None else {"lpips": distances[i]})))
         if saved < cfg.save_images:
             saved += _save_panels(folder / "images", image, mask, prediction, batch["name"], cfg.save_images - saved)
     rows = rows[: cfg.limit] if cfg.limit is not None else rows
     if not rows:
         raise SystemExit("evaluate: the test split is empty")
 
-    summary = dict(method=method, label=label, images=len(rows), **_means(rows), bins=_bins(rows),
+    means = _means(rows, extras, list(range(len(rows))))
+    extra = [name for name in EXTRA_METRICS if name in means]
+    summary = dict(method=method, label=label, images=len(rows), **means, bins=_bins(rows, extras),
                    dataset=OmegaConf.to_container(cfg.dataset, resolve=True), mask=OmegaConf.to_container(cfg.mask, resolve=True),
-                   units=dict(ssim="[0, 1]", psnr="dB", l1_pct="%", hole_l1_pct="%", hole_psnr="dB"))
+                   units=dict(ssim="[0, 1]", psnr="dB", l1_pct="%", hole_l1_pct="%", hole_psnr="dB",
+                              **{name: EXTRA_METRICS[name][2] for name in extra}),
+                   **({"definitions": {name: EXTRA_METRICS[name][3] for name in extra}} if extra else {}))
     (folder / "metrics.json").write_text(json.dumps(summary, indent=2))
     with open(folder / "per_image.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
@@ -150,36 +174,44 @@ def read_per_image(folder: Path) -> list[dict]:
         return [upgrade_legacy(row, fractions=True) for row in csv.DictReader(handle)]
 
 
-def _means(rows: list[dict]) -> dict[str, float]:
-    return {name: float(np.mean([r[name] for r in rows])) for name in METRIC_NAMES}
+def _means(rows: list[dict], extras: PerceptualEvaluation | None = None, indices: list[int] | None = None) -> dict[str, float]:
+    """The per-image metrics' means (LPIPS too when computed), and FID / IDS of these images."""
+    names = METRIC_NAMES + (("lpips",) if "lpips" in rows[0] else ())
+    means = {name: float(np.mean([r[name] for r in rows])) for name in names}
+    return {**means, **(extras.summary(indices) if extras is not None else {})}
 
 
-def _bins(rows: list[dict]) -> dict[str, dict]:
+def _bins(rows: list[dict], extras: PerceptualEvaluation | None = None) -> dict[str, dict]:
     bins = {}
     for low, high in zip(AREA_BINS[:-1], AREA_BINS[1:]):
-        inside = [r for r in rows if low < r["hole_fraction"] <= high or (low == 0 and r["hole_fraction"] == 0)]
+        inside = [i for i, r in enumerate(rows) if low < r["hole_fraction"] <= high or (low == 0 and r["hole_fraction"] == 0)]
         if inside:
-            bins[f"{low:.0%}-{high:.0%}"] = dict(images=len(inside), **_means(inside))
+            bins[f"{low:.0%}-{high:.0%}"] = dict(images=len(inside), **_means([rows[i] for i in inside], extras, inside))
     return bins
 
 
+
+
 def markdown_table(summaries: list[dict], dataset: str | None, mask_cfg: DictConfig) -> str:
-    """Our rows under the paper's published rows (those only for its protocol: the centre hole)."""
-    lines = ["| method | SSIM | PSNR (dB) | mean L1 (%) | hole L1 (%) | hole PSNR (dB) |", "|---|---|---|---|---|---|"]
+    """Our rows under the paper's published rows (those only for its protocol: the centre hole);
+    LPIPS, FID and P-IDS / U-IDS columns when they were computed."""
+    extra = [name for name in EXTRA_METRICS if name in summaries[0]]
+    paper_columns = ["SSIM", "PSNR (dB)", "mean L1 (%)", "hole L1 (%)", "hole PSNR (dB)", *(EXTRA_METRICS[n][0] for n in extra)]
+    header = lambda names: ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    cells = lambda r: (f" {r['ssim']:.4f} | {r['psnr']:.2f} | {r['l1_pct']:.3f} | {r['hole_l1_pct']:.3f} | {r['hole_psnr']:.2f} |"
+                       + "".join(f" {r[n]:.{EXTRA_METRICS[n][1]}f} |" if n in r else " – |" for n in extra))
+    lines = header(["method", *paper_columns])
     papers_protocol = mask_cfg.get("_target_", "").endswith("CenterMask") and mask_cfg.get("fraction") == 0.5
     if dataset in PAPER_ROWS and papers_protocol:
         for method, (ssim, psnr, l1) in PAPER_ROWS[dataset].items():
-            lines.append(f"| {method} (paper) | {ssim:.4f} | {psnr:.2f} | {l1:.3f} | – | – |")
-    for s in summaries:
-        lines.append(f"| {s['label']} | {s['ssim']:.4f} | {s['psnr']:.2f} | {s['l1_pct']:.3f} | {s['hole_l1_pct']:.3f} | {s['hole_psnr']:.2f} |")
+            lines.append(f"| {method} (paper) | {ssim:.4f} | {psnr:.2f} | {l1:.3f} | – | – |" + " – |" * len(extra))
+    lines += [f"| {s['label']} |" + cells(s) for s in summaries]
     note = f"\n{summaries[0]['images']} test images" + (
         "" if dataset in PAPER_ROWS and papers_protocol else "; the paper's rows apply to its own test sets with the centre hole only")
     for s in summaries:
         if len(s["bins"]) > 1:
-            lines += ["", f"{s['label']}, by hole area:", "",
-                      "| hole area | images | SSIM | PSNR (dB) | mean L1 (%) | hole L1 (%) |", "|---|---|---|---|---|---|"]
-            for name, b in s["bins"].items():
-                lines.append(f"| {name} | {b['images']} | {b['ssim']:.4f} | {b['psnr']:.2f} | {b['l1_pct']:.3f} | {b['hole_l1_pct']:.3f} |")
+            lines += ["", f"{s['label']}, by hole area:", "", *header(["hole area", "images", *paper_columns])]
+            lines += [f"| {name} | {b['images']} |" + cells(b) for name, b in s["bins"].items()]
     return "\n".join(lines) + "\n" + note + "\n"
 
 

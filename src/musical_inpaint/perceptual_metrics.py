@@ -1,0 +1,189 @@
+"""The metrics inpainting papers report since LaMa and CoModGAN, from well-kept libraries:
+
+- LPIPS (Zhang et al. 2018) as the `lpips` package defines it, v0.1 with the AlexNet trunk: its
+  calibrated linear layers ship with the package; the trunk is torchvision's ImageNet AlexNet.
+- FID (Heusel et al. 2017) on the 2048-d pool features of the standard `pt_inception-2015-12-05`
+  weights, extracted by torch-fidelity's InceptionV3 (the TensorFlow-compatible port that
+  torch-fidelity and torchmetrics share), statistics and distance by torch-fidelity's functions.
+- P-IDS / U-IDS (Zhao et al. 2021, CoModGAN): a linear SVM trained to tell the real images'
+  Inception features from the inpainted ones'; U-IDS is its misclassification rate on them,
+  P-IDS the share of pairs whose inpainted image it finds more real than the original.
+
+Images are the evaluation's composites and ground truths, quantised to uint8 as everywhere in
+evaluation. The networks' weights are downloaded on first use where there is internet;
+offline, each takes a local file (`metrics.inception_weights`, `metrics.lpips_weights`), and a
+missing one is an error that says which file to put where, never a random network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from musical_inpaint.backbones import PretrainedWeightsError
+
+EXTRAS = "pip install 'musical-inpaint[metrics]'"
+
+
+def _require(module: str):
+    try:
+        return __import__(module)
+    except ImportError:
+        raise PretrainedWeightsError(f"the metric needs the {module} package: {EXTRAS}") from None
+
+
+def _weights_file(path: str | Path, option: str) -> Path:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise PretrainedWeightsError(f"{option}={path}: no such file")
+    return path
+
+
+def inception(weights: str | Path | None) -> nn.Module:
+    """torch-fidelity's InceptionV3 returning the 2048-d pool features of uint8 B x 3 x H x W images.
+    weights: a local copy of the standard file, or None to download it (an error offline)."""
+    _require("torch_fidelity")
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
+
+    option = "metrics.inception_weights"
+    path = None if weights is None else str(_weights_file(weights, option))
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            return FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=path)
+    except OSError as error:  # URLError: no internet
+        file = Path(URL_INCEPTION_V3).name
+        raise PretrainedWeightsError(
+            f"{option}: cannot download the FID Inception weights from {URL_INCEPTION_V3} ({error}). Without "
+            f"internet, download {file} elsewhere and set {option}=/path/to/{file}"
+        ) from None
+    except (RuntimeError, KeyError) as error:
+        raise PretrainedWeightsError(f"{option}={weights}: not the InceptionV3 weights FID uses ({error})"[:500]) from None
+
+
+def inception_features(network: nn.Module, images: Tensor) -> Tensor:
+    """N x 2048 float64 features of uint8 images."""
+    with torch.no_grad():
+        (features,) = network(images)
+    return features.double().cpu()
+
+
+def lpips_network(weights: str | Path | None) -> nn.Module:
+    """The LPIPS v0.1 AlexNet metric, its trunk from `weights` (torchvision's alexnet state dict;
+    None: download it through torchvision, an error offline)."""
+    lpips = _require("lpips")
+    from torchvision.models import AlexNet_Weights
+
+    option = "metrics.lpips_weights"
+    if weights is None:
+        try:
+            state = AlexNet_Weights.IMAGENET1K_V1.get_state_dict(progress=False, check_hash=True)
+        except (OSError, RuntimeError) as error:
+            url = AlexNet_Weights.IMAGENET1K_V1.url
+            raise PretrainedWeightsError(
+                f"{option}: cannot download the AlexNet trunk of LPIPS from {url} ({error}). Without internet, "
+                f"download {Path(url).name} elsewhere and set {option}=/path/to/{Path(url).name}"
+            ) from None
+    else:
+        state = torch.load(_weights_file(weights, option), map_location="cpu", weights_only=True)
+    with warnings.catch_warnings():  # lpips asks torchvision for its trunk in a deprecated way
+        warnings.simplefilter("ignore", UserWarning)
+        metric = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)  # calibrated linear layers
+    # torchvision's features.{i} are the trunk's slices' modules of the same index.
+    trunk = {}
+    for name, module in metric.net.named_children():
+        for index, _ in module.named_children():
+            for kind in ("weight", "bias"):
+                key = f"features.{index}.{kind}"
+                if key in state:
+                    trunk[f"{name}.{index}.{kind}"] = state[key]
+    try:
+        metric.net.load_state_dict(trunk, strict=True)
+    except RuntimeError as error:
+        raise PretrainedWeightsError(f"{option}={weights}: not torchvision's AlexNet weights ({error})"[:500]) from None
+    return metric.eval().requires_grad_(False)
+
+
+def lpips_distance(network: nn.Module, a: Tensor, b: Tensor) -> Tensor:
+    """Per-image LPIPS of B x 3 x H x W images in [-1, 1] (a B-vector)."""
+    with torch.no_grad():
+        return network(a.float(), b.float()).flatten()
+
+
+def fid(real: Tensor, fake: Tensor) -> float:
+    """FID between two sets of Inception features (N x 2048), by torch-fidelity's functions."""
+    _require("torch_fidelity")
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+
+    if min(len(real), len(fake)) < 2:
+        return float("nan")  # a covariance needs two samples
+    statistics = [fid_features_to_statistics(features) for features in (real, fake)]
+    return float(fid_statistics_to_metric(*statistics, verbose=False)["frechet_inception_distance"])
+
+
+def inception_discriminative_scores(real: Tensor, fake: Tensor) -> dict[str, float]:
+    """CoModGAN's P-IDS and U-IDS from paired real and inpainted Inception features."""
+    _require("sklearn")
+    from sklearn.svm import LinearSVC
+
+    real, fake = real.numpy(), fake.numpy()
+    inputs = np.concatenate([real, fake])
+    targets = np.concatenate([np.ones(len(real)), np.zeros(len(fake))])
+    svm = LinearSVC(dual=False).fit(inputs, targets)
+    u_ids = 1 - svm.score(inputs, targets)
+    p_ids = float(np.mean(svm.decision_function(fake) > svm.decision_function(real)))
+    return dict(p_ids=p_ids, u_ids=float(u_ids))
+
+
+class PerceptualEvaluation:
+    """The configured extras of one evaluation (`metrics` in evaluate.yaml), networks loaded once:
+    per-image LPIPS and, for FID and P-IDS / U-IDS, the Inception features of every ground truth and
+    composite, kept per image so that any subset (a hole-area bin) has its own FID."""
+
+    def __init__(self, lpips: bool = False, fid: bool = False, ids: bool = False,
+                 inception_weights: str | None = None, lpips_weights: str | None = None, device: str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.lpips = lpips_network(lpips_weights).to(self.device) if lpips else None
+        self.inception = inception(inception_weights).to(self.device) if fid or ids else None
+        self.fid, self.ids = fid, ids
+        self.real: list[Tensor] = []
+        self.fake: list[Tensor] = []
+
+    @property
+    def enabled(self) -> bool:
+        return self.lpips is not None or self.inception is not None
+
+    def reset(self) -> None:
+        self.real, self.fake = [], []
+
+    def update(self, inpainted: Tensor, target: Tensor) -> list[float] | None:
+        """One batch of quantised composites and ground truths (0..255); returns its per-image
+        LPIPS when that is on."""
+        distances = None
+        if self.lpips is not None:
+            unit = lambda x: (x / 127.5 - 1).to(self.device)
+            distances = lpips_distance(self.lpips, unit(inpainted), unit(target)).cpu().tolist()
+        if self.inception is not None:
+            as_bytes = lambda x: x.to(torch.uint8).to(self.device)
+            self.real.append(inception_features(self.inception, as_bytes(target)))
+            self.fake.append(inception_features(self.inception, as_bytes(inpainted)))
+        return distances
+
+    def summary(self, indices: list[int] | None = None) -> dict[str, float]:
+        """FID (and P-IDS / U-IDS) over the images seen, or over those at `indices`."""
+        if self.inception is None:
+            return {}
+        real, fake = torch.cat(self.real), torch.cat(self.fake)
+        if indices is not None:
+            real, fake = real[indices], fake[indices]
+        result = {}
+        if self.fid:
+            result["fid"] = fid(real, fake)
+        if self.ids:
+            result.update(inception_discriminative_scores(real, fake))
+        return result
