@@ -3,6 +3,7 @@ a cross-check of FID against torchmetrics' own, and evaluate's columns."""
 
 import csv
 import json
+import re
 import urllib.error
 from unittest import mock
 
@@ -12,6 +13,7 @@ import torchvision
 from hydra import compose, initialize_config_dir
 
 from musical_inpaint.backbones import PretrainedWeightsError
+from musical_inpaint.errors import user_error
 from musical_inpaint.evaluate import evaluate
 from musical_inpaint import perceptual_metrics as pm
 from tests.helpers import CONFIG_DIR
@@ -121,3 +123,18 @@ def test_evaluate_reports_them_overall_per_image_and_per_hole_area(weights, tmp_
     assert sum(b["images"] for b in bins) == 24 and all("fid" in b and "lpips" in b for b in bins)
     table = (tmp_path / "table.md").read_text()
     assert "| LPIPS | FID | P-IDS | U-IDS |" in table and "by hole area" in table
+
+
+def test_validation_logs_lpips_when_its_weights_are_given(weights, tmp_path):
+    from musical_inpaint.train import train
+    from tests.helpers.configs import tiny_config
+
+    train(tiny_config(tmp_path, f"model.val_lpips_weights={weights['lpips_weights']}"))
+    rows = [r for r in csv.DictReader(open(tmp_path / "csv" / "metrics.csv")) if r.get("val/lpips")]
+    assert len(rows) == 2 and all(0 < float(r["val/lpips"]) < 1 for r in rows)
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    assert not any("lpips" in key for key in state)  # the metric's network is not saved with the model
+    with pytest.raises(Exception) as failure:  # Hydra wraps it; the command line prints user_error's line
+        train(tiny_config(tmp_path / "bad", f"model.val_lpips_weights={tmp_path / 'missing.pth'}"))
+    assert re.match(r"model.val_lpips_weights=.*missing.pth: no such file", str(user_error(failure.value)))
+    assert not (tmp_path / "bad" / "checkpoints").exists()

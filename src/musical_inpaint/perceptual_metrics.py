@@ -73,13 +73,12 @@ def inception_features(network: nn.Module, images: Tensor) -> Tensor:
     return features.double().cpu()
 
 
-def lpips_network(weights: str | Path | None) -> nn.Module:
+def lpips_network(weights: str | Path | None, option: str = "metrics.lpips_weights") -> nn.Module:
     """The LPIPS v0.1 AlexNet metric, its trunk from `weights` (torchvision's alexnet state dict;
-    None: download it through torchvision, an error offline)."""
+    None: download it through torchvision, an error offline); `option` names the setting in errors."""
     lpips = _require("lpips")
     from torchvision.models import AlexNet_Weights
 
-    option = "metrics.lpips_weights"
     if weights is None:
         try:
             state = AlexNet_Weights.IMAGENET1K_V1.get_state_dict(progress=False, check_hash=True)

@@ -12,12 +12,14 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor, nn
+from torchmetrics import MeanMetric
 from torchvision.utils import make_grid, save_image
 
-from musical_inpaint.imaging import panel
+from musical_inpaint.imaging import composite, panel, quantise
 from musical_inpaint.losses import AdversarialLoss, InpaintingLoss
 from musical_inpaint.metrics import PaperMetrics
 from musical_inpaint.models import ContextualAttention
+from musical_inpaint.perceptual_metrics import lpips_distance, lpips_network
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -58,6 +60,8 @@ class MusicalInpainting(L.LightningModule):
             their value at step 0 to 0 at `trainer.max_steps`, after `warmup_steps` of linear rise.
         val_images: how many validation images go into the saved and logged panels.
         run_config: the resolved run configuration, stored in every checkpoint.
+        val_lpips_weights: torchvision's AlexNet weights file (alexnet-owt-7be5be79.pth): validation
+            also logs `val/lpips` of the composites (musical_inpaint.perceptual_metrics); None: not.
         fast_step: the same losses and updates with fewer launches and no mask-dependent
             shapes, for accelerators: the discriminator sees real and fake in one forward
             (`DenseNetDiscriminator.pair`), the attention queries every position
@@ -85,6 +89,7 @@ class MusicalInpainting(L.LightningModule):
         val_images: int = 4,
         run_config: dict | None = None,
         fast_step: bool = False,
+        val_lpips_weights: str | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -111,6 +116,9 @@ class MusicalInpainting(L.LightningModule):
                 if isinstance(module, ContextualAttention):
                     module.static_shapes = True
         self.val_metrics = PaperMetrics()
+        # Kept out of the module's children: the metric's network is not part of the checkpoint.
+        self._lpips = (lpips_network(val_lpips_weights, "model.val_lpips_weights"),) if val_lpips_weights else None
+        self.val_lpips = MeanMetric()
 
     # ------------------------------------------------------------------------------ training
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
@@ -199,6 +207,10 @@ class MusicalInpainting(L.LightningModule):
         image, mask = batch["image"], batch["mask"]
         prediction = self.generator(image, mask).float()
         self.val_metrics.update(prediction, image, mask)
+        if self._lpips is not None:
+            network = self._lpips[0].to(image.device)
+            unit = lambda x: quantise(x) / 127.5 - 1  # the 8-bit images evaluation sees
+            self.val_lpips.update(lpips_distance(network, unit(composite(prediction, image, mask)), unit(image)))
         if batch_idx == 0 and self.val_images > 0:
             self._save_panel(image, mask, prediction)
 
@@ -208,6 +220,9 @@ class MusicalInpainting(L.LightningModule):
         # compute() already summed the states over processes, so every rank holds the same values;
         # sync_dist averages these equal values (a no-op) and keeps Lightning from warning per key.
         self.log_dict({f"val/{name}": value.float() for name, value in values.items()}, sync_dist=True)
+        if self._lpips is not None:
+            self.log("val/lpips", self.val_lpips.compute().float(), sync_dist=True)
+            self.val_lpips.reset()
         self._log_step()
         if not self.trainer.sanity_checking and hasattr(self, "_started"):
             # Wall time since training started, to draw the curves against time as well as steps.
