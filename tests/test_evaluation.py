@@ -80,6 +80,10 @@ def test_files_from_before_the_l1_units_read_under_todays_names_and_units(tmp_pa
         "step": "8", "train/l1": "0.3", "val/hole_l1_pct": 12.5, "val/telea_hole_l1_pct": "", "val/ssim": "0.8"}
     today = {"val/hole_l1_pct": 12.5}
     assert upgrade_legacy(today, fractions=True) == today
+    # A run resumed on today's code: its CSV has both columns, each row one of them filled.
+    for row in ({"val/hole_l1": "0.125", "val/hole_l1_pct": ""}, {"val/hole_l1_pct": "", "val/hole_l1": "0.125"},
+                {"val/hole_l1": "", "val/hole_l1_pct": "12.5"}):
+        assert float(upgrade_legacy(row, fractions=True)["val/hole_l1_pct"]) == 12.5
 
 
 def test_committed_runs_from_before_the_units_keep_their_figures():

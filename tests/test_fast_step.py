@@ -57,6 +57,27 @@ def test_one_pass_discriminator_loss_equals_two_passes(loss):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
+def test_one_pass_under_bf16_autocast_is_as_close_to_float32_as_two_passes():
+    # trainer=gpu trains under bf16-mixed: the convolutions feed the norms bf16, whose statistics
+    # are taken in float32 (as cuDNN's batch norm does) into float32 running statistics. bf16
+    # rounding grows through 120 layers either way: each path is compared with float32.
+    torch.manual_seed(0)
+    discriminator = DenseNetDiscriminator(weights=None).train()
+    two_pass, reference = copy.deepcopy(discriminator), copy.deepcopy(discriminator)
+    real, fake = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
+    exact = torch.cat([reference(real), reference(fake)])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = torch.cat(discriminator.pair(real, fake))
+        theirs = torch.cat([two_pass(real), two_pass(fake)])
+    assert ours.dtype == theirs.dtype
+    error = lambda logits: float((logits.float() - exact).norm() / exact.norm())
+    assert error(ours) < 2 * error(theirs) + 1e-3, (error(ours), error(theirs))
+    for ours_buffer, exact_buffer in zip(discriminator.buffers(), reference.buffers()):
+        assert ours_buffer.dtype == exact_buffer.dtype
+    with pytest.raises(ValueError, match="one shape"):
+        discriminator.pair(real, fake[:1])
+
+
 def test_pair_falls_back_to_two_passes_after_conversion_to_sync_batch_norm():
     torch.manual_seed(0)
     discriminator = DenseNetDiscriminator(weights=None)

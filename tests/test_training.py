@@ -284,6 +284,8 @@ def run_cli(args, cwd, env=None, timeout=600):
         ("trainer.accumulate_grad_batches=2", r"trainer.accumulate_grad_batches=2: .* raise dataset.batch_size"),
         ("monitor=val/hole_l1", r"monitor=val/hole_l1: the L1 metrics carry their unit .* monitor=val/hole_l1_pct"),
         ("+dataset.train_load_size=[80,60]", r"dataset.train_load_size must be null, a short side"),
+        ("+dataset.train_load_size=[20,60]", r"dataset.train_load_size=\[20, 60\]: the short side .* crop_size=32"),
+        ("+dataset.train_load_size=true", r"dataset.train_load_size must be null, a short side"),
     ],
 )
 def test_config_errors_name_the_option_as_typed_before_anything_is_built(tmp_path, override, message):

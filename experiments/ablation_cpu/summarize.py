@@ -8,8 +8,6 @@ baselines/<method>_<dataset>/metrics.json; writes results.md, hole_l1_curves.png
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -22,7 +20,10 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 from PIL import Image  # noqa: E402
 
-METRICS = ("ssim", "psnr", "l1", "hole_l1")
+from musical_inpaint.evaluate import read_metrics  # noqa: E402
+from musical_inpaint.runs_table import batches_at, validations  # noqa: E402
+
+METRICS = ("ssim", "psnr", "l1_pct", "hole_l1_pct")
 ATTENTIONS = ("multi_scale", "single_scale", "none")
 
 
@@ -36,19 +37,16 @@ def load_jobs(sweep: Path) -> list[dict]:
         job = dict(folder=folder, attention=overrides["attention"], adv=float(overrides["adv_weight"]),
                    seed=int(overrides["seed"]))
         for split in ("synthetic", "paris"):
-            metrics = folder / f"eval_{split}" / "metrics.json"
-            job[split] = json.loads(metrics.read_text()) if metrics.is_file() else None
-        job["curve"] = validation_curve(folder / "csv" / "metrics.csv")
+            metrics = folder / f"eval_{split}"
+            job[split] = read_metrics(metrics) if (metrics / "metrics.json").is_file() else None
+        job["curve"] = validation_curve(folder)
         jobs.append(job)
     return jobs
 
 
-def validation_curve(path: Path) -> list[tuple[int, float]]:
-    """(training batches seen, val/hole_l1) pairs. Lightning's loggers count batches in `step`
-    (its global_step counts optimiser steps: 2 a batch with a discriminator)."""
-    if not path.is_file():
-        return []
-    return [(int(row["step"]) + 1, float(row["val/hole_l1"])) for row in csv.DictReader(open(path)) if row.get("val/hole_l1")]
+def validation_curve(run: Path) -> list[tuple[int, float]]:
+    """(training batches seen, validation hole L1 in %) pairs of a run's metrics.csv."""
+    return [(batches_at(row), float(row["val/hole_l1_pct"])) for row in validations(run)]
 
 
 def variant(job: dict) -> str:
@@ -72,14 +70,14 @@ def table(jobs: list[dict], split: str, baselines: dict[str, dict]) -> str:
         cells = [mean_and_spread([r[m] for r in runs], 4 if m == "ssim" else 3) for m in METRICS]
         lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
     for method, result in sorted(baselines.items()):
-        lines.append(f"| {method} (classical) | – | {result['ssim']:.4f} | {result['psnr']:.3f} | {result['l1']:.3f} | "
-                     f"{result['hole_l1']:.3f} |")
+        lines.append(f"| {method} (classical) | – | {result['ssim']:.4f} | {result['psnr']:.3f} | {result['l1_pct']:.3f} | "
+                     f"{result['hole_l1_pct']:.3f} |")
     return "\n".join(lines)
 
 
 def per_seed_differences(jobs: list[dict], split: str) -> str:
     """Paired by seed: hole L1 of multi_scale minus single_scale and minus none (negative = better)."""
-    by_key = {(j["attention"], j["adv"], j["seed"]): j[split]["hole_l1"] for j in jobs if j[split]}
+    by_key = {(j["attention"], j["adv"], j["seed"]): j[split]["hole_l1_pct"] for j in jobs if j[split]}
     lines = ["| adversarial | seed | multi - single (hole L1 %) | multi - none (hole L1 %) |", "|---|---|---|---|"]
     for adv in sorted({j["adv"] for j in jobs}):
         for seed in sorted({j["seed"] for j in jobs}):
@@ -100,7 +98,7 @@ def plot_curves(jobs: list[dict], path: Path) -> None:
             if job["adv"] == adv and job["curve"]:
                 batches, values = zip(*job["curve"])
                 label = job["attention"] if job["seed"] == 0 else None
-                axis.plot(batches, np.array(values) * 100, color=colours[job["attention"]], alpha=0.8, label=label, marker="o")
+                axis.plot(batches, values, color=colours[job["attention"]], alpha=0.8, label=label, marker="o")
         axis.set_title(f"adversarial weight {adv}")
         axis.set_xlabel("training batches (of 8 images)")
         axis.grid(alpha=0.3)
@@ -126,7 +124,7 @@ def main(here: Path) -> None:
     baselines = defaultdict(dict)
     for metrics in sorted((here / "baselines").glob("*/metrics.json")):
         method, split = metrics.parent.name.rsplit("_", 1)
-        baselines[split][method] = json.loads(metrics.read_text())
+        baselines[split][method] = read_metrics(metrics.parent)
     plot_curves(jobs, here / "hole_l1_curves.png")
     sample_grid(jobs, here / "samples.png")
     report = [

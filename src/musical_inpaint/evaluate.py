@@ -190,8 +190,6 @@ def _bins(rows: list[dict], extras: PerceptualEvaluation | None = None) -> dict[
     return bins
 
 
-
-
 def markdown_table(summaries: list[dict], dataset: str | None, mask_cfg: DictConfig) -> str:
     """Our rows under the paper's published rows (those only for its protocol: the centre hole);
     LPIPS, FID and P-IDS / U-IDS columns when they were computed."""
@@ -199,7 +197,7 @@ def markdown_table(summaries: list[dict], dataset: str | None, mask_cfg: DictCon
     paper_columns = ["SSIM", "PSNR (dB)", "mean L1 (%)", "hole L1 (%)", "hole PSNR (dB)", *(EXTRA_METRICS[n][0] for n in extra)]
     header = lambda names: ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     cells = lambda r: (f" {r['ssim']:.4f} | {r['psnr']:.2f} | {r['l1_pct']:.3f} | {r['hole_l1_pct']:.3f} | {r['hole_psnr']:.2f} |"
-                       + "".join(f" {r[n]:.{EXTRA_METRICS[n][1]}f} |" if n in r else " – |" for n in extra))
+                       + "".join(f" {r[n]:.{EXTRA_METRICS[n][1]}f} |" if r.get(n) is not None else " – |" for n in extra))
     lines = header(["method", *paper_columns])
     papers_protocol = mask_cfg.get("_target_", "").endswith("CenterMask") and mask_cfg.get("fraction") == 0.5
     if dataset in PAPER_ROWS and papers_protocol:

@@ -77,18 +77,21 @@ def current_name(name: str) -> str:
 
 def upgrade_legacy(record: dict, fractions: bool) -> dict:
     """A record (a CSV row, a metrics.json dict) under today's names and unit. `fractions`: its
-    old L1 values are fractions (the CSVs), else already % (metrics.json). A record that has the
-    new name keeps it; nested dicts (metrics.json's bins) are upgraded too."""
+    old L1 values are fractions (the CSVs), else already % (metrics.json). Where a record holds
+    both names (a run resumed on today's code appends to its old CSV, whose rows then have both
+    columns, one of them empty), the filled one counts; nested dicts (bins) are upgraded too."""
     upgraded = {}
     for key, value in record.items():
         if isinstance(value, dict):
             value = upgrade_legacy(value, fractions)
         new = current_name(key) if isinstance(key, str) else key
-        if new != key and new not in record:
-            if fractions and value not in (None, ""):
-                value = 100 * float(value)
-            key = new
-        upgraded[key] = value
+        if new != key:
+            if value in (None, ""):
+                upgraded.setdefault(new, value)
+                continue
+            value = 100 * float(value) if fractions else value
+        if upgraded.get(new) in (None, ""):
+            upgraded[new] = value
     return upgraded
 
 

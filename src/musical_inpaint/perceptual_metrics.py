@@ -31,11 +31,11 @@ from musical_inpaint.backbones import PretrainedWeightsError
 EXTRAS = "pip install 'musical-inpaint[metrics]'"
 
 
-def _require(module: str):
+def _require(module: str, option: str = "this metric"):
     try:
         return __import__(module)
     except ImportError:
-        raise PretrainedWeightsError(f"the metric needs the {module} package: {EXTRAS}") from None
+        raise PretrainedWeightsError(f"{option} needs the {module} package: {EXTRAS}") from None
 
 
 def _weights_file(path: str | Path, option: str) -> Path:
@@ -48,10 +48,10 @@ def _weights_file(path: str | Path, option: str) -> Path:
 def inception(weights: str | Path | None) -> nn.Module:
     """torch-fidelity's InceptionV3 returning the 2048-d pool features of uint8 B x 3 x H x W images.
     weights: a local copy of the standard file, or None to download it (an error offline)."""
-    _require("torch_fidelity")
+    option = "metrics.inception_weights"
+    _require("torch_fidelity", "FID and P-IDS / U-IDS")
     from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
 
-    option = "metrics.inception_weights"
     path = None if weights is None else str(_weights_file(weights, option))
     try:
         with contextlib.redirect_stderr(io.StringIO()):
@@ -76,7 +76,7 @@ def inception_features(network: nn.Module, images: Tensor) -> Tensor:
 def lpips_network(weights: str | Path | None, option: str = "metrics.lpips_weights") -> nn.Module:
     """The LPIPS v0.1 AlexNet metric, its trunk from `weights` (torchvision's alexnet state dict;
     None: download it through torchvision, an error offline); `option` names the setting in errors."""
-    lpips = _require("lpips")
+    lpips = _require("lpips", option)
     from torchvision.models import AlexNet_Weights
 
     if weights is None:
@@ -114,13 +114,13 @@ def lpips_distance(network: nn.Module, a: Tensor, b: Tensor) -> Tensor:
         return network(a.float(), b.float()).flatten()
 
 
-def fid(real: Tensor, fake: Tensor) -> float:
+def fid(real: Tensor, fake: Tensor) -> float | None:
     """FID between two sets of Inception features (N x 2048), by torch-fidelity's functions."""
     _require("torch_fidelity")
     from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
     if min(len(real), len(fake)) < 2:
-        return float("nan")  # a covariance needs two samples
+        return None  # a covariance needs two samples (None: null in metrics.json)
     statistics = [fid_features_to_statistics(features) for features in (real, fake)]
     return float(fid_statistics_to_metric(*statistics, verbose=False)["frechet_inception_distance"])
 
@@ -147,6 +147,8 @@ class PerceptualEvaluation:
     def __init__(self, lpips: bool = False, fid: bool = False, ids: bool = False,
                  inception_weights: str | None = None, lpips_weights: str | None = None, device: str = "cpu") -> None:
         self.device = torch.device(device)
+        if ids:
+            _require("sklearn", "metrics.ids=true")  # before any image is evaluated
         self.lpips = lpips_network(lpips_weights).to(self.device) if lpips else None
         self.inception = inception(inception_weights).to(self.device) if fid or ids else None
         self.fid, self.ids = fid, ids

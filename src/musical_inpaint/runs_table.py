@@ -53,7 +53,7 @@ def validations(run: Path, metric: str = "val/hole_l1_pct") -> list[dict]:
         return []
     with open(path) as handle:
         rows = [upgrade_legacy(row, fractions=True) for row in csv.DictReader(handle)]
-    return [row for row in rows if row.get(current_name(metric))]
+    return [row for row in rows if row.get(current_name(metric)) not in (None, "")]
 
 
 def describe(run: Path) -> dict:

@@ -95,9 +95,12 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.ckpt_path and not Path(cfg.ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint file")
     try:
-        load_sizes(OmegaConf.select(cfg, "dataset.train_load_size"))
+        low, _ = load_sizes(OmegaConf.select(cfg, "dataset.train_load_size"))
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    if low is not None and low < crop:
+        raise ConfigError(f"dataset.train_load_size={OmegaConf.select(cfg, 'dataset.train_load_size')}: the short side "
+                          f"before the crop must be at least crop_size={crop}")
     if current_name(cfg.monitor) != cfg.monitor:
         raise ConfigError(f"monitor={cfg.monitor}: the L1 metrics carry their unit in their name, in %: "
                           f"monitor={current_name(cfg.monitor)}")

@@ -27,8 +27,9 @@ def load_sizes(train_load_size: int | Sequence[int] | None) -> tuple[int | None,
     """`dataset.train_load_size` as (short side or the jitter's low end, the jitter's high end)."""
     if train_load_size is None:
         return None, None
-    sizes = [train_load_size] if isinstance(train_load_size, int) else list(train_load_size)
-    valid = all(isinstance(s, int) and s >= 1 for s in sizes) and (len(sizes) == 1 or (len(sizes) == 2 and sizes[0] <= sizes[1]))
+    sizes = [train_load_size] if isinstance(train_load_size, (int, str)) else list(train_load_size)
+    integers = all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes)
+    valid = integers and (len(sizes) == 1 or (len(sizes) == 2 and sizes[0] <= sizes[1]))
     if not valid:
         raise ValueError(
             "dataset.train_load_size must be null, a short side (an integer >= 1) or a range "
@@ -43,6 +44,8 @@ class InpaintingDataModule(L.LightningDataModule):
     Args:
         mask: the hole generator (musical_inpaint.data.masks), used for every split but, when
             `train_mask` is given, the training split.
+        train_mask: the training split's own hole generator (None: `mask`), e.g. holes at random
+            places for variety while evaluation keeps the paper's centre hole.
         batch_size: training batch size (paper: 5); eval_batch_size defaults to it.
         num_workers: DataLoader worker processes (persistent between epochs when > 0).
         crop_size: side of the square training and evaluation images (paper: 256).

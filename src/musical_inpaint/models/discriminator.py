@@ -43,6 +43,8 @@ class DenseNetDiscriminator(nn.Module):
         launches), with the batch statistics of each batch its own, as in two passes; the running
         statistics are updated as by real's pass, then fake's. Two passes where the norms were
         converted to SyncBatchNorm (`trainer.sync_batchnorm=true`), which cannot split a batch."""
+        if real.shape != fake.shape:
+            raise ValueError(f"pair: real and fake batches must have one shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
         norms = [m for m in self.modules() if isinstance(m, SplitBatchNorm2d)]
         if not norms:
             return self(real), self(fake)
@@ -73,21 +75,25 @@ class SplitBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: Tensor) -> Tensor:
         if self.groups == 1 or not self.training:  # evaluation uses the running statistics: per sample
             return super().forward(x)
-        parts = x.view(self.groups, -1, *x.shape[1:])  # G x B x C x H x W
+        # At least float32 whatever the autocast, as cuDNN's batch norm computes its statistics.
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        parts = x.to(dtype).view(self.groups, -1, *x.shape[1:])  # G x B x C x H x W
+        count = parts[0].numel() // parts.shape[2]
+        if count < 2:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {list(parts[0].shape)}")
         var, mean = torch.var_mean(parts, dim=(1, 3, 4), correction=0, keepdim=True)
         shape = (1, 1, -1, 1, 1)
         out = (parts - mean) * torch.rsqrt(var + self.eps)
         if self.affine:
-            out = out * self.weight.view(shape) + self.bias.view(shape)
+            out = out * self.weight.to(dtype).view(shape) + self.bias.to(dtype).view(shape)
         if self.track_running_stats:
             with torch.no_grad():
-                count = parts[0].numel() / parts.shape[2]
                 for part_mean, part_var in zip(mean.flatten(1), var.flatten(1)):
                     self.num_batches_tracked += 1
                     momentum = self.momentum if self.momentum is not None else 1 / float(self.num_batches_tracked)
-                    self.running_mean.lerp_(part_mean, momentum)
-                    self.running_var.lerp_(part_var * count / max(count - 1, 1), momentum)
-        return out.view_as(x)
+                    self.running_mean.lerp_(part_mean.to(self.running_mean.dtype), momentum)
+                    self.running_var.lerp_((part_var * count / (count - 1)).to(self.running_var.dtype), momentum)
+        return out.view_as(x).to(x.dtype)
 
 
 def _split_batch_norms(module: nn.Module) -> nn.Module:

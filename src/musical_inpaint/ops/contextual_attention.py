@@ -104,9 +104,10 @@ def contextual_attention(x: Tensor, hole: Tensor, patch_size: int, propagate_siz
     key_pixels = (height + 2 * margin) * (width + 2 * margin)
     box_pixels = (box.height + 2 * margin) * (box.width + 2 * margin)
     budget = max_scores or default_max_scores(x.device, key_pixels)
-    if torch.jit.is_tracing():
-        # One chunk: a trace unrolls the tile loop, and each tile's write into `pasted` would be
-        # a scatter in the graph. (The graph's memory is its runtime's to plan.)
+    if torch.onnx.is_in_onnx_export():
+        # One chunk: the exporter unrolls the tile loop, and each tile's write into `pasted` would
+        # be a scatter in the graph. The graph's memory is then the runtime's to plan: the score
+        # tensors of the whole map (benchmarks/README.md, "Export").
         budget = batch * box_pixels * key_pixels
     pixels_per_chunk = max(1, budget // key_pixels)  # query pixels, margins included
     if box_pixels <= pixels_per_chunk:
@@ -479,7 +480,9 @@ def _diagonal(grid: Tensor, halo: int, spread: bool, work: _Workspace | None = N
         # (A new list, not `shape[d] += ...`: under ONNX tracing the sizes are traced values.)
         shape = [size + change if dim in (query_dim, key_dim) else size for dim, size in enumerate(grid.shape)]
         out = work(buffer, *shape) if work is not None else None
-        if spread:
+        if spread and torch.jit.is_tracing():
+            grid = _spread_padded(grid, halo, query_dim, key_dim)
+        elif spread:
             grid = _spread_shifted(grid, halo, query_dim, key_dim, grid.new_empty(shape) if out is None else out)
         else:
             grid = _sum_shifted(grid, halo, query_dim, key_dim, out)
@@ -498,12 +501,9 @@ def _sum_shifted(grid: Tensor, halo: int, query_dim: int, key_dim: int, out: Ten
 
 def _spread_shifted(grid: Tensor, halo: int, query_dim: int, key_dim: int, out: Tensor) -> Tensor:
     """The adjoint of _sum_shifted: grid added at every shift s in 0..2h of `out`, 2h larger."""
-    if torch.jit.is_tracing():
-        return _spread_padded(grid, halo, query_dim, key_dim)
     query_size, key_size = grid.shape[query_dim], grid.shape[key_dim]
 
     def region(query: slice, key: slice) -> tuple[slice, ...]:
-        # Indexing, not narrow(): the ONNX exporter records writes through indexing only.
         index = [slice(None)] * grid.dim()
         index[query_dim], index[key_dim] = query, key
         return tuple(index)
@@ -518,9 +518,10 @@ def _spread_shifted(grid: Tensor, halo: int, query_dim: int, key_dim: int, out: 
 
 
 def _spread_padded(grid: Tensor, halo: int, query_dim: int, key_dim: int) -> Tensor:
-    """_spread_shifted out of place, as a sum of zero-padded shifts: what a traced graph holds.
-    (Written through indexing, each shift would export as a scatter whose indices, as large as
-    the grid, ONNX Runtime's constant folding materialises: gigabytes at 256 x 256.)"""
+    """_spread_shifted out of place, as a sum of zero-padded shifts: what a traced graph holds
+    (TorchScript, ONNX). Written through indexing, each shift would export to ONNX as a scatter
+    whose indices, as large as the grid, ONNX Runtime's constant folding materialises: gigabytes
+    at 256 x 256."""
     total = None
     for s in range(2 * halo + 1):
         pad = [0] * (2 * (grid.dim() - 1))  # F.pad's list: the last dim first, (before, after) each

@@ -210,7 +210,8 @@ class MusicalInpainting(L.LightningModule):
         if self._lpips is not None:
             network = self._lpips[0].to(image.device)
             unit = lambda x: quantise(x) / 127.5 - 1  # the 8-bit images evaluation sees
-            self.val_lpips.update(lpips_distance(network, unit(composite(prediction, image, mask)), unit(image)))
+            with torch.autocast(device_type=image.device.type, enabled=False):  # in float32, as evaluate
+                self.val_lpips.update(lpips_distance(network, unit(composite(prediction, image, mask)), unit(image)))
         if batch_idx == 0 and self.val_images > 0:
             self._save_panel(image, mask, prediction)
 
