@@ -143,7 +143,7 @@ def contextual_attention(x: Tensor, hole: Tensor, patch_size: int, propagate_siz
         return _attend_tile(tile, workspace, *inputs)
 
     if samples_per_chunk >= batch and (rows, cols) == (box.height, box.width) and not sparse:
-        pasted = attend(slice(None), 0, 0, rows, cols)  # one chunk: the traced case
+        pasted = attend(slice(None), 0, 0, rows, cols)  # one chunk (static shapes within the budget, ONNX export)
     else:
         pasted = x.new_zeros(batch, box.height + 2 * r, box.width + 2 * r, channels)
         for first in range(0, batch, samples_per_chunk):
