@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -118,7 +119,18 @@ def plan_outputs(
     return targets
 
 
-def inpaint_file(generator, image_path: Path, mask_path: Path | None, target: Path, device, max_side: int | None) -> Path:
+Fill = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (H x W x 3 uint8, H x W bool hole) -> uint8
+
+
+def generator_fill(generator, device) -> Fill:
+    return lambda rgb, hole: inpaint_uint8(generator, rgb, hole, device)
+
+
+def inpaint_image(fill: Fill, image_path: Path, hole: np.ndarray | Path | None, max_side: int | None = None) -> Image.Image:
+    """The inpainted image of the file at `image_path`, as `inpaint` writes it: the input's size,
+    mode (grayscale stays grayscale, alpha kept) and orientation, known pixels unchanged.
+    hole: an H x W bool array, a mask file (resized if its size differs), or None for the centre
+    hole. With `max_side`, larger images are filled at that size and only the hole pasted back."""
     rgb = np.array(read_rgb(image_path))  # raises ImageReadError naming the file
     with Image.open(image_path) as opened:
         upright = ImageOps.exif_transpose(opened)
@@ -126,16 +138,24 @@ def inpaint_file(generator, image_path: Path, mask_path: Path | None, target: Pa
         has_alpha = opened.mode in ("RGBA", "LA", "PA") or "transparency" in opened.info
         alpha = upright.convert("RGBA").getchannel("A") if has_alpha else None
     size = (rgb.shape[1], rgb.shape[0])
-    hole = CenterMask()(rgb.shape[0], rgb.shape[1]) > 0.5 if mask_path is None else read_mask(mask_path, size)
+    if hole is None:
+        hole = CenterMask()(rgb.shape[0], rgb.shape[1]) > 0.5
+    elif not isinstance(hole, np.ndarray):
+        hole = read_mask(hole, size)
     if max_side and max(size) > max_side:
-        filled = _inpaint_downscaled(generator, rgb, hole, device, max_side)
+        filled = _inpaint_downscaled(fill, rgb, hole, max_side)
     else:
-        filled = inpaint_uint8(generator, rgb, hole, device)
+        filled = fill(rgb, hole)
     result = Image.fromarray(filled)
     if grayscale:
         result = result.convert("L")  # the three channels of a known pixel are equal: exact
     if alpha is not None:
         result.putalpha(alpha)
+    return result
+
+
+def write_png(result: Image.Image, target: Path) -> Path:
+    """`result` at `target` as PNG, under a temporary name renamed when complete."""
     partial = target.with_name(f".{target.name}.partial")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -148,14 +168,18 @@ def inpaint_file(generator, image_path: Path, mask_path: Path | None, target: Pa
     return target
 
 
-def _inpaint_downscaled(generator, rgb: np.ndarray, hole: np.ndarray, device, max_side: int) -> np.ndarray:
+def inpaint_file(generator, image_path: Path, mask_path: Path | None, target: Path, device, max_side: int | None) -> Path:
+    return write_png(inpaint_image(generator_fill(generator, device), image_path, mask_path, max_side), target)
+
+
+def _inpaint_downscaled(fill: Fill, rgb: np.ndarray, hole: np.ndarray, max_side: int) -> np.ndarray:
     """Inpaint at a reduced size, upscale the prediction, paste it into the hole only."""
     scale = max_side / max(rgb.shape[:2])
     small_size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
     small = np.array(Image.fromarray(rgb).resize(small_size, Image.BICUBIC))
     # A small pixel is a hole if any part of it is: the pasted prediction then covers every hole pixel.
     small_hole = np.array(Image.fromarray(hole.astype(np.uint8) * 255).resize(small_size, Image.BILINEAR)) > 0
-    filled_small = inpaint_uint8(generator, small, small_hole, device)
+    filled_small = fill(small, small_hole)
     filled = np.array(Image.fromarray(filled_small).resize((rgb.shape[1], rgb.shape[0]), Image.BICUBIC))
     return np.where(hole[..., None], filled, rgb)
 
