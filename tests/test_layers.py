@@ -16,8 +16,9 @@ ALLOWED = {
     "models": {"imaging", "ops", "backbones"},
     "losses": {"imaging", "backbones"},
     "metrics": {"imaging"},
+    "perceptual_metrics": {"backbones"},
     "baselines": {"imaging"},
-    "training": {"imaging", "models", "losses", "metrics", "baselines"},
+    "training": {"imaging", "models", "losses", "metrics", "perceptual_metrics", "baselines"},
 }
 
 
