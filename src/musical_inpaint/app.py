@@ -28,7 +28,7 @@ from musical_inpaint.inpaint import generator_fill, inpaint_image, write_png
 
 CENTRE, PAINTED = "the paper's centre hole", "the painted strokes"
 CLASSICAL = ("telea", "patchmatch")
-MAX_PIXELS = 64_000_000  # larger uploads are refused with a message (inpaint's --max-side handles them)
+MAX_PIXELS = 64_000_000  # larger uploads are refused with a message, unless the page runs with --max-side
 
 
 class Methods:
@@ -80,7 +80,7 @@ def run(methods: Methods, image_file: str | None, editor: dict | None, hole_choi
             width, height = opened.size
     except Exception:  # noqa: BLE001 - any unreadable upload gets the same message
         raise ValueError(f"{path.name} is not an image that can be read") from None
-    if width * height > MAX_PIXELS:
+    if width * height > MAX_PIXELS and not max_side:
         raise ValueError(f"{path.name} is {width} x {height}: more than {MAX_PIXELS // 1_000_000} megapixels; start the "
                          "page with --max-side N, or use python -m musical_inpaint.inpaint --max-side N")
     if method not in methods.fills:
