@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from musical_inpaint.inference import CheckpointError, load_generator
-from musical_inpaint.models.contextual_attention import ContextualAttention
+from musical_inpaint.models.contextual_attention import use_static_shapes
 from musical_inpaint.imaging import composite
 from musical_inpaint.models.generator import STRIDE
 
@@ -41,10 +41,7 @@ class InpaintingModel(nn.Module):
 
 
 def exportable(generator: nn.Module) -> InpaintingModel:
-    for module in generator.modules():
-        if isinstance(module, ContextualAttention):
-            module.static_shapes = True
-    return InpaintingModel(generator).eval()
+    return InpaintingModel(use_static_shapes(generator)).eval()
 
 
 def sample_inputs(height: int, width: int, seed: int = 0) -> tuple[Tensor, Tensor]:

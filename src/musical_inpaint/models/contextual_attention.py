@@ -102,3 +102,12 @@ class ContextualAttention(nn.Module):
             filled = contextual_attention(x.to(compute_dtype), hole, self.patch_size, self.propagate_size,
                                           self.softmax_scale, self.max_scores, self.static_shapes)
         return filled.to(x.dtype)
+
+
+def use_static_shapes(network: nn.Module) -> nn.Module:
+    """`network` with every ContextualAttention in it querying every position, so that no shape
+    depends on the mask (tracing, export, CUDA graphs); the same results."""
+    for module in network.modules():
+        if isinstance(module, ContextualAttention):
+            module.static_shapes = True
+    return network

@@ -18,7 +18,7 @@ from torchvision.utils import make_grid, save_image
 from musical_inpaint.imaging import composite, panel, quantise
 from musical_inpaint.losses import AdversarialLoss, InpaintingLoss
 from musical_inpaint.metrics import PaperMetrics
-from musical_inpaint.models import ContextualAttention
+from musical_inpaint.models.contextual_attention import use_static_shapes
 from musical_inpaint.perceptual_metrics import lpips_distance, lpips_network
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -112,9 +112,7 @@ class MusicalInpainting(L.LightningModule):
         self.run_config = run_config
         self.fast_step = fast_step
         if fast_step:
-            for module in self.generator.modules():
-                if isinstance(module, ContextualAttention):
-                    module.static_shapes = True
+            use_static_shapes(self.generator)
         self.val_metrics = PaperMetrics()
         # Kept out of the module's children: the metric's network is not part of the checkpoint.
         self._lpips = (lpips_network(val_lpips_weights, "model.val_lpips_weights"),) if val_lpips_weights else None
