@@ -138,3 +138,22 @@ def test_validation_logs_lpips_when_its_weights_are_given(weights, tmp_path):
         train(tiny_config(tmp_path / "bad", f"model.val_lpips_weights={tmp_path / 'missing.pth'}"))
     assert re.match(r"model.val_lpips_weights=.*missing.pth: no such file", str(user_error(failure.value)))
     assert not (tmp_path / "bad" / "checkpoints").exists()
+
+
+def test_several_methods_share_the_ground_truths_features_and_each_gets_its_own_fid(weights, tmp_path, monkeypatch):
+    calls = []
+    extract = pm.inception_features
+    monkeypatch.setattr(pm, "inception_features", lambda network, images: calls.append(len(images)) or extract(network, images))
+
+    def run(methods, folder):
+        calls.clear()
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            config = compose(config_name="evaluate", overrides=[
+                f"method={methods}", "dataset=synthetic", "crop_size=64", "dataset.test_size=12", f"paths.output_dir={folder}",
+                "save_images=0", "metrics.fid=true", f"metrics.inception_weights={weights['inception_weights']}"])
+        return evaluate(config), sum(calls)
+
+    alone, extracted_alone = run("telea", tmp_path / "alone")
+    (telea, navier_stokes), extracted_both = run("[telea,navier_stokes]", tmp_path / "both")
+    assert extracted_alone == 2 * 12 and extracted_both == 3 * 12  # ground truths once, each method's composites
+    assert telea["fid"] == pytest.approx(alone["fid"], rel=1e-9) and navier_stokes["fid"] != telea["fid"]

@@ -142,7 +142,9 @@ def inception_discriminative_scores(real: Tensor, fake: Tensor) -> dict[str, flo
 class PerceptualEvaluation:
     """The configured extras of one evaluation (`metrics` in evaluate.yaml), networks loaded once:
     per-image LPIPS and, for FID and P-IDS / U-IDS, the Inception features of every ground truth and
-    composite, kept per image so that any subset (a hole-area bin) has its own FID."""
+    composite, kept per image so that any subset (a hole-area bin) has its own FID. The methods of
+    one evaluation see the same test images in the same order, so the ground truths' features are
+    extracted once, by the first method, and `reset` keeps them."""
 
     def __init__(self, lpips: bool = False, fid: bool = False, ids: bool = False,
                  inception_weights: str | None = None, lpips_weights: str | None = None, device: str = "cpu") -> None:
@@ -160,7 +162,8 @@ class PerceptualEvaluation:
         return self.lpips is not None or self.inception is not None
 
     def reset(self) -> None:
-        self.real, self.fake = [], []
+        """Before the next method: its composites' features anew, the ground truths' kept."""
+        self.fake = []
 
     def update(self, inpainted: Tensor, target: Tensor) -> list[float] | None:
         """One batch of quantised composites and ground truths (0..255); returns its per-image
@@ -171,7 +174,8 @@ class PerceptualEvaluation:
             distances = lpips_distance(self.lpips, unit(inpainted), unit(target)).cpu().tolist()
         if self.inception is not None:
             as_bytes = lambda x: x.to(torch.uint8).to(self.device)
-            self.real.append(inception_features(self.inception, as_bytes(target)))
+            if len(self.fake) == len(self.real):  # a batch no earlier method has seen
+                self.real.append(inception_features(self.inception, as_bytes(target)))
             self.fake.append(inception_features(self.inception, as_bytes(inpainted)))
         return distances
 
@@ -179,7 +183,8 @@ class PerceptualEvaluation:
         """FID (and P-IDS / U-IDS) over the images seen, or over those at `indices`."""
         if self.inception is None:
             return {}
-        real, fake = torch.cat(self.real), torch.cat(self.fake)
+        fake = torch.cat(self.fake)
+        real = torch.cat(self.real[: len(self.fake)])
         if indices is not None:
             real, fake = real[indices], fake[indices]
         result = {}
