@@ -192,6 +192,11 @@ def test_resume_continues_exactly(tmp_path):
     for key, value in a["state_dict"].items():
         torch.testing.assert_close(b["state_dict"][key], value, msg=key)
     torch.testing.assert_close(b["optimizer_states"][0]["state"], a["optimizer_states"][0]["state"])
+    # The time axis continues: the resumed run's minutes start from the first run's.
+    before = load(first)["train_minutes"]
+    minutes = [float(r["time/train_minutes"]) for r in csv.DictReader(open(resumed / "csv" / "metrics.csv"))
+               if r.get("time/train_minutes")]
+    assert before > 0 and minutes and min(minutes) > before and b["train_minutes"] >= max(minutes)
 
 
 def test_every_run_reports_telea_on_its_validation_images(tmp_path, caplog):

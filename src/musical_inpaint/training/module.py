@@ -134,7 +134,11 @@ class MusicalInpainting(L.LightningModule):
     def on_fit_start(self) -> None:
         if self.lr_schedule == "cosine" and self.trainer.max_steps <= 0:
             raise ValueError("model.lr_schedule=cosine decays to 0 at trainer.max_steps: set trainer.max_steps")
-        self._started = time.monotonic()
+        self._started = time.monotonic() - 60 * getattr(self, "_minutes_before", 0.0)
+
+    def train_minutes(self) -> float:
+        """Wall minutes spent training, over every start of a resumed run."""
+        return (time.monotonic() - self._started) / 60
 
     def lr_factor(self, step: int) -> float:
         """The learning rates' multiplier at generator step `step` (Lightning's global_step)."""
@@ -225,7 +229,7 @@ class MusicalInpainting(L.LightningModule):
         self._log_step()
         if not self.trainer.sanity_checking and hasattr(self, "_started"):
             # Wall time since training started, to draw the curves against time as well as steps.
-            self.log("time/train_minutes", (time.monotonic() - self._started) / 60, sync_dist=True)
+            self.log("time/train_minutes", self.train_minutes(), sync_dist=True)
 
     def _save_panel(self, image: Tensor, mask: Tensor, prediction: Tensor) -> None:
         """Rows of masked input | output | composite | ground truth, on rank 0 only."""
@@ -249,3 +253,9 @@ class MusicalInpainting(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.run_config is not None:
             checkpoint["run_config"] = self.run_config
+        if hasattr(self, "_started"):
+            checkpoint["train_minutes"] = self.train_minutes()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # A resumed run's time axis continues where the checkpoint left it (0 for older files).
+        self._minutes_before = float(checkpoint.get("train_minutes", 0.0))
