@@ -90,6 +90,16 @@ def test_experiment_presets_hold_the_papers_settings(experiment, adv, attention,
     assert compose_train([*f"experiment={experiment}".split(), "adv_weight=0.5"]).model.adversarial.weight == 0.5  # overrides win
 
 
+def test_cpu_presets_keep_the_recipes_their_committed_runs_used():
+    # photos_cpu gained the scale jitter after experiments/ablation_photos ran: the ablation keeps
+    # the recipe it was run with, so its command reproduces its committed results.
+    photos = compose_train(["experiment=photos_cpu"])
+    assert list(photos.dataset.train_load_size) == [64, 128] and photos.trainer.max_steps == 18000
+    ablation = compose_train(["experiment=ablation_photos"])
+    assert ablation.dataset.train_load_size is None and ablation.trainer.max_steps == 800
+    assert ablation.model.loss.hole_l1 == photos.model.loss.hole_l1 == 100 and ablation.model.lr == photos.model.lr
+
+
 def test_every_trainer_argument_can_be_set_as_typed():
     built_by_train = {"self", "logger", "callbacks", "default_root_dir"}
     arguments = set(inspect.signature(L.Trainer.__init__).parameters) - built_by_train

@@ -1,7 +1,7 @@
 """Two runs' test figures paired by image: hole L1 of B minus A (points) per test set, with a 95 %
 bootstrap interval of the mean and the images where B is lower.
 
-    python experiments/learning/paired.py experiments/photos_cpu/run/eval experiments/learning/runs/V1/eval
+    python experiments/learning/paired.py experiments/photos_cpu/run/eval experiments/photos_cpu/run/eval
 """
 
 import sys, numpy as np
