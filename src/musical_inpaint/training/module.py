@@ -134,7 +134,8 @@ class MusicalInpainting(L.LightningModule):
     def on_fit_start(self) -> None:
         if self.lr_schedule == "cosine" and self.trainer.max_steps <= 0:
             raise ValueError("model.lr_schedule=cosine decays to 0 at trainer.max_steps: set trainer.max_steps")
-        self._started = time.monotonic() - 60 * getattr(self, "_minutes_before", 0.0)
+        resumed = getattr(self, "_minutes_before", 0.0) if self.trainer.ckpt_path else 0.0  # not for a fresh fit
+        self._started = time.monotonic() - 60 * resumed
 
     def train_minutes(self) -> float:
         """Wall minutes spent training, over every start of a resumed run."""
