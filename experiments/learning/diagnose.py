@@ -47,7 +47,7 @@ from torch import Tensor
 
 from musical_inpaint.baselines import fill_with
 from musical_inpaint.config import CONFIG_DIR
-from musical_inpaint.inference import load_generator
+from musical_inpaint.inference import load_generator, predict
 from musical_inpaint.metrics import paper_metrics
 from musical_inpaint.models import ContextualAttention
 
@@ -89,16 +89,20 @@ def gradient_norms(module, batch: dict) -> dict[str, float]:
     return norms
 
 
+def training_batch_and_module(overrides: list[str]):
+    """The first training batch of the composed recipe and its (untrained) LightningModule."""
+    cfg = compose_config(overrides)
+    datamodule = instantiate(cfg.dataset)
+    datamodule.setup("fit")
+    return next(iter(datamodule.train_dataloader())), instantiate(cfg.model)
+
+
 def run_gradients(args) -> None:
     torch.manual_seed(0)
     rows = []
     for label, data in (("photos", ["dataset=photos", f"paths.data_dir={args.data}", "~dataset.train_size",
                                     "dataset.num_workers=0"]), ("synthetic", [])):
-        cfg = compose_config([*OLD_QUICKSTART, *data])
-        datamodule = instantiate(cfg.dataset)
-        datamodule.setup("fit")
-        batch = next(iter(datamodule.train_dataloader()))
-        module = instantiate(cfg.model)
+        batch, module = training_batch_and_module([*OLD_QUICKSTART, *data])
         states = [("initialisation", None)] + ([("checkpoint", args.checkpoint)] if args.checkpoint else [])
         for state, path in states:
             if path:
@@ -116,12 +120,8 @@ def run_adversarial(args) -> None:
                                                                   "l1_weight=100", "hole_l1_weight=0"]}
     print("| loss | weights | term (weighted) | gradient norm on G |\n|---|---|---|---|")
     for label, overrides in recipes.items():
-        cfg = compose_config(overrides)
         torch.manual_seed(0)  # the same batch of photos (crops, flips) and initialisation for both losses
-        datamodule = instantiate(cfg.dataset)
-        datamodule.setup("fit")
-        batch = next(iter(datamodule.train_dataloader()))
-        module = instantiate(cfg.model)
+        batch, module = training_batch_and_module(overrides)
         module.train()  # batch statistics in the discriminator, as in its training steps
         states = [("initialisation", None)] + ([("trained", args.checkpoint[0])] if args.checkpoint else [])
         for state, path in states:
@@ -290,8 +290,6 @@ def run_grid(args) -> None:
 
 # ------------------------------------------------------------------------------------ averaging
 def run_averaging(args) -> None:
-    from musical_inpaint.inference import predict
-
     folder = Path(args.checkpoint[0]) / "checkpoints"
     bests = sorted(folder.glob("best-*.ckpt"))
     if not bests or not (folder / "last.ckpt").is_file():
