@@ -21,16 +21,14 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from benchmarks.common import markdown, time_side_by_side, write_json
-from musical_inpaint.config import CONFIG_DIR
+from musical_inpaint.config import compose_config
 
 
 def recipe(data: Path, *overrides: str):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=["experiment=photos_cpu", f"paths.data_dir={data}", *overrides])
+    return compose_config("train", ["experiment=photos_cpu", f"paths.data_dir={data}", *overrides])
 
 
 def generator_step(cfg, precision: str, compiled: bool = False):

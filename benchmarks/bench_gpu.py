@@ -33,14 +33,13 @@ import time
 
 import lightning as L
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch.profiler import ProfilerActivity, profile
 
 from benchmarks.bench_attention import CHANNELS, attention_step, difference_from_dense, feature_mask
 from benchmarks.bench_generator import TrainingStep, inputs
 from benchmarks.common import markdown, time_side_by_side, write_json
-from musical_inpaint.config import CONFIG_DIR
+from musical_inpaint.config import compose_config
 from musical_inpaint.models import MusicalGenerator
 
 DEVICE = torch.device("cuda")
@@ -202,15 +201,14 @@ def train_images_per_second(size: int, batch: int, precision: str, warmup: int, 
     """The paper's model and losses (adv_weight 0.3: G, D, VGG16) trained by the real Trainer;
     fast_step: `model.fast_step=true` (one-pass D, static-shape attention, fused Adam)."""
     with tempfile.TemporaryDirectory() as folder:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose(config_name="train", overrides=[
-                "trainer=gpu", f"trainer.precision={precision}", "pretrained=false", f"crop_size={size}",
-                f"dataset.batch_size={batch}", f"dataset.train_size={batch * (warmup + steps)}",
-                "dataset.num_workers=8", "~logger", "~callbacks", f"paths.output_dir={folder}",
-                "trainer.max_epochs=1", "+trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0",
-                "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-                "+trainer.enable_checkpointing=false", f"model.fast_step={str(fast_step).lower()}",
-            ])
+        cfg = compose_config("train", [
+            "trainer=gpu", f"trainer.precision={precision}", "pretrained=false", f"crop_size={size}",
+            f"dataset.batch_size={batch}", f"dataset.train_size={batch * (warmup + steps)}",
+            "dataset.num_workers=8", "~logger", "~callbacks", f"paths.output_dir={folder}",
+            "trainer.max_epochs=1", "+trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0",
+            "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+            "+trainer.enable_checkpointing=false", f"model.fast_step={str(fast_step).lower()}",
+        ])
         timer = StepTimer(warmup)
         trainer = instantiate(cfg.trainer, default_root_dir=folder, logger=False, callbacks=[timer])
         trainer.fit(instantiate(cfg.model), datamodule=instantiate(cfg.dataset))

@@ -2,21 +2,16 @@
 
 import lightning as L
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from musical_inpaint.data import CenterMask, FreeFormMask, InpaintingDataModule, RandomBoxMask
 from musical_inpaint.data.masks import FREE_FORM_PRESETS
 from tests.helpers import CONFIG_DIR
+from tests.helpers.configs import compose_train
 from tests.helpers.layouts import make_celeba, make_paris, make_photos, make_places_small
 
 DATASETS = sorted(p.stem for p in (CONFIG_DIR / "dataset").glob("*.yaml"))
 MASKS = sorted(p.stem for p in (CONFIG_DIR / "mask").glob("*.yaml"))
-
-
-def compose_train(overrides):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
 
 
 def test_groups_hold_the_expected_options():

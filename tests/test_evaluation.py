@@ -11,10 +11,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from musical_inpaint.config import compose_config
 from musical_inpaint.data import FreeFormMask, read_rgb
 from musical_inpaint.evaluate import evaluate, read_metrics, read_per_image
 from musical_inpaint.inference import CheckpointError, load_generator, predict
@@ -22,12 +22,11 @@ from musical_inpaint.inpaint import main as inpaint_main
 from musical_inpaint.imaging import quantise
 from musical_inpaint.metrics import paper_metrics, upgrade_legacy
 from musical_inpaint.runs_table import describe, validations
-from tests.helpers import CONFIG_DIR, REPO, write_image
+from tests.helpers import REPO, write_image
 
 
 def compose_evaluate(overrides):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="evaluate", overrides=overrides)
+    return compose_config("evaluate", overrides)
 
 
 @pytest.fixture

@@ -10,13 +10,12 @@ from unittest import mock
 import pytest
 import torch
 import torchvision
-from hydra import compose, initialize_config_dir
 
 from musical_inpaint.backbones import PretrainedWeightsError
+from musical_inpaint.config import compose_config
 from musical_inpaint.errors import user_error
 from musical_inpaint.evaluate import evaluate
 from musical_inpaint import perceptual_metrics as pm
-from tests.helpers import CONFIG_DIR
 
 fidelity = pytest.importorskip("torch_fidelity.feature_extractor_inceptionv3")
 pytest.importorskip("lpips")
@@ -108,11 +107,10 @@ def test_missing_weights_are_an_error_naming_the_option_and_the_file(tmp_path):
 
 
 def test_evaluate_reports_them_overall_per_image_and_per_hole_area(weights, tmp_path):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        config = compose(config_name="evaluate", overrides=[
-            "method=telea", "dataset=synthetic", "crop_size=64", "dataset.test_size=24", "mask=free_form",
-            f"paths.output_dir={tmp_path}", "save_images=0", "metrics.lpips=true", "metrics.fid=true", "metrics.ids=true",
-            f"metrics.lpips_weights={weights['lpips_weights']}", f"metrics.inception_weights={weights['inception_weights']}"])
+    config = compose_config("evaluate", [
+        "method=telea", "dataset=synthetic", "crop_size=64", "dataset.test_size=24", "mask=free_form",
+        f"paths.output_dir={tmp_path}", "save_images=0", "metrics.lpips=true", "metrics.fid=true", "metrics.ids=true",
+        f"metrics.lpips_weights={weights['lpips_weights']}", f"metrics.inception_weights={weights['inception_weights']}"])
     summary = evaluate(config)
     written = json.loads((tmp_path / "metrics.json").read_text())
     assert {"lpips", "fid", "p_ids", "u_ids"} <= set(written) and set(written["definitions"]) == {"lpips", "fid", "p_ids", "u_ids"}
@@ -147,10 +145,9 @@ def test_several_methods_share_the_ground_truths_features_and_each_gets_its_own_
 
     def run(methods, folder):
         calls.clear()
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            config = compose(config_name="evaluate", overrides=[
-                f"method={methods}", "dataset=synthetic", "crop_size=64", "dataset.test_size=12", f"paths.output_dir={folder}",
-                "save_images=0", "metrics.fid=true", f"metrics.inception_weights={weights['inception_weights']}"])
+        config = compose_config("evaluate", [
+            f"method={methods}", "dataset=synthetic", "crop_size=64", "dataset.test_size=12", f"paths.output_dir={folder}",
+            "save_images=0", "metrics.fid=true", f"metrics.inception_weights={weights['inception_weights']}"])
         return evaluate(config), sum(calls)
 
     alone, extracted_alone = run("telea", tmp_path / "alone")

@@ -41,12 +41,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch import Tensor
 
 from musical_inpaint.baselines import fill_with
-from musical_inpaint.config import CONFIG_DIR
+from musical_inpaint.config import compose_config
 from musical_inpaint.inference import load_generator, predict
 from musical_inpaint.metrics import paper_metrics
 from musical_inpaint.models import ContextualAttention
@@ -56,11 +55,6 @@ PERIOD = 16  # pixels of the copy task's tile: 4 cells at the attention's 1/4 re
 # weights, the authors' hole term, batch 8, constant learning rate.
 OLD_QUICKSTART = ["experiment=quickstart", "style_weight=250", "perceptual_weight=0.07", "l1_weight=100",
                   "hole_l1_weight=6", "dataset.batch_size=8", "model.lr_schedule=constant"]
-
-
-def compose_config(overrides: list[str]):
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose("train", overrides=overrides)
 
 
 # ------------------------------------------------------------------------------------ gradients
@@ -91,7 +85,7 @@ def gradient_norms(module, batch: dict) -> dict[str, float]:
 
 def training_batch_and_module(overrides: list[str]):
     """The first training batch of the composed recipe and its (untrained) LightningModule."""
-    cfg = compose_config(overrides)
+    cfg = compose_config("train", overrides)
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("fit")
     return next(iter(datamodule.train_dataloader())), instantiate(cfg.model)
@@ -213,7 +207,7 @@ def run_attention(args) -> None:
             generator = load_generator(path)[0]
         else:
             torch.manual_seed(0)
-            cfg = compose_config(["experiment=photos_cpu"])
+            cfg = compose_config("train", ["experiment=photos_cpu"])
             generator = instantiate(cfg.model.generator).eval()
         result = copy_task(generator)
         for name, values in result.items():
@@ -233,7 +227,7 @@ def run_speed(args) -> None:
     print(f"| generator width | batch | VGG16 terms | seconds per update ({torch.get_num_threads()} threads) |\n|---|---|---|---|")
     for base, batch, vgg in ((16, 8, True), (16, 8, False), (16, 16, False), (32, 16, False)):
         terms = [] if vgg else ["style_weight=0", "perceptual_weight=0"]
-        cfg = compose_config([*OLD_QUICKSTART, f"model.generator.base_channels={base}", *terms])
+        cfg = compose_config("train", [*OLD_QUICKSTART, f"model.generator.base_channels={base}", *terms])
         module = instantiate(cfg.model)
         optimiser = torch.optim.Adam(module.generator.parameters(), lr=1e-3)
         image, hole = images[:batch], mask[:batch]
@@ -272,8 +266,8 @@ def run_grid(args) -> None:
           "|---|---|---|---|---|---|")
     for path in args.checkpoint:
         generator, config = load_generator(path)
-        cfg = compose_config(["dataset=photos", f"paths.data_dir={args.data}", f"crop_size={config['crop_size']}",
-                              "dataset.num_workers=0"])
+        cfg = compose_config("train", ["dataset=photos", f"paths.data_dir={args.data}", f"crop_size={config['crop_size']}",
+                                       "dataset.num_workers=0"])
         datamodule = instantiate(cfg.dataset)
         datamodule.setup("test")
         predicted, truth = [], []
@@ -311,8 +305,8 @@ def run_averaging(args) -> None:
     }
     print("| test set | images | " + " | ".join(fills) + " |\n|---|---|" + "---|" * len(fills))
     for test_set in ("bsds500", "urban100"):
-        cfg = compose_config(["dataset=photos", f"paths.data_dir={args.data}", f"dataset.test_set={test_set}",
-                              f"crop_size={config['crop_size']}", "dataset.num_workers=0"])
+        cfg = compose_config("train", ["dataset=photos", f"paths.data_dir={args.data}", f"dataset.test_set={test_set}",
+                                       f"crop_size={config['crop_size']}", "dataset.num_workers=0"])
         datamodule = instantiate(cfg.dataset)
         datamodule.setup("test")
         sums, count = dict.fromkeys(fills, 0.0), 0

@@ -22,7 +22,6 @@ from pathlib import Path
 import hydra
 import numpy as np
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor, nn
@@ -31,7 +30,7 @@ from torchvision.utils import save_image
 from tqdm import tqdm
 
 from musical_inpaint.baselines import BASELINES, fill_with
-from musical_inpaint.config import CONFIG_DIR
+from musical_inpaint.config import CONFIG_DIR, compose_config
 from musical_inpaint.errors import user_error
 from musical_inpaint.inference import load_generator, pick_device, predict
 from musical_inpaint.imaging import composite, panel, quantise, to_unit
@@ -228,9 +227,8 @@ def comparison_grid(generators: list[nn.Module], data_dir: str | Path, crop_size
     one row each: masked input | Telea | PatchMatch | each generator's composite | ground truth."""
     rows = []
     for test_set in test_sets:
-        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose("evaluate", overrides=["dataset=photos", f"dataset.test_set={test_set}", f"paths.data_dir={data_dir}",
-                                                 f"crop_size={crop_size}", "dataset.num_workers=0"])
+        cfg = compose_config("evaluate", ["dataset=photos", f"dataset.test_set={test_set}", f"paths.data_dir={data_dir}",
+                                          f"crop_size={crop_size}", "dataset.num_workers=0"])
         datamodule = instantiate(cfg.dataset)
         datamodule.setup("test")
         batch = next(iter(DataLoader(datamodule.datasets["test"], batch_size=count)))

@@ -1,8 +1,6 @@
 """Composed training configurations for tests: the real Hydra config with a CPU-sized model."""
 
-from hydra import compose, initialize_config_dir
-
-from tests.helpers import CONFIG_DIR
+from musical_inpaint.config import compose_config
 
 # A CPU-sized model and dataset for every test that trains, with every loss term of the paper and
 # a constant learning rate (the quickstart drops the VGG16 terms and decays the rate).
@@ -27,8 +25,7 @@ TINY = [
 
 
 def compose_train(overrides):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+    return compose_config("train", overrides)
 
 
 def tiny_config(tmp_path, *overrides):
