@@ -23,6 +23,7 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 
+from benchmarks.bench_generator import inputs
 from benchmarks.common import markdown, time_side_by_side, write_json
 from musical_inpaint.config import compose_config
 
@@ -36,10 +37,7 @@ def generator_step(cfg, precision: str, compiled: bool = False):
     torch.manual_seed(0)
     generator = instantiate(cfg.model.generator)
     loss = instantiate(cfg.model.loss)
-    size, batch = cfg.crop_size, cfg.dataset.batch_size
-    image = torch.rand(batch, 3, size, size) * 2 - 1
-    mask = torch.zeros(batch, 1, size, size)
-    mask[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1
+    image, mask = inputs(cfg.dataset.batch_size, cfg.crop_size)
     if precision == "channels_last":
         generator = generator.to(memory_format=torch.channels_last)
         image, mask = (t.contiguous(memory_format=torch.channels_last) for t in (image, mask))

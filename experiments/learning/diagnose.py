@@ -261,20 +261,25 @@ def period_peaks(hole: Tensor) -> dict[str, float]:
     return result
 
 
+def photos_test_batches(data: Path, test_set: str, size: int):
+    """The batches of a photos test set at `size`, under the paper's protocol (fixed centre holes)."""
+    cfg = compose_config("train", ["dataset=photos", f"paths.data_dir={data}", f"dataset.test_set={test_set}",
+                                   f"crop_size={size}", "dataset.num_workers=0"])
+    datamodule = instantiate(cfg.dataset)
+    datamodule.setup("test")
+    return datamodule.test_dataloader()
+
+
 def run_grid(args) -> None:
     print("| checkpoint | test set | peak at period 4: ours | ground truth | peak at period 2: ours | ground truth |\n"
           "|---|---|---|---|---|---|")
     for path in args.checkpoint:
         generator, config = load_generator(path)
-        cfg = compose_config("train", ["dataset=photos", f"paths.data_dir={args.data}", f"crop_size={config['crop_size']}",
-                                       "dataset.num_workers=0"])
-        datamodule = instantiate(cfg.dataset)
-        datamodule.setup("test")
         predicted, truth = [], []
         size = config["crop_size"]
         box = slice(size // 4, 3 * size // 4)
         with torch.no_grad():
-            for batch in datamodule.test_dataloader():
+            for batch in photos_test_batches(args.data, "bsds500", size):
                 predicted.append(generator(batch["image"], batch["mask"])[..., box, box])
                 truth.append(batch["image"][..., box, box])
         ours, theirs = period_peaks(torch.cat(predicted)), period_peaks(torch.cat(truth))
@@ -305,13 +310,9 @@ def run_averaging(args) -> None:
     }
     print("| test set | images | " + " | ".join(fills) + " |\n|---|---|" + "---|" * len(fills))
     for test_set in ("bsds500", "urban100"):
-        cfg = compose_config("train", ["dataset=photos", f"paths.data_dir={args.data}", f"dataset.test_set={test_set}",
-                                       f"crop_size={config['crop_size']}", "dataset.num_workers=0"])
-        datamodule = instantiate(cfg.dataset)
-        datamodule.setup("test")
         sums, count = dict.fromkeys(fills, 0.0), 0
         with torch.no_grad():
-            for batch in datamodule.test_dataloader():
+            for batch in photos_test_batches(args.data, test_set, config["crop_size"]):
                 image, mask = batch["image"], batch["mask"]
                 for name, fill in fills.items():
                     sums[name] += float(paper_metrics(fill(image, mask), image, mask)["hole_l1_pct"].sum())
