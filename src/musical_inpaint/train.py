@@ -29,7 +29,7 @@ from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.data.datamodules import load_sizes
 from musical_inpaint.errors import ConfigError, user_error
 from musical_inpaint.metrics import current_name
-from musical_inpaint.models.generator import MIN_SIDE, STRIDE
+from musical_inpaint.models.generator import MIN_SIDE, STRIDE, UPSAMPLINGS
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,9 @@ def check_config(cfg: DictConfig) -> None:
     if trainer.get("accumulate_grad_batches", 1) != 1:
         raise ConfigError(f"trainer.accumulate_grad_batches={trainer.accumulate_grad_batches}: the GAN loop optimises "
                           "manually, where Lightning cannot accumulate; raise dataset.batch_size instead")
+    upsample = OmegaConf.select(cfg, "model.generator.upsample")
+    if upsample is not None and upsample not in UPSAMPLINGS:
+        raise ConfigError(f"model.generator.upsample={upsample}: must be one of {', '.join(UPSAMPLINGS)}")
     if cfg.model.get("lr_schedule") == "cosine" and (trainer.get("max_steps") or -1) <= 0:
         raise ConfigError("model.lr_schedule=cosine decays to 0 at trainer.max_steps: set trainer.max_steps=N")
     if cfg.ckpt_path and not Path(cfg.ckpt_path).is_file():

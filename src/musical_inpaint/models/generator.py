@@ -11,6 +11,10 @@ Layout for the paper's defaults (base_channels=64, 256 x 256 input):
     decoder, innermost first, each level's input concatenated with its encoder skip:
     4 x (ReLU conv3x3, IN) at 16^2, then ReLU convT k4 s2 to 32^2, 64^2 (attention here),
     128^2 and finally 256^2 with Tanh.
+
+`upsample="resize"` replaces each convT k4 s2 with nearest x2 resizing and a 3x3 convolution
+(Odena et al., Distill 2016): a transposed convolution of stride 2 adds a different number of
+kernel taps to even and odd output pixels, which prints a period-2 checkerboard into fills.
 """
 
 from __future__ import annotations
@@ -29,10 +33,18 @@ DOWNSAMPLINGS = 4
 STRIDE = 2**DOWNSAMPLINGS  # input sides must be multiples of this
 MIN_SIDE = 2 * STRIDE  # the innermost levels' instance norms need more than one value per channel
 ATTENTION_LEVEL = 2  # attention runs on the output of decoder level 2 (0 = outermost): 1/4 resolution
+UPSAMPLINGS = ("transposed", "resize")
 
 
 def _norm(channels: int) -> nn.Module:
     return nn.InstanceNorm2d(channels, affine=True)
+
+
+def _upsampling(upsample: str, in_channels: int, out_channels: int) -> list[nn.Module]:
+    """The layers that double the resolution of a decoder level."""
+    if upsample == "transposed":
+        return [nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1)]
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_channels, out_channels, 3, padding=1)]
 
 
 class _DilatedBlock(nn.Module):
@@ -66,6 +78,8 @@ class MusicalGenerator(nn.Module):
         base_channels: width of the first level (paper: 64); deeper levels double up to 8x.
         dilated_blocks: number of stride-1 dilated levels at the bottom (paper: 4).
         dilation: dilation of the second convolution of each dilated level (paper: 2).
+        upsample: how the decoder doubles the resolution: "transposed" (the paper's transposed
+            convolutions, k4 s2) or "resize" (nearest x2, then a 3x3 convolution: no checkerboard).
 
     `forward(image, mask)`: image B x 3 x H x W in [-1, 1], mask B x 1 x H x W (1 = hole), H and W
     multiples of 16 -> the raw prediction in [-1, 1] (use `composite` to keep the known pixels).
@@ -77,6 +91,7 @@ class MusicalGenerator(nn.Module):
         base_channels: int = 64,
         dilated_blocks: int = 4,
         dilation: int = 2,
+        upsample: str = "transposed",
     ) -> None:
         super().__init__()
         if attention is not None and not callable(attention):
@@ -89,6 +104,8 @@ class MusicalGenerator(nn.Module):
                 "MusicalGenerator: base_channels and dilation must be positive and dilated_blocks >= 0, "
                 f"got {base_channels}, {dilation}, {dilated_blocks}"
             )
+        if upsample not in UPSAMPLINGS:
+            raise ValueError(f"MusicalGenerator: upsample must be one of {', '.join(UPSAMPLINGS)}, got {upsample!r}")
         # Level widths, outermost first: 64, 128, 256, 512, then 512 for every dilated level.
         widths = [base_channels * min(2**level, 8) for level in range(DOWNSAMPLINGS)]
         widths += [widths[-1]] * dilated_blocks
@@ -119,7 +136,7 @@ class MusicalGenerator(nn.Module):
                 continue
             out = 3 if level == 0 else widths[level - 1]
             head = nn.Tanh() if level == 0 else _norm(out)
-            self.up.append(nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(reads, out, 4, stride=2, padding=1), head))
+            self.up.append(nn.Sequential(nn.ReLU(), *_upsampling(upsample, reads, out), head))
 
         self.attention = attention(widths[ATTENTION_LEVEL - 1]) if attention is not None else None
         self.reset_parameters()
