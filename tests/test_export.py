@@ -70,3 +70,14 @@ def test_command_line(checkpoint, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["musical_32x48.onnx", "musical_32x48.pt"]
     with pytest.raises(SystemExit):
         main(["--checkpoint", str(checkpoint), "--size", "30", "48"])
+
+
+def test_resize_upsampling_exports_to_onnx(tmp_path):
+    from musical_inpaint.models import MusicalGenerator
+
+    torch.manual_seed(0)
+    model = exportable(MusicalGenerator(base_channels=4, dilated_blocks=1, upsample="resize"))
+    inputs = sample_inputs(48, 64, seed=3)
+    with torch.no_grad():
+        reference = model(*inputs)
+    assert check_onnx(export_onnx(model, inputs, tmp_path / "m.onnx"), reference, inputs) < 1e-4

@@ -6,6 +6,7 @@ import torch
 from musical_inpaint.inference import load_generator
 from musical_inpaint.models import MusicalGenerator, composite
 from musical_inpaint.models import MultiScaleAttention
+from musical_inpaint.models.generator import _upsampling
 from musical_inpaint.train import train
 from tests.helpers.attention import MeanFill
 from tests.helpers.configs import tiny_config
@@ -59,6 +60,40 @@ def test_paper_network_layout():
     assert decoder_inputs == [128, 256, 512, 1024, 1024, 1024, 1024, 512]
 
 
+@pytest.mark.parametrize("size", [(64, 64), (48, 80)])
+def test_resize_upsampling_replaces_every_transposed_convolution(size):
+    generator = MusicalGenerator(base_channels=4, dilated_blocks=2, upsample="resize")
+    assert not any(isinstance(module, torch.nn.ConvTranspose2d) for module in generator.modules())
+    assert sum(isinstance(module, torch.nn.Upsample) for module in generator.modules()) == 4
+    image = torch.rand(2, 3, *size) * 2 - 1
+    out = generator(image, centre_mask(2, *size))
+    assert out.shape == image.shape and out.abs().max() <= 1 and torch.isfinite(out).all()
+    # The widths the paper's layout reads are unchanged: only the upsampling layers differ.
+    paper = MusicalGenerator(base_channels=4, dilated_blocks=2)
+    reads = [[m.in_channels for m in level.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+             for level in (paper.up, generator.up)]
+    assert reads[0] == reads[1]
+
+
+def test_resize_upsampling_has_no_checkerboard():
+    """On a constant map a stride-2 transposed convolution gives even and odd pixels different
+    sums of kernel taps (the period-2 checkerboard); nearest x2 and a 3x3 convolution cannot."""
+    torch.manual_seed(0)
+    constant = torch.ones(1, 8, 6, 6)
+    interior = (..., slice(2, -2), slice(2, -2))  # away from the zero padding
+    transposed = torch.nn.Sequential(*_upsampling("transposed", 8, 8))(constant)[interior]
+    resized = torch.nn.Sequential(*_upsampling("resize", 8, 8))(constant)[interior]
+    assert transposed.shape == resized.shape == (1, 8, 8, 8)
+    torch.testing.assert_close(transposed[..., :-2, :-2], transposed[..., 2:, 2:])  # period 2
+    assert (transposed[..., 0, 0] - transposed[..., 0, 1]).abs().min() > 1e-4
+    torch.testing.assert_close(resized, resized[..., :1, :1].expand_as(resized))  # flat
+
+
+def test_an_unknown_upsampling_is_rejected():
+    with pytest.raises(ValueError, match="upsample must be one of transposed, resize, got 'bilinear'"):
+        MusicalGenerator(upsample="bilinear")
+
+
 def test_feature_mask_keeps_thin_strokes():
     mask = torch.zeros(1, 1, 16, 16)
     mask[..., 5, :] = 1  # a one-pixel line that nearest resizing by 4 would drop
@@ -108,6 +143,12 @@ def test_bad_inputs_get_clear_errors(image_shape, mask_shape, message):
 def test_an_attention_that_is_not_a_factory_is_rejected():
     with pytest.raises(ValueError, match="factory channels -> module"):
         MusicalGenerator("multi_scale")
+
+
+def test_resize_upsampling_trains_and_loads_back_from_its_checkpoint(tmp_path):
+    train(tiny_config(tmp_path, "model.generator.upsample=resize", "adv_weight=0", "trainer.max_steps=2"))
+    generator, _ = load_generator(tmp_path / "checkpoints" / "last.ckpt")
+    assert any(isinstance(module, torch.nn.Upsample) for module in generator.modules())
 
 
 def test_a_new_attention_variant_is_a_class_and_a_yaml_file(tmp_path):

@@ -297,6 +297,7 @@ def run_cli(args, cwd, env=None, timeout=600):
         ("ckpt_path=/no/such.ckpt", r"ckpt_path=/no/such.ckpt: no such checkpoint file"),
         ("trainer.gradient_clip_val=1", r"trainer.gradient_clip_val=1: .* use model.grad_clip"),
         ("trainer.accumulate_grad_batches=2", r"trainer.accumulate_grad_batches=2: .* raise dataset.batch_size"),
+        ("model.generator.upsample=bilinear", r"model.generator.upsample=bilinear: must be one of transposed, resize"),
         ("monitor=val/hole_l1", r"monitor=val/hole_l1: the L1 metrics carry their unit .* monitor=val/hole_l1_pct"),
         ("+dataset.train_load_size=[80,60]", r"dataset.train_load_size must be null, a short side"),
         ("+dataset.train_load_size=[20,60]", r"dataset.train_load_size=\[20, 60\]: the short side .* crop_size=32"),
