@@ -18,7 +18,7 @@ from musical_inpaint.metrics import paper_metrics
 from musical_inpaint.training.module import MusicalInpainting, NonFiniteLossError
 from musical_inpaint.errors import ConfigError
 from musical_inpaint.runs_table import main as runs_table_main
-from musical_inpaint.train import train
+from musical_inpaint.train import start_from, train
 from tests.helpers import CONFIG_DIR, REPO
 from tests.helpers.configs import TINY, compose_train, tiny_config
 
@@ -207,6 +207,35 @@ def test_resume_continues_exactly(tmp_path):
     minutes = [float(r["time/train_minutes"]) for r in csv.DictReader(open(resumed / "csv" / "metrics.csv"))
                if r.get("time/train_minutes")]
     assert before > 0 and minutes and min(minutes) > before and b["train_minutes"] >= max(minutes)
+
+
+def test_init_from_starts_a_new_run_from_a_checkpoints_weights(tmp_path):
+    first = tmp_path / "first"
+    train(tiny_config(first, "adv_weight=0.3", "trainer.max_steps=2"))
+    trained = torch.load(first / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    # Both networks start from the first run's weights, before any step.
+    module = instantiate(tiny_config(tmp_path / "unused", "adv_weight=0.3").model)
+    start_from(module, str(first))
+    for key, value in module.state_dict().items():
+        if key.startswith(("generator.", "discriminator.")):
+            torch.testing.assert_close(value, trained[key], msg=key)
+    # A second phase at twice the size, without a discriminator: its own steps, from step 0.
+    second = tmp_path / "second"
+    train(tiny_config(second, "adv_weight=0", "crop_size=64", "trainer.max_steps=2", f"init_from={first}"))
+    checkpoint = torch.load(second / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 2 and checkpoint["run_config"]["init_from"] == str(first)
+    assert len(checkpoint["optimizer_states"]) == 1 and checkpoint["optimizer_states"][0]["state"][0]["step"] == 2
+
+
+def test_init_from_names_what_does_not_fit(tmp_path):
+    first = tmp_path / "first"
+    train(tiny_config(first, "adv_weight=0", "trainer.max_steps=1"))
+    with pytest.raises(ConfigError, match=r"init_from=.*nowhere: no checkpoint at .*nowhere \(expected"):
+        train(tiny_config(tmp_path / "a", f"init_from={first / 'nowhere'}"))
+    with pytest.raises(ConfigError, match=r"init_from=.*: the generator of .* does not fit this run's \(0 weights missing, "
+                                          r"0 extra, 45 of another shape; e\.g\. attention\.fuse\.bias is \(8,\) there, \(16,\) here\)"):
+        train(tiny_config(tmp_path / "b", "model.generator.base_channels=8", f"init_from={first}"))
+    assert not (tmp_path / "b" / "checkpoints").exists()
 
 
 def test_every_run_reports_telea_on_its_validation_images(tmp_path, caplog):

@@ -28,6 +28,7 @@ from musical_inpaint.training.callbacks import ClassicalFloor
 from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.data.datamodules import load_sizes
 from musical_inpaint.errors import ConfigError, user_error
+from musical_inpaint.inference import CheckpointError, resolve_checkpoint
 from musical_inpaint.metrics import current_name
 from musical_inpaint.models.generator import MIN_SIDE, STRIDE, UPSAMPLINGS
 
@@ -97,6 +98,11 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError("model.lr_schedule=cosine decays to 0 at trainer.max_steps: set trainer.max_steps=N")
     if cfg.ckpt_path and not Path(cfg.ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint file")
+    if cfg.get("init_from"):
+        try:
+            resolve_checkpoint(cfg.init_from)
+        except CheckpointError as error:
+            raise ConfigError(f"init_from={cfg.init_from}: {error}") from None
     try:
         low, _ = load_sizes(OmegaConf.select(cfg, "dataset.train_load_size"))
     except ValueError as error:
@@ -107,6 +113,30 @@ def check_config(cfg: DictConfig) -> None:
     if current_name(cfg.monitor) != cfg.monitor:
         raise ConfigError(f"monitor={cfg.monitor}: the L1 metrics carry their unit in their name, in %: "
                           f"monitor={current_name(cfg.monitor)}")
+
+
+def start_from(module: L.LightningModule, typed: str) -> None:
+    """`init_from`: the networks start from a checkpoint's weights (its generator; its
+    discriminator too when both runs have one), while the step count, optimisers and schedule
+    start afresh: fine-tuning, or a second phase at another size."""
+    path = resolve_checkpoint(typed)
+    state = torch.load(path, map_location="cpu", weights_only=True).get("state_dict") or {}
+    networks = {"generator": module.generator, "discriminator": getattr(module, "discriminator", None)}
+    for name, network in networks.items():
+        theirs = {k[len(name) + 1:]: v for k, v in state.items() if k.startswith(f"{name}.")}
+        if network is None or (name == "discriminator" and not theirs):
+            continue
+        ours = network.state_dict()
+        missing, unexpected = sorted(ours.keys() - theirs.keys()), sorted(theirs.keys() - ours.keys())
+        reshaped = sorted(k for k in ours.keys() & theirs.keys() if ours[k].shape != theirs[k].shape)
+        if missing or unexpected or reshaped:
+            example = (f"{reshaped[0]} is {tuple(theirs[reshaped[0]].shape)} there, {tuple(ours[reshaped[0]].shape)} here"
+                       if reshaped else f"{(missing or unexpected)[0]} is {'missing' if missing else 'extra'} there")
+            raise ConfigError(f"init_from={typed}: the {name} of {path} does not fit this run's ({len(missing)} weights "
+                              f"missing, {len(unexpected)} extra, {len(reshaped)} of another shape; e.g. {example}): "
+                              f"build the same model.{name} as that run")
+        network.load_state_dict(theirs)
+    log.info("init_from: weights of %s", path)
 
 
 def train(cfg: DictConfig) -> float | None:
@@ -123,6 +153,8 @@ def train(cfg: DictConfig) -> float | None:
     log.info("data: %s", ", ".join(f"{count} {split}" for split, count in sizes.items()))
     module = instantiate(cfg.model)
     module.run_config = run_config  # saved in every checkpoint: a checkpoint describes itself
+    if cfg.get("init_from") and not cfg.ckpt_path:  # a resumed run continues its own weights
+        start_from(module, cfg.init_from)
     loggers = build_loggers(cfg)
     for logger in loggers:
         logger.log_hyperparams(run_config)
