@@ -232,6 +232,9 @@ def test_init_from_names_what_does_not_fit(tmp_path):
     train(tiny_config(first, "adv_weight=0", "trainer.max_steps=1"))
     with pytest.raises(ConfigError, match=r"init_from=.*nowhere: no checkpoint at .*nowhere \(expected"):
         train(tiny_config(tmp_path / "a", f"init_from={first / 'nowhere'}"))
+    (tmp_path / "notes.ckpt").write_text("not a checkpoint")
+    with pytest.raises(ConfigError, match=r"init_from=.*notes.ckpt: .*notes.ckpt is not a readable training checkpoint"):
+        train(tiny_config(tmp_path / "c", f"init_from={tmp_path / 'notes.ckpt'}"))
     with pytest.raises(ConfigError, match=r"init_from=.*: the generator of .* does not fit this run's \(0 weights missing, "
                                           r"0 extra, 45 of another shape; e\.g\. attention\.fuse\.bias is \(8,\) there, \(16,\) here\)"):
         train(tiny_config(tmp_path / "b", "model.generator.base_channels=8", f"init_from={first}"))

@@ -120,7 +120,10 @@ def start_from(module: L.LightningModule, typed: str) -> None:
     discriminator too when both runs have one), while the step count, optimisers and schedule
     start afresh: fine-tuning, or a second phase at another size."""
     path = resolve_checkpoint(typed)
-    state = torch.load(path, map_location="cpu", weights_only=True).get("state_dict") or {}
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same clear message
+        raise ConfigError(f"init_from={typed}: {path} is not a readable training checkpoint ({error})") from None
     networks = {"generator": module.generator, "discriminator": getattr(module, "discriminator", None)}
     for name, network in networks.items():
         theirs = {k[len(name) + 1:]: v for k, v in state.items() if k.startswith(f"{name}.")}
