@@ -11,7 +11,8 @@
    its scale jitter (`dataset.train_load_size=null`), and `bf16-mixed`, run in turn twice.
 3. The decoder's upsampling at 128 x 128 with H1's settings (batch 8, bf16 autocast): the paper's
    transposed convolutions against nearest x2 + 3x3 convolutions (`model.generator.upsample=resize`),
-   the generator's step alone. `--upsampling-only` runs just this part.
+   the generator's step alone. `--upsampling-only` runs just this part (and writes
+   benchmarks/results/cpu_recipe_upsampling.json).
 Prints markdown tables and writes benchmarks/results/cpu_recipe.json.
 """
 

@@ -72,7 +72,7 @@ def test_command_line(checkpoint, tmp_path, capsys):
         main(["--checkpoint", str(checkpoint), "--size", "30", "48"])
 
 
-def test_resize_upsampling_exports_to_onnx(tmp_path):
+def test_resize_upsampling_exports_to_torchscript_and_onnx(tmp_path):
     from musical_inpaint.models import MusicalGenerator
 
     torch.manual_seed(0)
@@ -81,3 +81,4 @@ def test_resize_upsampling_exports_to_onnx(tmp_path):
     with torch.no_grad():
         reference = model(*inputs)
     assert check_onnx(export_onnx(model, inputs, tmp_path / "m.onnx"), reference, inputs) < 1e-4
+    assert check_torchscript(export_torchscript(model, inputs, tmp_path / "m.pt"), reference, inputs) < 1e-4

@@ -76,8 +76,8 @@ def test_resize_upsampling_replaces_every_transposed_convolution(size):
 
 
 def test_resize_upsampling_has_no_checkerboard():
-    """On a constant map a stride-2 transposed convolution gives even and odd pixels different
-    sums of kernel taps (the period-2 checkerboard); nearest x2 and a 3x3 convolution cannot."""
+    """On a constant map a stride-2 transposed convolution gives even and odd pixels the sums of
+    different kernel taps (a period-2 pattern); after nearest x2 one 3x3 kernel makes every pixel."""
     torch.manual_seed(0)
     constant = torch.ones(1, 8, 6, 6)
     interior = (..., slice(2, -2), slice(2, -2))  # away from the zero padding
@@ -149,6 +149,14 @@ def test_resize_upsampling_trains_and_loads_back_from_its_checkpoint(tmp_path):
     train(tiny_config(tmp_path, "model.generator.upsample=resize", "adv_weight=0", "trainer.max_steps=2"))
     generator, _ = load_generator(tmp_path / "checkpoints" / "last.ckpt")
     assert any(isinstance(module, torch.nn.Upsample) for module in generator.modules())
+
+
+def test_a_checkpoint_from_before_the_upsample_option_loads_with_transposed_convolutions(checkpoint, tmp_path):
+    content = torch.load(checkpoint, weights_only=True)
+    del content["run_config"]["model"]["generator"]["upsample"]
+    torch.save(content, tmp_path / "old.ckpt")
+    generator, _ = load_generator(tmp_path / "old.ckpt")
+    assert sum(isinstance(module, torch.nn.ConvTranspose2d) for module in generator.modules()) == 4
 
 
 def test_a_new_attention_variant_is_a_class_and_a_yaml_file(tmp_path):

@@ -80,6 +80,23 @@ def _check_targets(node, path: Path) -> None:
             _check_targets(value, path)
 
 
+def read_checkpoint(path: Path) -> dict:
+    """A training checkpoint's contents (weights only: no code runs), or a CheckpointError."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same clear message
+        raise CheckpointError(f"cannot read checkpoint {path}: {error}") from None
+    if not isinstance(checkpoint, dict) or not checkpoint.get("run_config") or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path} is not a musical-inpaint training checkpoint (no run_config / state_dict)")
+    return checkpoint
+
+
+def network_weights(checkpoint: dict, network: str) -> dict[str, Tensor]:
+    """The state dict of one network ("generator", "discriminator") of a training checkpoint."""
+    prefix = f"{network}."
+    return {k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[MusicalGenerator, dict]:
     """The generator of a training checkpoint (eval mode) and the run configuration it carries.
 
@@ -88,23 +105,16 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     variant loads with no change here); weights that do not fit raise a CheckpointError.
     """
     path = resolve_checkpoint(path)
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise CheckpointError(f"cannot read checkpoint {path}: {error}") from None
-    config = checkpoint.get("run_config") if isinstance(checkpoint, dict) else None
-    if not config or "state_dict" not in checkpoint:
-        raise CheckpointError(f"{path} is not a musical-inpaint training checkpoint (no run_config / state_dict)")
+    checkpoint = read_checkpoint(path)
+    config = checkpoint["run_config"]
     options = generator_config(config["model"]["generator"])
     _check_targets(options, path)
     try:
         generator = instantiate(options)
     except Exception as error:  # noqa: BLE001 - a config this code cannot build
         raise CheckpointError(f"{path}: cannot build the generator of its configuration {options}: {error}") from None
-    prefix = "generator."
-    state = {k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
     try:
-        generator.load_state_dict(state)
+        generator.load_state_dict(network_weights(checkpoint, "generator"))
     except RuntimeError as error:
         raise CheckpointError(f"{path}: the weights do not fit the generator of its configuration {options}: {error}") from None
     return generator.to(device).eval(), config

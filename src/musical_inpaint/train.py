@@ -28,7 +28,7 @@ from musical_inpaint.training.callbacks import ClassicalFloor
 from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.data.datamodules import load_sizes
 from musical_inpaint.errors import ConfigError, user_error
-from musical_inpaint.inference import CheckpointError, resolve_checkpoint
+from musical_inpaint.inference import CheckpointError, generator_config, network_weights, read_checkpoint, resolve_checkpoint
 from musical_inpaint.metrics import current_name
 from musical_inpaint.models.generator import MIN_SIDE, STRIDE, UPSAMPLINGS
 
@@ -91,14 +91,14 @@ def check_config(cfg: DictConfig) -> None:
     if trainer.get("accumulate_grad_batches", 1) != 1:
         raise ConfigError(f"trainer.accumulate_grad_batches={trainer.accumulate_grad_batches}: the GAN loop optimises "
                           "manually, where Lightning cannot accumulate; raise dataset.batch_size instead")
-    upsample = OmegaConf.select(cfg, "model.generator.upsample")
-    if upsample is not None and upsample not in UPSAMPLINGS:
+    upsample = OmegaConf.select(cfg, "model.generator.upsample", default="transposed")
+    if upsample not in UPSAMPLINGS:
         raise ConfigError(f"model.generator.upsample={upsample}: must be one of {', '.join(UPSAMPLINGS)}")
     if cfg.model.get("lr_schedule") == "cosine" and (trainer.get("max_steps") or -1) <= 0:
         raise ConfigError("model.lr_schedule=cosine decays to 0 at trainer.max_steps: set trainer.max_steps=N")
     if cfg.ckpt_path and not Path(cfg.ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint file")
-    if cfg.get("init_from"):
+    if cfg.get("init_from") and not cfg.ckpt_path:  # a resumed run continues its own weights
         try:
             resolve_checkpoint(cfg.init_from)
         except CheckpointError as error:
@@ -115,30 +115,32 @@ def check_config(cfg: DictConfig) -> None:
                           f"monitor={current_name(cfg.monitor)}")
 
 
-def start_from(module: L.LightningModule, typed: str) -> None:
+def start_from(module: L.LightningModule, typed: str, run_config: dict) -> None:
     """`init_from`: the networks start from a checkpoint's weights (its generator; its
     discriminator too when both runs have one), while the step count, optimisers and schedule
-    start afresh: fine-tuning, or a second phase at another size."""
-    path = resolve_checkpoint(typed)
+    start afresh: fine-tuning, or a second phase at another size. A network that does not fit
+    is a ConfigError naming the options in which the two runs differ."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise ConfigError(f"init_from={typed}: {path} is not a readable training checkpoint ({error})") from None
-    networks = {"generator": module.generator, "discriminator": getattr(module, "discriminator", None)}
-    for name, network in networks.items():
-        theirs = {k[len(name) + 1:]: v for k, v in state.items() if k.startswith(f"{name}.")}
-        if network is None or (name == "discriminator" and not theirs):
+        path = resolve_checkpoint(typed)
+        checkpoint = read_checkpoint(path)
+    except CheckpointError as error:
+        raise ConfigError(f"init_from={typed}: {error}") from None
+    for name in ("generator", "discriminator"):
+        network, weights = getattr(module, name, None), network_weights(checkpoint, name)
+        if network is None or (name == "discriminator" and not weights):
             continue
         ours = network.state_dict()
-        missing, unexpected = sorted(ours.keys() - theirs.keys()), sorted(theirs.keys() - ours.keys())
-        reshaped = sorted(k for k in ours.keys() & theirs.keys() if ours[k].shape != theirs[k].shape)
-        if missing or unexpected or reshaped:
-            example = (f"{reshaped[0]} is {tuple(theirs[reshaped[0]].shape)} there, {tuple(ours[reshaped[0]].shape)} here"
-                       if reshaped else f"{(missing or unexpected)[0]} is {'missing' if missing else 'extra'} there")
-            raise ConfigError(f"init_from={typed}: the {name} of {path} does not fit this run's ({len(missing)} weights "
-                              f"missing, {len(unexpected)} extra, {len(reshaped)} of another shape; e.g. {example}): "
-                              f"build the same model.{name} as that run")
-        network.load_state_dict(theirs)
+        if ours.keys() == weights.keys() and all(ours[k].shape == weights[k].shape for k in ours):
+            network.load_state_dict(weights)
+            continue
+        theirs_options = checkpoint["run_config"]["model"].get(name) or {}
+        if name == "generator":
+            theirs_options = generator_config(theirs_options)
+        our_options = run_config["model"][name]
+        differ = [f"model.{name}.{key} is {theirs_options[key]} there, {our_options[key]} here"
+                  for key in sorted(theirs_options.keys() & our_options.keys()) if theirs_options[key] != our_options[key]]
+        raise ConfigError(f"init_from={typed}: the {name} of {path} does not fit this run's "
+                          f"({'; '.join(differ) or 'the same options, other weights'}): build the same model.{name} as that run")
     log.info("init_from: weights of %s", path)
 
 
@@ -156,8 +158,10 @@ def train(cfg: DictConfig) -> float | None:
     log.info("data: %s", ", ".join(f"{count} {split}" for split, count in sizes.items()))
     module = instantiate(cfg.model)
     module.run_config = run_config  # saved in every checkpoint: a checkpoint describes itself
-    if cfg.get("init_from") and not cfg.ckpt_path:  # a resumed run continues its own weights
-        start_from(module, cfg.init_from)
+    if cfg.get("init_from") and cfg.ckpt_path:
+        log.info("init_from=%s: not loaded, the resumed run continues its own weights (ckpt_path)", cfg.init_from)
+    elif cfg.get("init_from"):
+        start_from(module, cfg.init_from, run_config)
     loggers = build_loggers(cfg)
     for logger in loggers:
         logger.log_hyperparams(run_config)

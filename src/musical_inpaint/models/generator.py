@@ -13,8 +13,10 @@ Layout for the paper's defaults (base_channels=64, 256 x 256 input):
     128^2 and finally 256^2 with Tanh.
 
 `upsample="resize"` replaces each convT k4 s2 with nearest x2 resizing and a 3x3 convolution
-(Odena et al., Distill 2016): a transposed convolution of stride 2 adds a different number of
-kernel taps to even and odd output pixels, which prints a period-2 checkerboard into fills.
+(Odena et al., Distill 2016): a transposed convolution of stride 2 computes even and odd output
+pixels with different taps of its kernel (1 and 3 against 0 and 2 along each axis), so unless
+training balances them it prints a period-2 checkerboard into fills; after nearest resizing one
+kernel computes every output pixel.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class MusicalGenerator(nn.Module):
         dilated_blocks: number of stride-1 dilated levels at the bottom (paper: 4).
         dilation: dilation of the second convolution of each dilated level (paper: 2).
         upsample: how the decoder doubles the resolution: "transposed" (the paper's transposed
-            convolutions, k4 s2) or "resize" (nearest x2, then a 3x3 convolution: no checkerboard).
+            convolutions, k4 s2) or "resize" (nearest x2, then a 3x3 convolution: one kernel for every output pixel).
 
     `forward(image, mask)`: image B x 3 x H x W in [-1, 1], mask B x 1 x H x W (1 = hole), H and W
     multiples of 16 -> the raw prediction in [-1, 1] (use `composite` to keep the known pixels).
