@@ -21,7 +21,7 @@ mkdir -p "$OUT"
 ln -sfn "$(cd "$FLOORS" && pwd)" "$OUT/floors"
 minutes() {  # training minutes at the last logged step of a run folder
   "$PY" -c "import sys; from pathlib import Path; from musical_inpaint.runs_table import validations
-print(float(validations(Path(sys.argv[1]), 'time/train_minutes')[-1]['time/train_minutes']))" "$1"
+print(round(float(validations(Path(sys.argv[1]), 'time/train_minutes')[-1]['time/train_minutes']), 1))" "$1"
 }
 COMMON=(experiment=photos_cpu "paths.data_dir=$DATA" trainer.precision=bf16-mixed trainer.enable_progress_bar=false)
 "$PY" -m musical_inpaint.train "${COMMON[@]}" "trainer.max_steps=$STEPS1" "hydra.run.dir=$OUT/phase1" "$@" \
