@@ -43,9 +43,11 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import Tensor
+from torch.utils.data import DataLoader
 
 from musical_inpaint.baselines import fill_with
 from musical_inpaint.config import compose_config
+from musical_inpaint.evaluate import photos_test_split
 from musical_inpaint.inference import load_generator, predict
 from musical_inpaint.metrics import paper_metrics
 from musical_inpaint.models import ContextualAttention
@@ -261,15 +263,6 @@ def period_peaks(hole: Tensor) -> dict[str, float]:
     return result
 
 
-def photos_test_batches(data: Path, test_set: str, size: int):
-    """The batches of a photos test set at `size`, under the paper's protocol (fixed centre holes)."""
-    cfg = compose_config("train", ["dataset=photos", f"paths.data_dir={data}", f"dataset.test_set={test_set}",
-                                   f"crop_size={size}", "dataset.num_workers=0"])
-    datamodule = instantiate(cfg.dataset)
-    datamodule.setup("test")
-    return datamodule.test_dataloader()
-
-
 def run_grid(args) -> None:
     print("| checkpoint | test set | peak at period 4: ours | ground truth | peak at period 2: ours | ground truth |\n"
           "|---|---|---|---|---|---|")
@@ -279,7 +272,7 @@ def run_grid(args) -> None:
         size = config["crop_size"]
         box = slice(size // 4, 3 * size // 4)
         with torch.no_grad():
-            for batch in photos_test_batches(args.data, "bsds500", size):
+            for batch in DataLoader(photos_test_split(args.data, "bsds500", size), batch_size=16):
                 predicted.append(generator(batch["image"], batch["mask"])[..., box, box])
                 truth.append(batch["image"][..., box, box])
         ours, theirs = period_peaks(torch.cat(predicted)), period_peaks(torch.cat(truth))
@@ -312,7 +305,7 @@ def run_averaging(args) -> None:
     for test_set in ("bsds500", "urban100"):
         sums, count = dict.fromkeys(fills, 0.0), 0
         with torch.no_grad():
-            for batch in photos_test_batches(args.data, test_set, config["crop_size"]):
+            for batch in DataLoader(photos_test_split(args.data, test_set, config["crop_size"]), batch_size=16):
                 image, mask = batch["image"], batch["mask"]
                 for name, fill in fills.items():
                     sums[name] += float(paper_metrics(fill(image, mask), image, mask)["hole_l1_pct"].sum())

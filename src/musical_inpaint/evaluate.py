@@ -25,7 +25,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from torchvision.utils import save_image
 from tqdm import tqdm
 
@@ -221,17 +221,23 @@ def _save_panels(folder: Path, image: Tensor, mask: Tensor, prediction: Tensor, 
     return count
 
 
+def photos_test_split(data_dir: str | Path, test_set: str, crop_size: int) -> Dataset:
+    """A photos test set (`dataset=photos dataset.test_set=...`) at `crop_size` under this module's
+    protocol: the images as `python -m musical_inpaint.evaluate` reads them, with their fixed holes."""
+    cfg = compose_config("evaluate", ["dataset=photos", f"dataset.test_set={test_set}", f"paths.data_dir={data_dir}",
+                                      f"crop_size={crop_size}", "dataset.num_workers=0"])
+    datamodule = instantiate(cfg.dataset)
+    datamodule.setup("test")
+    return datamodule.datasets["test"]
+
+
 def comparison_grid(generators: list[nn.Module], data_dir: str | Path, crop_size: int, path: Path, count: int = 4,
                     test_sets: tuple[str, ...] = ("bsds500", "urban100")) -> None:
     """A PNG of the first `count` images of each photos test set under this module's protocol,
     one row each: masked input | Telea | PatchMatch | each generator's composite | ground truth."""
     rows = []
     for test_set in test_sets:
-        cfg = compose_config("evaluate", ["dataset=photos", f"dataset.test_set={test_set}", f"paths.data_dir={data_dir}",
-                                          f"crop_size={crop_size}", "dataset.num_workers=0"])
-        datamodule = instantiate(cfg.dataset)
-        datamodule.setup("test")
-        batch = next(iter(DataLoader(datamodule.datasets["test"], batch_size=count)))
+        batch = next(iter(DataLoader(photos_test_split(data_dir, test_set, crop_size), batch_size=count)))
         image, mask = batch["image"], batch["mask"]
         filled = [composite(predict(generator, image, mask), image, mask) for generator in generators]
         rows.append(torch.stack([image * (1 - mask) + mask, fill_with("telea", image, mask),
