@@ -93,9 +93,9 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.data / "bsds500").is_dir():
         raise SystemExit(f"bench_cpu_recipe: --data {args.data} holds no bsds500/ (the photos of ../shared/data)")
-    upsampling = upsampling_at_128(args.data.resolve())
     if args.upsampling_only:
-        write_json("cpu_recipe_upsampling", dict(cpu_capability=torch.backends.cpu.get_cpu_capability(), generator_step=upsampling))
+        write_json("cpu_recipe_upsampling", dict(cpu_capability=torch.backends.cpu.get_cpu_capability(),
+                                                  generator_step=upsampling_at_128(args.data.resolve())))
         return
     cfg = recipe(args.data.resolve())
 
@@ -122,6 +122,8 @@ def main() -> None:
     print(markdown(["setting", "ms / step (two runs)", "steps in 58 minutes", "speed-up vs the preset"],
                    [[name, " / ".join(f"{v:.1f}" for v in loops[name]), f"{58 * 60_000 / full[name]:,.0f}",
                      f"{reference / full[name]:.2f}x"] for name in loops]))
+    print()
+    upsampling = upsampling_at_128(args.data.resolve())
     write_json("cpu_recipe", dict(cpu_capability=torch.backends.cpu.get_cpu_capability(), generator_step=timed,
                                   loop_ms_per_step=loops, steps=args.steps, upsampling_at_128=upsampling))
 
