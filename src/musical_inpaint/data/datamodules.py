@@ -55,7 +55,13 @@ class InpaintingDataModule(L.LightningDataModule):
             resized to crop_size. A pair [low, high]: a scale jitter, the short side drawn per
             image from that range (`ResizeCrop.max_load_size`).
         random_crop, flip: training augmentation (paper: both for Paris and Places).
+        rotate, permute_channels: more training augmentation (`ResizeCrop`): right-angle
+            rotations, random orders of R, G, B (not in the paper).
         val_size: images carved out of the training split for validation.
+        train_size: train on only this many of the training images (None: all of them), a subset
+            fixed by `seed`, each smaller one inside the larger ones: for learning curves over the
+            amount of data. Taken after the validation images are carved out, so every size is
+            validated on the same images.
         seed: fixes the validation carve-out and the evaluation masks.
         on_corrupt: "fail" (default) or "skip" unreadable images (skips are logged and counted).
         cache: keep the resized images in memory (`ImageFilesDataset`): for small sets.
@@ -74,7 +80,10 @@ class InpaintingDataModule(L.LightningDataModule):
         train_load_size: int | Sequence[int] | None = None,
         random_crop: bool = False,
         flip: bool = False,
+        rotate: bool = False,
+        permute_channels: bool = False,
         val_size: int = 100,
+        train_size: int | None = None,
         eval_batch_size: int | None = None,
         seed: int = 0,
         on_corrupt: str = "fail",
@@ -85,14 +94,17 @@ class InpaintingDataModule(L.LightningDataModule):
         for name, value, minimum in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0), ("val_size", val_size, 1)):
             if not isinstance(value, int) or value < minimum:
                 raise ValueError(f"dataset.{name} must be an integer >= {minimum}, got {value!r}")
+        if train_size is not None and (not isinstance(train_size, int) or isinstance(train_size, bool) or train_size < 1):
+            raise ValueError(f"dataset.train_size must be null (all the training images) or an integer >= 1, got {train_size!r}")
         self.mask, self.train_mask = mask, train_mask or mask
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.num_workers = num_workers
         load_size, max_load_size = load_sizes(train_load_size)
         load_size = load_size or (train_load_size_for(crop_size) if random_crop else crop_size)
-        self.train_transform = ResizeCrop(load_size, crop_size, random_crop, flip, max_load_size)
+        self.train_transform = ResizeCrop(load_size, crop_size, random_crop, flip, max_load_size, rotate, permute_channels)
         self.eval_transform = ResizeCrop(crop_size, crop_size)
         self.val_size, self.seed, self.on_corrupt, self.cache = val_size, seed, on_corrupt, cache
+        self.train_size = train_size
         self.datasets: dict[str, Dataset] = {}
 
     def split_files(self, split: str) -> list[Path]:
@@ -102,6 +114,7 @@ class InpaintingDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and "train" not in self.datasets:
             train, val = self._carve_validation(self.split_files("train"))
+            train = self._subset(train)
             self.datasets["train"] = self._files_dataset(train, self.train_transform, self.train_mask, deterministic=False)
             self.datasets["val"] = self._files_dataset(val, self.eval_transform, self.mask, deterministic=True)
         if stage in (None, "test", "predict") and "test" not in self.datasets:
@@ -122,6 +135,18 @@ class InpaintingDataModule(L.LightningDataModule):
         train = [f for i, f in enumerate(files) if i not in chosen]
         val = [f for i, f in enumerate(files) if i in chosen]
         return train, val
+
+    def _subset(self, train: list[Path]) -> list[Path]:
+        """The first `train_size` files of one seeded order of the training files, in file order."""
+        if self.train_size is None:
+            return train
+        if self.train_size > len(train):
+            raise layouts.DatasetLayoutError(
+                f"dataset.train_size={self.train_size}, but the training split holds {len(train)} images once the "
+                f"{self.val_size} validation images are carved out"
+            )
+        kept = set(random.Random(self.seed).sample(range(len(train)), len(train))[: self.train_size])
+        return [f for i, f in enumerate(train) if i in kept]
 
     def _loader(self, split: str, train: bool) -> DataLoader:
         if split not in self.datasets:
@@ -226,7 +251,7 @@ class SyntheticDataModule(InpaintingDataModule):
     """
 
     def __init__(self, train_size: int = 2000, val_size: int = 16, test_size: int = 100, **kwargs) -> None:
-        super().__init__(val_size=val_size, **kwargs)
+        super().__init__(val_size=val_size, train_size=train_size, **kwargs)
         self.sizes = dict(train=train_size, val=val_size, test=test_size)
 
     def setup(self, stage: str | None = None) -> None:

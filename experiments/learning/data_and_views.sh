@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Is the 64 x 64 recipe limited by its 340 training photos? (experiments/learning/README.md,
+# section 11.) Five short runs of the photos_cpu recipe (bf16-mixed, STEPS steps each, its cosine
+# over them, one after another on the whole machine), the same validation photos for all:
+#   all      every training photo                 half / quarter  170 / 85 of them (nested)
+#   rotate   all, and right-angle rotations        channels        all, and random R, G, B orders
+# Each is evaluated on the four test sets as experiments/photos_cpu/run.sh does, beside the
+# classical floors at 64 of a photos_cpu run folder (FLOORS/64, made by `baselines.sh DATA FLOORS 64`).
+#   bash experiments/learning/data_and_views.sh DATA_DIR OUT_DIR FLOORS_DIR STEPS [NAMES...]
+set -euo pipefail
+DATA=${1:?data dir}; OUT=${2:?output dir}; FLOORS=${3:?floors of a photos_cpu run: RUN/floors}; STEPS=${4:?steps}
+shift 4
+NAMES=${*:-all rotate channels half quarter}
+PY=${PYTHON:-python}
+HERE=$(cd "$(dirname "$0")" && pwd)
+for test_set in bsds500 urban100 paris places50; do
+  [ -f "$FLOORS/64/$test_set/telea/metrics.json" ] || { echo "data_and_views.sh: no floors at $FLOORS/64/$test_set" \
+    "(make them with: bash experiments/photos_cpu/baselines.sh $DATA $FLOORS 64)" >&2; exit 2; }
+done
+for name in $NAMES; do
+  case $name in
+    all) extra=() ;;
+    rotate) extra=(dataset.rotate=true) ;;
+    channels) extra=(dataset.permute_channels=true) ;;
+    half) extra=(dataset.train_size=170) ;;
+    quarter) extra=(dataset.train_size=85) ;;
+    *) echo "data_and_views.sh: unknown run $name (all, rotate, channels, half, quarter)" >&2; exit 2 ;;
+  esac
+  run=$OUT/$name
+  mkdir -p "$run"
+  ln -sfn "$(cd "$FLOORS" && pwd)" "$run/floors"
+  "$PY" -m musical_inpaint.train experiment=photos_cpu "paths.data_dir=$DATA" trainer.precision=bf16-mixed \
+    "trainer.max_steps=$STEPS" trainer.max_time=null trainer.enable_progress_bar=false "hydra.run.dir=$run/train" \
+    "${extra[@]}" > "$run/train.log" 2>&1
+  for test_set in bsds500 urban100 paris places50; do
+    "$PY" -m musical_inpaint.evaluate "ckpt_path=$run/train/checkpoints/last.ckpt" dataset=photos "dataset.test_set=$test_set" \
+      crop_size=64 dataset.num_workers=0 "paths.data_dir=$DATA" save_images=8 "hydra.run.dir=$run/eval/$test_set" > /dev/null
+  done
+  "$PY" "$HERE/../photos_cpu/summarize.py" "$run" --write "$run"
+done
