@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, DistributedSampler
 
+from musical_inpaint.data import layouts
 from musical_inpaint.data import (
     CelebADataModule,
     CenterMask,
@@ -158,6 +159,50 @@ def test_train_load_size_range_and_training_mask_reach_the_training_split_only(t
     for bad in ([40, 16], [16, 24, 32], "x", 0):
         with pytest.raises(ValueError, match="dataset.train_load_size must be null, a short side"):
             PhotosDataModule(root, mask=CenterMask(), crop_size=16, train_load_size=bad)
+
+
+def test_rotations_and_channel_orders_are_drawn_after_the_crop_and_flip():
+    # A literal reference: with the same seed, the augmented item is the plain item (the same crop
+    # and flip) turned by the drawn multiple of 90 degrees, its channels in the drawn order.
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (50, 70, 3), dtype=np.uint8))
+    plain = ResizeCrop(40, 32, random_crop=True, flip=True)
+    turns, orders = set(), set()
+    for seed in range(60):
+        base = plain(image, np.random.default_rng(seed)).numpy()
+        draws = np.random.default_rng(seed)
+        plain(image, draws)  # the crop's and flip's draws, then the rotation's, then the order's
+        turn, order = int(draws.integers(4)), draws.permutation(3)
+        rotated = ResizeCrop(40, 32, True, True, rotate=True)(image, np.random.default_rng(seed))
+        assert np.array_equal(rotated.numpy(), np.rot90(base, turn, axes=(1, 2)))
+        both = ResizeCrop(40, 32, True, True, rotate=True, permute_channels=True)(image, np.random.default_rng(seed))
+        assert np.array_equal(both.numpy(), np.rot90(base, turn, axes=(1, 2))[order])
+        turns.add(turn), orders.add(tuple(order))
+    assert turns == {0, 1, 2, 3} and len(orders) == 6
+
+
+def test_train_size_takes_nested_seeded_subsets_and_keeps_validation(tmp_path):
+    for i in range(30):
+        write_image(tmp_path / "photos" / f"{i:02d}.png", 40, 40, seed=i)
+    make = lambda size, seed=0: FolderDataModule(
+        tmp_path / "photos", mask=CenterMask(), crop_size=32, batch_size=2, val_size=5, train_size=size, seed=seed
+    )
+    modules = {size: make(size) for size in (None, 22, 12, 3)}  # 30 - 3 test - 5 validation
+    for datamodule in modules.values():
+        datamodule.setup("fit")
+    files = {size: datamodule.datasets["train"].files for size, datamodule in modules.items()}
+    assert [len(files[size]) for size in (None, 22, 12, 3)] == [22, 22, 12, 3]
+    assert set(files[3]) < set(files[12]) < set(files[22]) == set(files[None])  # nested
+    assert files[12] == sorted(files[12])  # in file order
+    assert len({tuple(datamodule.datasets["val"].files) for datamodule in modules.values()}) == 1
+    again, other = make(12), make(12, seed=1)
+    again.setup("fit"), other.setup("fit")
+    assert again.datasets["train"].files == files[12] != other.datasets["train"].files
+    with pytest.raises(layouts.DatasetLayoutError, match="dataset.train_size=23, but the training split holds 22 images"):
+        make(23).setup("fit")
+    for bad in (0, -1, True, "12", 1.5):
+        with pytest.raises(ValueError, match="dataset.train_size must be null"):
+            make(bad)
 
 
 def test_transform_rejects_crop_larger_than_load():

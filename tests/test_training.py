@@ -347,11 +347,16 @@ def run_cli(args, cwd, env=None, timeout=600):
         ("+dataset.train_load_size=[80,60]", r"dataset.train_load_size must be null, a short side"),
         ("+dataset.train_load_size=[20,60]", r"dataset.train_load_size=\[20, 60\]: the short side .* crop_size=32"),
         ("+dataset.train_load_size=true", r"dataset.train_load_size must be null, a short side"),
+        ("dataset=folder dataset.root=x dataset.flip=yes", r"dataset.flip=yes: must be true or false"),
+        ("+dataset.rotate=1", r"dataset.rotate=1: must be true or false"),
+        ("dataset.train_size=0", r"dataset.train_size=0: must be an integer >= 1 \(the number of training images\)$"),
+        ("dataset.train_size=null", r"dataset.train_size=None: must be an integer >= 1"),
+        ("dataset=folder dataset.root=x dataset.train_size=half", r"dataset.train_size=half: .* or null \(all of them\)"),
     ],
 )
 def test_config_errors_name_the_option_as_typed_before_anything_is_built(tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):
-        train(tiny_config(tmp_path, override))
+        train(tiny_config(tmp_path, *override.split()))
     assert not (tmp_path / "checkpoints").exists()
 
 

@@ -103,6 +103,15 @@ def check_config(cfg: DictConfig) -> None:
             resolve_checkpoint(cfg.init_from)
         except CheckpointError as error:
             raise ConfigError(f"init_from={cfg.init_from}: {error}") from None
+    dataset = cfg.get("dataset") or {}
+    for name in ("random_crop", "flip", "rotate", "permute_channels"):
+        if name in dataset and not isinstance(dataset[name], bool):
+            raise ConfigError(f"dataset.{name}={dataset[name]}: must be true or false")
+    size = dataset.get("train_size")
+    synthetic = str(dataset.get("_target_", "")).endswith("SyntheticDataModule")
+    if (size is not None or synthetic) and not (isinstance(size, int) and not isinstance(size, bool) and size >= 1):
+        raise ConfigError(f"dataset.train_size={size}: must be an integer >= 1 (the number of training images)"
+                          + ("" if synthetic else " or null (all of them)"))
     try:
         low, _ = load_sizes(OmegaConf.select(cfg, "dataset.train_load_size"))
     except ValueError as error:
