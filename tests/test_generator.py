@@ -89,6 +89,28 @@ def test_resize_upsampling_has_no_checkerboard():
     torch.testing.assert_close(resized, resized[..., :1, :1].expand_as(resized))  # flat
 
 
+@pytest.mark.parametrize("size", [(64, 64), (48, 80), (96, 32)])
+def test_three_downsamplings_keep_twice_the_innermost_resolution_and_the_attention_at_a_quarter(size):
+    generator = MusicalGenerator(base_channels=4, dilated_blocks=2, downsamplings=3)
+    strided = [generator.down[0]] + [level[1] for level in generator.down[1:3]]
+    assert all(conv.stride == (2, 2) for conv in strided) and [c.out_channels for c in strided] == [4, 8, 16]
+    assert len(generator.down) == 5 and len(generator.up) == 5  # 3 strided + 2 dilated levels
+    seen = {}
+    generator.down[-1].register_forward_hook(lambda module, inputs, output: seen.update(inner=output))
+    generator.attention.register_forward_hook(lambda module, inputs, output: seen.update(x=inputs[0]))
+    image = torch.rand(2, 3, *size) * 2 - 1
+    out = generator(image, centre_mask(2, *size))
+    assert seen["inner"].shape == (2, 16, size[0] // 8, size[1] // 8)  # the paper's 4: size / 16
+    assert seen["x"].shape == (2, 8, size[0] // 4, size[1] // 4)
+    assert out.shape == image.shape and out.abs().max() <= 1 and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("downsamplings", [2, 5, True, "3"])
+def test_an_unsupported_depth_is_rejected(downsamplings):
+    with pytest.raises(ValueError, match=f"downsamplings must be 3 or 4, got {downsamplings!r}"):
+        MusicalGenerator(downsamplings=downsamplings)
+
+
 def test_an_unknown_upsampling_is_rejected():
     with pytest.raises(ValueError, match="upsample must be one of transposed, resize, got 'bilinear'"):
         MusicalGenerator(upsample="bilinear")
@@ -145,15 +167,17 @@ def test_an_attention_that_is_not_a_factory_is_rejected():
         MusicalGenerator("multi_scale")
 
 
-def test_resize_upsampling_trains_and_loads_back_from_its_checkpoint(tmp_path):
-    train(tiny_config(tmp_path, "model.generator.upsample=resize", "adv_weight=0", "trainer.max_steps=2"))
+def test_resize_upsampling_and_three_downsamplings_train_and_load_back_from_their_checkpoint(tmp_path):
+    train(tiny_config(tmp_path, "model.generator.upsample=resize", "model.generator.downsamplings=3", "adv_weight=0",
+                      "trainer.max_steps=2"))
     generator, _ = load_generator(tmp_path / "checkpoints" / "last.ckpt")
-    assert any(isinstance(module, torch.nn.Upsample) for module in generator.modules())
+    assert sum(isinstance(module, torch.nn.Upsample) for module in generator.modules()) == 3
 
 
-def test_a_checkpoint_from_before_the_upsample_option_loads_with_transposed_convolutions(checkpoint, tmp_path):
+def test_a_checkpoint_from_before_the_upsample_and_depth_options_loads_the_papers_layout(checkpoint, tmp_path):
     content = torch.load(checkpoint, weights_only=True)
     del content["run_config"]["model"]["generator"]["upsample"]
+    del content["run_config"]["model"]["generator"]["downsamplings"]
     torch.save(content, tmp_path / "old.ckpt")
     generator, _ = load_generator(tmp_path / "old.ckpt")
     assert sum(isinstance(module, torch.nn.ConvTranspose2d) for module in generator.modules()) == 4

@@ -343,6 +343,7 @@ def run_cli(args, cwd, env=None, timeout=600):
         ("trainer.accumulate_grad_batches=2", r"trainer.accumulate_grad_batches=2: .* raise dataset.batch_size"),
         ("model.generator.upsample=bilinear", r"model.generator.upsample=bilinear: must be one of transposed, resize"),
         ("model.generator.upsample=null", r"model.generator.upsample=None: must be one of transposed, resize"),
+        ("model.generator.downsamplings=5", r"model.generator.downsamplings=5: must be 3 or 4 \(the attention"),
         ("monitor=val/hole_l1", r"monitor=val/hole_l1: the L1 metrics carry their unit .* monitor=val/hole_l1_pct"),
         ("+dataset.train_load_size=[80,60]", r"dataset.train_load_size must be null, a short side"),
         ("+dataset.train_load_size=[20,60]", r"dataset.train_load_size=\[20, 60\]: the short side .* crop_size=32"),

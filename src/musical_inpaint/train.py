@@ -30,7 +30,7 @@ from musical_inpaint.data.datamodules import load_sizes
 from musical_inpaint.errors import ConfigError, user_error
 from musical_inpaint.inference import CheckpointError, generator_config, network_weights, read_checkpoint, resolve_checkpoint
 from musical_inpaint.metrics import current_name
-from musical_inpaint.models.generator import MIN_SIDE, STRIDE, UPSAMPLINGS
+from musical_inpaint.models.generator import DOWNSAMPLINGS, MIN_SIDE, STRIDE, UPSAMPLINGS
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,10 @@ def check_config(cfg: DictConfig) -> None:
     upsample = OmegaConf.select(cfg, "model.generator.upsample", default="transposed")
     if upsample not in UPSAMPLINGS:
         raise ConfigError(f"model.generator.upsample={upsample}: must be one of {', '.join(UPSAMPLINGS)}")
+    downsamplings = OmegaConf.select(cfg, "model.generator.downsamplings", default=4)
+    if downsamplings not in DOWNSAMPLINGS or isinstance(downsamplings, bool):
+        raise ConfigError(f"model.generator.downsamplings={downsamplings}: must be 3 or 4 (the attention works at 1/4 "
+                          "resolution, after the decoder's second upsampling)")
     if cfg.model.get("lr_schedule") == "cosine" and (trainer.get("max_steps") or -1) <= 0:
         raise ConfigError("model.lr_schedule=cosine decays to 0 at trainer.max_steps: set trainer.max_steps=N")
     if cfg.ckpt_path and not Path(cfg.ckpt_path).is_file():

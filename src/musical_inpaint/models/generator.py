@@ -12,6 +12,9 @@ Layout for the paper's defaults (base_channels=64, 256 x 256 input):
     4 x (ReLU conv3x3, IN) at 16^2, then ReLU convT k4 s2 to 32^2, 64^2 (attention here),
     128^2 and finally 256^2 with Tanh.
 
+`downsamplings=3` scales the depth to a small input: three stride-2 levels, so that at 64 x 64
+the dilated levels work on 8 x 8 features instead of 4 x 4 (the attention stays at 1/4).
+
 `upsample="resize"` replaces each convT k4 s2 with nearest x2 resizing and a 3x3 convolution
 (Odena et al., Distill 2016): a transposed convolution of stride 2 computes even and odd output
 pixels with different taps of its kernel (1 and 3 against 0 and 2 along each axis), so unless
@@ -31,8 +34,8 @@ from musical_inpaint.models.multi_scale_attention import MultiScaleAttention
 
 # An attention variant: channels -> a module `(features B x C x h x w, hole B x 1 x h x w) -> B x C x h x w`.
 AttentionFactory = Callable[[int], nn.Module]
-DOWNSAMPLINGS = 4
-STRIDE = 2**DOWNSAMPLINGS  # input sides must be multiples of this
+DOWNSAMPLINGS = (3, 4)  # stride-2 levels: the paper's 4, or 3 for small inputs; the attention needs 3
+STRIDE = 2 ** max(DOWNSAMPLINGS)  # input sides must be multiples of this (the deepest layout's stride)
 MIN_SIDE = 2 * STRIDE  # the innermost levels' instance norms need more than one value per channel
 ATTENTION_LEVEL = 2  # attention runs on the output of decoder level 2 (0 = outermost): 1/4 resolution
 UPSAMPLINGS = ("transposed", "resize")
@@ -82,6 +85,7 @@ class MusicalGenerator(nn.Module):
         dilation: dilation of the second convolution of each dilated level (paper: 2).
         upsample: how the decoder doubles the resolution: "transposed" (the paper's transposed
             convolutions, k4 s2) or "resize" (nearest x2, then a 3x3 convolution: one kernel for every output pixel).
+        downsamplings: stride-2 levels before the dilated ones (paper: 4); 3 for small inputs.
 
     `forward(image, mask)`: image B x 3 x H x W in [-1, 1], mask B x 1 x H x W (1 = hole), H and W
     multiples of 16 -> the raw prediction in [-1, 1] (use `composite` to keep the known pixels).
@@ -94,6 +98,7 @@ class MusicalGenerator(nn.Module):
         dilated_blocks: int = 4,
         dilation: int = 2,
         upsample: str = "transposed",
+        downsamplings: int = 4,
     ) -> None:
         super().__init__()
         if attention is not None and not callable(attention):
@@ -108,15 +113,17 @@ class MusicalGenerator(nn.Module):
             )
         if upsample not in UPSAMPLINGS:
             raise ValueError(f"MusicalGenerator: upsample must be one of {', '.join(UPSAMPLINGS)}, got {upsample!r}")
+        if downsamplings not in DOWNSAMPLINGS or isinstance(downsamplings, bool):
+            raise ValueError(f"MusicalGenerator: downsamplings must be 3 or 4, got {downsamplings!r}")
         # Level widths, outermost first: 64, 128, 256, 512, then 512 for every dilated level.
-        widths = [base_channels * min(2**level, 8) for level in range(DOWNSAMPLINGS)]
+        widths = [base_channels * min(2**level, 8) for level in range(downsamplings)]
         widths += [widths[-1]] * dilated_blocks
 
-        # Encoder levels, outermost first: four stride-2 convolutions, then the dilated levels.
+        # Encoder levels, outermost first: the stride-2 convolutions, then the dilated levels.
         self.down = nn.ModuleList()
         in_channels = 4  # the image with its hole zeroed, plus the mask
         for level, width in enumerate(widths):
-            if level >= DOWNSAMPLINGS:
+            if level >= downsamplings:
                 self.down.append(_DilatedBlock(width, dilation))
             elif level == 0:
                 self.down.append(nn.Conv2d(in_channels, width, 4, stride=2, padding=1))
@@ -133,7 +140,7 @@ class MusicalGenerator(nn.Module):
             # Every decoder level outputs the width of the encoder level above it, so a level reads
             # twice its own width, except the innermost, which has no decoded input yet.
             reads = width if level == len(widths) - 1 else 2 * width
-            if level >= DOWNSAMPLINGS:
+            if level >= downsamplings:
                 self.up.append(nn.Sequential(nn.ReLU(), nn.Conv2d(reads, width, 3, padding=1), _norm(width)))
                 continue
             out = 3 if level == 0 else widths[level - 1]

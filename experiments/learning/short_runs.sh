@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Is the 64 x 64 recipe limited by its 340 training photos? (experiments/learning/README.md,
-# section 11.) Five short runs of the photos_cpu recipe (bf16-mixed, STEPS steps each, its cosine
-# over them, one after another on the whole machine), the same validation photos for all:
+# Short runs of the photos_cpu recipe at 64 x 64 (experiments/learning/README.md, section 11): is
+# it limited by its 340 training photos, and what do more views per photo or a shallower U-Net buy?
+# Each run: bf16-mixed, STEPS steps, its cosine over them, no time guard (so the figures do not
+# depend on what else the machine ran), the same validation photos; NAMES from:
 #   all      every training photo                 half / quarter  170 / 85 of them (nested)
 #   rotate   all, and right-angle rotations        channels        all, and random R, G, B orders
+#   depth3   all, three downsamplings instead of four (8 x 8 innermost features)
 # Each is evaluated on the four test sets as experiments/photos_cpu/run.sh does, beside the
 # classical floors at 64 of a photos_cpu run folder (FLOORS/64, made by `baselines.sh DATA FLOORS 64`).
-#   bash experiments/learning/data_and_views.sh DATA_DIR OUT_DIR FLOORS_DIR STEPS [NAMES...]
+#   bash experiments/learning/short_runs.sh DATA_DIR OUT_DIR FLOORS_DIR STEPS [NAMES...]
 set -euo pipefail
 DATA=${1:?data dir}; OUT=${2:?output dir}; FLOORS=${3:?floors of a photos_cpu run: RUN/floors}; STEPS=${4:?steps}
 shift 4
@@ -14,7 +16,7 @@ NAMES=${*:-all rotate channels half quarter}
 PY=${PYTHON:-python}
 HERE=$(cd "$(dirname "$0")" && pwd)
 for test_set in bsds500 urban100 paris places50; do
-  [ -f "$FLOORS/64/$test_set/telea/metrics.json" ] || { echo "data_and_views.sh: no floors at $FLOORS/64/$test_set" \
+  [ -f "$FLOORS/64/$test_set/telea/metrics.json" ] || { echo "short_runs.sh: no floors at $FLOORS/64/$test_set" \
     "(make them with: bash experiments/photos_cpu/baselines.sh $DATA $FLOORS 64)" >&2; exit 2; }
 done
 for name in $NAMES; do
@@ -24,7 +26,8 @@ for name in $NAMES; do
     channels) extra=(dataset.permute_channels=true) ;;
     half) extra=(dataset.train_size=170) ;;
     quarter) extra=(dataset.train_size=85) ;;
-    *) echo "data_and_views.sh: unknown run $name (all, rotate, channels, half, quarter)" >&2; exit 2 ;;
+    depth3) extra=(model.generator.downsamplings=3) ;;
+    *) echo "short_runs.sh: unknown run $name (all, rotate, channels, half, quarter, depth3)" >&2; exit 2 ;;
   esac
   run=$OUT/$name
   mkdir -p "$run"
