@@ -72,11 +72,12 @@ def test_command_line(checkpoint, tmp_path, capsys):
         main(["--checkpoint", str(checkpoint), "--size", "30", "48"])
 
 
-def test_resize_upsampling_exports_to_torchscript_and_onnx(tmp_path):
+@pytest.mark.parametrize("layout", [dict(upsample="resize"), dict(downsamplings=3)])
+def test_the_generators_other_layouts_export_to_torchscript_and_onnx(tmp_path, layout):
     from musical_inpaint.models import MusicalGenerator
 
     torch.manual_seed(0)
-    model = exportable(MusicalGenerator(base_channels=4, dilated_blocks=1, upsample="resize"))
+    model = exportable(MusicalGenerator(base_channels=4, dilated_blocks=1, **layout))
     inputs = sample_inputs(48, 64, seed=3)
     with torch.no_grad():
         reference = model(*inputs)
