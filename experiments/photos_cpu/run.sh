@@ -3,6 +3,7 @@
 # 2 cores), evaluate it on every test set with the paper's protocol, beside the classical floors,
 # then write results.md, curve.png and samples.png into OUT_DIR (WRITE=experiments/photos_cpu
 # rewrites the committed ones). Usage: bash experiments/photos_cpu/run.sh DATA_DIR OUT_DIR [overrides...]
+# FLOORS=RUN/floors reuses the classical floors of an earlier run (deterministic) instead of measuring them.
 set -euo pipefail
 DATA=${1:?data dir holding bsds500/, urban100/, paris/, places/}; OUT=${2:?output dir}; shift 2
 PY=${PYTHON:-python}
@@ -15,5 +16,10 @@ for test_set in bsds500 urban100 paris places50; do
   $PY -m musical_inpaint.evaluate ckpt_path=$OUT/train/checkpoints/last.ckpt dataset=photos dataset.test_set=$test_set \
     crop_size=$SIZE dataset.num_workers=0 paths.data_dir=$DATA save_images=8 hydra.run.dir=$OUT/eval/$test_set > /dev/null
 done
-bash $HERE/baselines.sh $DATA $OUT/floors $SIZE
+if [ -n "${FLOORS:-}" ]; then
+  [ -f "$FLOORS/$SIZE/bsds500/telea/metrics.json" ] || { echo "run.sh: no floors at $FLOORS/$SIZE" >&2; exit 2; }
+  ln -sfn "$(cd "$FLOORS" && pwd)" "$OUT/floors"
+else
+  bash $HERE/baselines.sh $DATA $OUT/floors $SIZE
+fi
 $PY $HERE/summarize.py "$OUT" --write "${WRITE:-$OUT}"
