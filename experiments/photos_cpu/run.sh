@@ -8,6 +8,9 @@ set -euo pipefail
 DATA=${1:?data dir holding bsds500/, urban100/, paris/, places/}; OUT=${2:?output dir}; shift 2
 PY=${PYTHON:-python}
 HERE=$(cd "$(dirname "$0")" && pwd)
+if [ -n "${FLOORS:-}" ] && ! ls "$FLOORS"/*/bsds500/telea/metrics.json > /dev/null 2>&1; then
+  echo "run.sh: FLOORS=$FLOORS holds no floors (expected FLOORS/SIZE/TEST_SET/METHOD/metrics.json)" >&2; exit 2
+fi
 mkdir -p "$OUT"
 $PY -m musical_inpaint.train experiment=photos_cpu paths.data_dir="$DATA" hydra.run.dir="$OUT/train" "$@" \
   trainer.enable_progress_bar=false > "$OUT/train.log" 2>&1
