@@ -198,6 +198,16 @@ def test_train_size_takes_nested_seeded_subsets_and_keeps_validation(tmp_path):
     again, other = make(12), make(12, seed=1)
     again.setup("fit"), other.setup("fit")
     assert again.datasets["train"].files == files[12] != other.datasets["train"].files
+    # The subset's draws are not the validation carve-out's again: they were, and the subset held
+    # the validation images' neighbours in file order. At the photos benchmark's sizes (380 files,
+    # 40 carved out, 40 kept), by chance about 40 * 40 / 340 = 4.7 positions coincide.
+    files = [tmp_path / f"{i:03d}.png" for i in range(380)]
+    for seed in range(5):
+        datamodule = FolderDataModule(tmp_path, mask=CenterMask(), val_size=40, train_size=40, seed=seed)
+        train, val = datamodule._carve_validation(files)
+        carved = {files.index(f) for f in val}
+        kept = {train.index(f) for f in datamodule._subset(train)}
+        assert len(carved & kept) < 15
     with pytest.raises(layouts.DatasetLayoutError, match="dataset.train_size=23, but the training split holds 22 images"):
         make(23).setup("fit")
     for bad in (0, -1, True, "12", 1.5):

@@ -145,7 +145,11 @@ class InpaintingDataModule(L.LightningDataModule):
                 f"dataset.train_size={self.train_size}, but the training split holds {len(train)} images once the "
                 f"{self.val_size} validation images are carved out"
             )
-        kept = set(random.Random(self.seed).sample(range(len(train)), len(train))[: self.train_size])
+        # Its own stream: Random(seed), which carved out the validation set, would draw the same
+        # first indices again, so that the subset held the validation images' neighbours in file
+        # order (in BSDS500, often photos of the same series).
+        order = random.Random(f"{self.seed} train_size").sample(range(len(train)), len(train))
+        kept = set(order[: self.train_size])
         return [f for i, f in enumerate(train) if i in kept]
 
     def _loader(self, split: str, train: bool) -> DataLoader:
