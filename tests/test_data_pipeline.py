@@ -206,13 +206,20 @@ def test_train_size_takes_nested_seeded_subsets_and_keeps_validation(tmp_path):
         datamodule = FolderDataModule(tmp_path, mask=CenterMask(), val_size=40, train_size=40, seed=seed)
         train, val = datamodule._carve_validation(files)
         carved = {files.index(f) for f in val}
-        kept = {train.index(f) for f in datamodule._subset(train)}
+        kept = {train.index(f) for f in datamodule._subset(train, carved=len(val))}
         assert len(carved & kept) < 15
     with pytest.raises(layouts.DatasetLayoutError, match="dataset.train_size=23, but the training split holds 22 images"):
         make(23).setup("fit")
     for bad in (0, -1, True, "12", 1.5):
         with pytest.raises(ValueError, match="dataset.train_size must be null"):
             make(bad)
+
+
+def test_synthetic_data_take_a_count_and_no_augmentation():
+    with pytest.raises(ValueError, match="dataset.train_size must be an integer >= 1 for dataset=synthetic"):
+        SyntheticDataModule(train_size=None, mask=CenterMask())
+    with pytest.raises(ValueError, match="dataset.rotate=true, dataset.permute_channels=true: dataset=synthetic"):
+        SyntheticDataModule(mask=CenterMask(), rotate=True, permute_channels=True)
 
 
 def test_transform_rejects_crop_larger_than_load():

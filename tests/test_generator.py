@@ -105,7 +105,7 @@ def test_three_downsamplings_keep_twice_the_innermost_resolution_and_the_attenti
     assert out.shape == image.shape and out.abs().max() <= 1 and torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("downsamplings", [2, 5, True, "3"])
+@pytest.mark.parametrize("downsamplings", [2, 5, True, "3", 3.0])
 def test_an_unsupported_depth_is_rejected(downsamplings):
     with pytest.raises(ValueError, match=f"downsamplings must be 3 or 4, got {downsamplings!r}"):
         MusicalGenerator(downsamplings=downsamplings)
@@ -167,11 +167,13 @@ def test_an_attention_that_is_not_a_factory_is_rejected():
         MusicalGenerator("multi_scale")
 
 
-def test_resize_upsampling_and_three_downsamplings_train_and_load_back_from_their_checkpoint(tmp_path):
-    train(tiny_config(tmp_path, "model.generator.upsample=resize", "model.generator.downsamplings=3", "adv_weight=0",
-                      "trainer.max_steps=2"))
+@pytest.mark.parametrize("upsample, downsamplings", [("resize", 4), ("transposed", 3), ("resize", 3)])
+def test_the_generators_layouts_train_and_load_back_from_their_checkpoint(tmp_path, upsample, downsamplings):
+    train(tiny_config(tmp_path, f"model.generator.upsample={upsample}", f"model.generator.downsamplings={downsamplings}",
+                      "adv_weight=0", "trainer.max_steps=2"))
     generator, _ = load_generator(tmp_path / "checkpoints" / "last.ckpt")
-    assert sum(isinstance(module, torch.nn.Upsample) for module in generator.modules()) == 3
+    kind = torch.nn.Upsample if upsample == "resize" else torch.nn.ConvTranspose2d
+    assert sum(isinstance(module, kind) for module in generator.modules()) == downsamplings
 
 
 def test_a_checkpoint_from_before_the_upsample_and_depth_options_loads_the_papers_layout(checkpoint, tmp_path):

@@ -250,6 +250,12 @@ def test_init_from_names_what_does_not_fit(tmp_path):
                               ("model.generator.upsample=resize", "model.generator.upsample is transposed there, resize here")):
         with pytest.raises(ConfigError, match=rf"init_from=.*first: the generator of .* does not fit this run's \({differs}\)"):
             train(tiny_config(tmp_path / "b", override, f"init_from={first}"))
+    # A checkpoint from before an option holds the layout the option's default builds.
+    old = torch.load(first / "checkpoints" / "last.ckpt", weights_only=True)
+    del old["run_config"]["model"]["generator"]["downsamplings"]
+    torch.save(old, tmp_path / "old.ckpt")
+    with pytest.raises(ConfigError, match=r"model.generator.downsamplings is 4 there, 3 here"):
+        train(tiny_config(tmp_path / "b", "model.generator.downsamplings=3", f"init_from={tmp_path / 'old.ckpt'}"))
     assert not (tmp_path / "b" / "checkpoints").exists()
 
 
@@ -344,6 +350,8 @@ def run_cli(args, cwd, env=None, timeout=600):
         ("model.generator.upsample=bilinear", r"model.generator.upsample=bilinear: must be one of transposed, resize"),
         ("model.generator.upsample=null", r"model.generator.upsample=None: must be one of transposed, resize"),
         ("model.generator.downsamplings=5", r"model.generator.downsamplings=5: must be 3 or 4 \(the attention"),
+        ("model.generator.downsamplings=3.0", r"model.generator.downsamplings=3.0: must be 3 or 4"),
+        ("dataset=folder dataset.root=x dataset.cache=yes", r"dataset.cache=yes: must be true or false"),
         ("monitor=val/hole_l1", r"monitor=val/hole_l1: the L1 metrics carry their unit .* monitor=val/hole_l1_pct"),
         ("+dataset.train_load_size=[80,60]", r"dataset.train_load_size must be null, a short side"),
         ("+dataset.train_load_size=[20,60]", r"dataset.train_load_size=\[20, 60\]: the short side .* crop_size=32"),

@@ -12,13 +12,10 @@
 set -euo pipefail
 DATA=${1:?data dir}; OUT=${2:?output dir}; FLOORS=${3:?floors of a photos_cpu run: RUN/floors}; STEPS=${4:?steps}
 shift 4
-NAMES=${*:-all rotate channels half quarter}
+NAMES=${*:-all rotate channels half quarter depth3}
 PY=${PYTHON:-python}
 HERE=$(cd "$(dirname "$0")" && pwd)
-for test_set in bsds500 urban100 paris places50; do
-  [ -f "$FLOORS/64/$test_set/telea/metrics.json" ] || { echo "short_runs.sh: no floors at $FLOORS/64/$test_set" \
-    "(make them with: bash experiments/photos_cpu/baselines.sh $DATA $FLOORS 64)" >&2; exit 2; }
-done
+bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" 64 "$OUT" --check-only
 for name in $NAMES; do
   case $name in
     all) extra=() ;;
@@ -30,8 +27,7 @@ for name in $NAMES; do
     *) echo "short_runs.sh: unknown run $name (all, rotate, channels, half, quarter, depth3)" >&2; exit 2 ;;
   esac
   run=$OUT/$name
-  mkdir -p "$run"
-  ln -sfn "$(cd "$FLOORS" && pwd)" "$run/floors"
+  bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" 64 "$run"
   "$PY" -m musical_inpaint.train experiment=photos_cpu "paths.data_dir=$DATA" trainer.precision=bf16-mixed \
     "trainer.max_steps=$STEPS" trainer.max_time=null trainer.enable_progress_bar=false "hydra.run.dir=$run/train" \
     "${extra[@]}" > "$run/train.log" 2>&1

@@ -13,12 +13,7 @@ DATA=${1:?data dir}; OUT=${2:?output dir}; FLOORS=${3:?floors of a photos_cpu ru
 STEPS1=${4:?steps at 64}; STEPS2=${5:?steps at 128}; shift 5
 PY=${PYTHON:-python}
 HERE=$(cd "$(dirname "$0")" && pwd)
-for test_set in bsds500 urban100 paris places50; do
-  [ -f "$FLOORS/128/$test_set/telea/metrics.json" ] || { echo "two_phase.sh: no floors at $FLOORS/128/$test_set" \
-    "(make them with: bash experiments/photos_cpu/baselines.sh $DATA $FLOORS 128)" >&2; exit 2; }
-done
-mkdir -p "$OUT"
-ln -sfn "$(cd "$FLOORS" && pwd)" "$OUT/floors"
+bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" 128 "$OUT"
 minutes() {  # training minutes at the last logged step of a run folder
   "$PY" -c "import sys; from pathlib import Path; from musical_inpaint.runs_table import validations
 print(round(float(validations(Path(sys.argv[1]), 'time/train_minutes')[-1]['time/train_minutes']), 1))" "$1"

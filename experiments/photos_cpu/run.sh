@@ -8,8 +8,10 @@ set -euo pipefail
 DATA=${1:?data dir holding bsds500/, urban100/, paris/, places/}; OUT=${2:?output dir}; shift 2
 PY=${PYTHON:-python}
 HERE=$(cd "$(dirname "$0")" && pwd)
-if [ -n "${FLOORS:-}" ] && ! ls "$FLOORS"/*/bsds500/telea/metrics.json > /dev/null 2>&1; then
-  echo "run.sh: FLOORS=$FLOORS holds no floors (expected FLOORS/SIZE/TEST_SET/METHOD/metrics.json)" >&2; exit 2
+if [ -n "${FLOORS:-}" ]; then  # checked before the hour of training, at the crop_size among the overrides
+  SIZE=64
+  for override in "$@"; do case $override in crop_size=*) SIZE=${override#crop_size=} ;; esac; done
+  bash "$HERE/link_floors.sh" "$FLOORS" "$SIZE" "$OUT" --check-only
 fi
 mkdir -p "$OUT"
 $PY -m musical_inpaint.train experiment=photos_cpu paths.data_dir="$DATA" hydra.run.dir="$OUT/train" "$@" \
@@ -20,8 +22,7 @@ for test_set in bsds500 urban100 paris places50; do
     crop_size=$SIZE dataset.num_workers=0 paths.data_dir=$DATA save_images=8 hydra.run.dir=$OUT/eval/$test_set > /dev/null
 done
 if [ -n "${FLOORS:-}" ]; then
-  [ -f "$FLOORS/$SIZE/bsds500/telea/metrics.json" ] || { echo "run.sh: no floors at $FLOORS/$SIZE" >&2; exit 2; }
-  ln -sfn "$(cd "$FLOORS" && pwd)" "$OUT/floors"
+  bash "$HERE/link_floors.sh" "$FLOORS" "$SIZE" "$OUT"
 else
   bash $HERE/baselines.sh $DATA $OUT/floors $SIZE
 fi

@@ -38,9 +38,16 @@ _OLD_ATTENTION = {"multi_scale": [1, 3], "single_scale": [3], "none": None}
 _OLD_ATTENTION_OPTIONS = ("propagate_size", "softmax_scale", "se_reduction", "max_scores")
 
 
+# Generator options added after checkpoints were written, with the layout those checkpoints have.
+_LATER_OPTIONS = {"upsample": "transposed", "downsamplings": 4}
+
+
 def generator_config(options: dict) -> dict:
-    """A checkpoint's `model.generator` node in today's form (old string-named attention upgraded)."""
+    """A checkpoint's `model.generator` node in today's form (old string-named attention upgraded,
+    options added since filled in with the layout the checkpoint has)."""
     options = dict(options)
+    if str(options.get("_target_", "")).endswith("MusicalGenerator"):
+        options = {**_LATER_OPTIONS, **options}
     attention = options.get("attention")
     if isinstance(attention, str):
         if attention not in _OLD_ATTENTION:

@@ -79,7 +79,7 @@ def check_config(cfg: DictConfig) -> None:
     if not isinstance(crop, int) or crop < MIN_SIDE or crop % STRIDE:
         nearest = max(MIN_SIDE, round(crop / STRIDE) * STRIDE) if isinstance(crop, (int, float)) else 256
         raise ConfigError(f"crop_size={crop}: must be a multiple of {STRIDE} and at least {MIN_SIDE} "
-                          f"(the generator halves the image four times), e.g. crop_size={nearest}")
+                          f"(the generator halves the image up to four times), e.g. crop_size={nearest}")
     for name in (*LOSS_WEIGHTS, "model.adversarial.r1_weight"):
         value = OmegaConf.select(cfg, name)
         if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0):
@@ -95,7 +95,7 @@ def check_config(cfg: DictConfig) -> None:
     if upsample not in UPSAMPLINGS:
         raise ConfigError(f"model.generator.upsample={upsample}: must be one of {', '.join(UPSAMPLINGS)}")
     downsamplings = OmegaConf.select(cfg, "model.generator.downsamplings", default=4)
-    if downsamplings not in DOWNSAMPLINGS or isinstance(downsamplings, bool):
+    if type(downsamplings) is not int or downsamplings not in DOWNSAMPLINGS:
         raise ConfigError(f"model.generator.downsamplings={downsamplings}: must be 3 or 4 (the attention works at 1/4 "
                           "resolution, after the decoder's second upsampling)")
     if cfg.model.get("lr_schedule") == "cosine" and (trainer.get("max_steps") or -1) <= 0:
@@ -108,7 +108,7 @@ def check_config(cfg: DictConfig) -> None:
         except CheckpointError as error:
             raise ConfigError(f"init_from={cfg.init_from}: {error}") from None
     dataset = cfg.get("dataset") or {}
-    for name in ("random_crop", "flip", "rotate", "permute_channels"):
+    for name in ("random_crop", "flip", "rotate", "permute_channels", "cache"):
         if name in dataset and not isinstance(dataset[name], bool):
             raise ConfigError(f"dataset.{name}={dataset[name]}: must be true or false")
     size = dataset.get("train_size")

@@ -62,7 +62,7 @@ class InpaintingDataModule(L.LightningDataModule):
             fixed by `seed`, each smaller one inside the larger ones: for learning curves over the
             amount of data. Taken after the validation images are carved out, so every size is
             validated on the same images.
-        seed: fixes the validation carve-out and the evaluation masks.
+        seed: fixes the validation carve-out, the `train_size` subset and the evaluation masks.
         on_corrupt: "fail" (default) or "skip" unreadable images (skips are logged and counted).
         cache: keep the resized images in memory (`ImageFilesDataset`): for small sets.
 
@@ -114,7 +114,7 @@ class InpaintingDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and "train" not in self.datasets:
             train, val = self._carve_validation(self.split_files("train"))
-            train = self._subset(train)
+            train = self._subset(train, carved=len(val))
             self.datasets["train"] = self._files_dataset(train, self.train_transform, self.train_mask, deterministic=False)
             self.datasets["val"] = self._files_dataset(val, self.eval_transform, self.mask, deterministic=True)
         if stage in (None, "test", "predict") and "test" not in self.datasets:
@@ -136,14 +136,14 @@ class InpaintingDataModule(L.LightningDataModule):
         val = [f for i, f in enumerate(files) if i in chosen]
         return train, val
 
-    def _subset(self, train: list[Path]) -> list[Path]:
+    def _subset(self, train: list[Path], carved: int) -> list[Path]:
         """The first `train_size` files of one seeded order of the training files, in file order."""
         if self.train_size is None:
             return train
         if self.train_size > len(train):
             raise layouts.DatasetLayoutError(
                 f"dataset.train_size={self.train_size}, but the training split holds {len(train)} images once the "
-                f"{self.val_size} validation images are carved out"
+                f"{carved} validation images are carved out"
             )
         # Its own stream: Random(seed), which carved out the validation set, would draw the same
         # first indices again, so that the subset held the validation images' neighbours in file
@@ -255,6 +255,12 @@ class SyntheticDataModule(InpaintingDataModule):
     """
 
     def __init__(self, train_size: int = 2000, val_size: int = 16, test_size: int = 100, **kwargs) -> None:
+        if train_size is None:
+            raise ValueError("dataset.train_size must be an integer >= 1 for dataset=synthetic (it draws that many images)")
+        unused = [name for name in ("random_crop", "flip", "rotate", "permute_channels") if kwargs.get(name)]
+        if unused:
+            raise ValueError(f"{', '.join(f'dataset.{n}=true' for n in unused)}: dataset=synthetic draws its images at "
+                             "crop_size and takes no crop, flip, rotation or channel order")
         super().__init__(val_size=val_size, train_size=train_size, **kwargs)
         self.sizes = dict(train=train_size, val=val_size, test=test_size)
 

@@ -13,7 +13,8 @@ Layout for the paper's defaults (base_channels=64, 256 x 256 input):
     128^2 and finally 256^2 with Tanh.
 
 `downsamplings=3` scales the depth to a small input: three stride-2 levels, so that at 64 x 64
-the dilated levels work on 8 x 8 features instead of 4 x 4 (the attention stays at 1/4).
+the dilated levels work on 8 x 8 features instead of 4 x 4 (the attention stays at 1/4). Their
+width is then that of the third level, half the paper's innermost (a quarter of their weights).
 
 `upsample="resize"` replaces each convT k4 s2 with nearest x2 resizing and a 3x3 convolution
 (Odena et al., Distill 2016): a transposed convolution of stride 2 computes even and odd output
@@ -113,9 +114,10 @@ class MusicalGenerator(nn.Module):
             )
         if upsample not in UPSAMPLINGS:
             raise ValueError(f"MusicalGenerator: upsample must be one of {', '.join(UPSAMPLINGS)}, got {upsample!r}")
-        if downsamplings not in DOWNSAMPLINGS or isinstance(downsamplings, bool):
+        if type(downsamplings) is not int or downsamplings not in DOWNSAMPLINGS:
             raise ValueError(f"MusicalGenerator: downsamplings must be 3 or 4, got {downsamplings!r}")
-        # Level widths, outermost first: 64, 128, 256, 512, then 512 for every dilated level.
+        # Level widths, outermost first: 64, 128, 256, 512, then 512 for every dilated level (with
+        # 3 downsamplings 64, 128, 256, then 256: the dilated levels are half as wide).
         widths = [base_channels * min(2**level, 8) for level in range(downsamplings)]
         widths += [widths[-1]] * dilated_blocks
 
