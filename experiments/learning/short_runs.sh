@@ -5,14 +5,15 @@
 # depend on what else the machine ran), the same validation photos; NAMES from:
 #   all      every training photo                 half / quarter  170 / 85 of them (nested)
 #   rotate   all, and right-angle rotations        channels        all, and random R, G, B orders
-#   depth3   all, three downsamplings instead of four (8 x 8 innermost features)
+#   depth3   all, three downsamplings instead of four (8 x 8 innermost features, half as wide)
+#   combined depth3, rotate and channels together
 # Each is evaluated on the four test sets as experiments/photos_cpu/run.sh does, beside the
 # classical floors at 64 of a photos_cpu run folder (FLOORS/64, made by `baselines.sh DATA FLOORS 64`).
 #   bash experiments/learning/short_runs.sh DATA_DIR OUT_DIR FLOORS_DIR STEPS [NAMES...]
 set -euo pipefail
 DATA=${1:?data dir}; OUT=${2:?output dir}; FLOORS=${3:?floors of a photos_cpu run: RUN/floors}; STEPS=${4:?steps}
 shift 4
-NAMES=${*:-all rotate channels half quarter depth3}
+NAMES=${*:-all rotate channels half quarter depth3 combined}
 PY=${PYTHON:-python}
 HERE=$(cd "$(dirname "$0")" && pwd)
 bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" 64 "$OUT" --check-only
@@ -24,7 +25,8 @@ for name in $NAMES; do
     half) extra=(dataset.train_size=170) ;;
     quarter) extra=(dataset.train_size=85) ;;
     depth3) extra=(model.generator.downsamplings=3) ;;
-    *) echo "short_runs.sh: unknown run $name (all, rotate, channels, half, quarter, depth3)" >&2; exit 2 ;;
+    combined) extra=(model.generator.downsamplings=3 dataset.rotate=true dataset.permute_channels=true) ;;
+    *) echo "short_runs.sh: unknown run $name (all, rotate, channels, half, quarter, depth3, combined)" >&2; exit 2 ;;
   esac
   run=$OUT/$name
   bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" 64 "$run"
