@@ -146,8 +146,7 @@ class InpaintingDataModule(L.LightningDataModule):
                 f"{carved} validation images are carved out"
             )
         # Its own stream: Random(seed), which carved out the validation set, would draw the same
-        # first indices again, so that the subset held the validation images' neighbours in file
-        # order (in BSDS500, often photos of the same series).
+        # first indices again, so that the subset held the validation images' neighbours in file order.
         order = random.Random(f"{self.seed} train_size").sample(range(len(train)), len(train))
         kept = set(order[: self.train_size])
         return [f for i, f in enumerate(train) if i in kept]
