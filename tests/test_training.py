@@ -99,6 +99,8 @@ def test_cpu_presets_keep_the_recipes_their_committed_runs_used():
     ablation = compose_train(["experiment=ablation_photos"])
     assert ablation.dataset.train_load_size is None and ablation.trainer.max_steps == 800
     assert ablation.model.loss.hole_l1 == photos.model.loss.hole_l1 == 100 and ablation.model.lr == photos.model.lr
+    # the preset decays by its guard too where 18,000 steps do not fit it; the ablation, unguarded, by steps
+    assert photos.model.lr_clock == "time" and photos.trainer.max_time and ablation.model.lr_clock == "steps"
 
 
 def test_every_trainer_argument_can_be_set_as_typed():
@@ -299,6 +301,48 @@ def test_cosine_schedule_decays_both_learning_rates_to_zero(tmp_path):
         instantiate(tiny_config(tmp_path, "model.lr_schedule=linear").model)
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_bfloat16_on_a_cpu_that_emulates_it_is_warned_about(tmp_path, caplog, monkeypatch, native):
+    """On a CPU without oneDNN's bfloat16 kernels (AVX2 only) autocast's bfloat16 was measured 15x
+    slower than float32 (benchmarks/README.md): a run there says so at its start."""
+    monkeypatch.setattr("musical_inpaint.train.cpu_has_bfloat16_kernels", lambda: native)
+    with caplog.at_level("WARNING", logger="musical_inpaint.train"):
+        train(tiny_config(tmp_path, "adv_weight=0", "style_weight=0", "perceptual_weight=0", "trainer.max_steps=1",
+                          "trainer.precision=bf16-mixed", "~callbacks.classical_floor"))
+    warned = "trainer.precision=bf16-mixed on a CPU without bfloat16 kernels" in caplog.text
+    assert warned != native and (native or "trainer.precision=32-true is the fast choice" in caplog.text)
+
+
+def test_time_clock_decays_by_the_time_limit_whichever_limit_comes_first(tmp_path):
+    """lr_clock=time: the cosine's progress is the larger of the steps' and the time limit's
+    share, so that a run stopped by trainer.max_time ends with the rate at 0, not half-way down."""
+    config = tiny_config(tmp_path, "model.lr_schedule=cosine", "model.lr_clock=time", "trainer.max_steps=100000",
+                         "~callbacks.classical_floor")
+    module = instantiate(config.model)
+    trainer = L.Trainer(accelerator="cpu", max_steps=100, logger=False, enable_progress_bar=False,
+                        enable_checkpointing=False, limit_val_batches=0, max_time={"seconds": 3})
+    module.trainer = trainer  # lr_factor reads the step limit only
+    assert module.lr_factor(50, 0.0) == pytest.approx(0.5)  # the steps lead
+    assert module.lr_factor(0, 0.5) == pytest.approx(0.5) and module.lr_factor(10, 0.5) == pytest.approx(0.5)
+    assert module.lr_factor(0, 1.2) == 0.0  # past the time limit: 0, not a cosine rising again
+
+    rates = {}
+    for clock in ("time", "steps"):
+        config = tiny_config(tmp_path / clock, "model.lr_schedule=cosine", f"model.lr_clock={clock}",
+                             "trainer.max_steps=100000", "~callbacks.classical_floor")
+        module = instantiate(config.model)
+        trainer = L.Trainer(accelerator="cpu", max_steps=100000, logger=False, enable_progress_bar=False,
+                            enable_checkpointing=False, limit_val_batches=0, max_time={"seconds": 3})
+        trainer.fit(module, datamodule=instantiate(config.dataset))
+        assert 0 < trainer.global_step < 100000  # stopped by the time limit
+        rates[clock] = module.optimizers().param_groups[0]["lr"] / config.model.lr
+    assert rates["time"] < 0.02 and rates["steps"] > 0.99
+    unguarded = instantiate(tiny_config(tmp_path, "model.lr_schedule=cosine", "model.lr_clock=time").model)
+    with pytest.raises(ValueError, match="lr_clock=time decays by trainer.max_time: set trainer.max_time"):
+        L.Trainer(accelerator="cpu", max_steps=4, logger=False, enable_progress_bar=False).fit(
+            unguarded, datamodule=instantiate(config.dataset))
+
+
 class _PoisonedData(L.LightningDataModule):
     """Synthetic-like batches whose third training batch holds a NaN image."""
 
@@ -361,6 +405,9 @@ def run_cli(args, cwd, env=None, timeout=600):
         ("dataset.train_size=0", r"dataset.train_size=0: must be an integer >= 1 \(the number of training images\)$"),
         ("dataset.train_size=null", r"dataset.train_size=None: must be an integer >= 1"),
         ("dataset=folder dataset.root=x dataset.train_size=half", r"dataset.train_size=half: .* or null \(all of them\)"),
+        ("model.lr_clock=wall", r"model.lr_clock=wall: must be one of steps, time"),
+        ("model.lr_clock=time model.lr_schedule=cosine", r"model.lr_clock=time .* trainer.max_time=DD:HH:MM:SS \(here cosine and None\)"),
+        ("model.lr_clock=time trainer.max_time=00:00:01:00", r"model.lr_clock=time .* needs model.lr_schedule=cosine"),
     ],
 )
 def test_config_errors_name_the_option_as_typed_before_anything_is_built(tmp_path, override, message):

@@ -11,6 +11,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Timer
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from torchvision.utils import make_grid, save_image
@@ -22,6 +23,7 @@ from musical_inpaint.models.contextual_attention import use_static_shapes
 from musical_inpaint.perceptual_metrics import lpips_distance, lpips_network
 
 LR_SCHEDULES = ("constant", "cosine")
+LR_CLOCKS = ("steps", "time")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -58,6 +60,11 @@ class MusicalInpainting(L.LightningModule):
         grad_clip: clip each network's gradient norm to this value (None: no clipping).
         lr_schedule: "constant" (paper) or "cosine": both learning rates follow a half cosine from
             their value at step 0 to 0 at `trainer.max_steps`, after `warmup_steps` of linear rise.
+        lr_clock: what the cosine's progress counts. "steps": the share of `trainer.max_steps`
+            done (reproducible bit for bit). "time": the larger of that and the share of
+            `trainer.max_time` spent, so that a run on a slower machine still decays to 0 by its
+            time limit instead of being stopped half-way down; its rates, and so its result,
+            then depend on the machine's speed.
         val_images: how many validation images go into the saved and logged panels.
         run_config: the resolved run configuration, stored in every checkpoint.
         val_lpips_weights: torchvision's AlexNet weights file (alexnet-owt-7be5be79.pth): validation
@@ -85,6 +92,7 @@ class MusicalInpainting(L.LightningModule):
         g_every: int = 1,
         grad_clip: float | None = None,
         lr_schedule: str = "constant",
+        lr_clock: str = "steps",
         warmup_steps: int = 0,
         val_images: int = 4,
         run_config: dict | None = None,
@@ -107,7 +115,9 @@ class MusicalInpainting(L.LightningModule):
             raise ValueError(f"model.lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
         if not isinstance(warmup_steps, int) or warmup_steps < 0:
             raise ValueError(f"model.warmup_steps must be an integer >= 0, got {warmup_steps!r}")
-        self.lr_schedule, self.warmup_steps = lr_schedule, warmup_steps
+        if lr_clock not in LR_CLOCKS:
+            raise ValueError(f"model.lr_clock must be one of {LR_CLOCKS}, got {lr_clock!r}")
+        self.lr_schedule, self.lr_clock, self.warmup_steps = lr_schedule, lr_clock, warmup_steps
         self.val_images = val_images
         self.run_config = run_config
         self.fast_step = fast_step
@@ -134,6 +144,8 @@ class MusicalInpainting(L.LightningModule):
     def on_fit_start(self) -> None:
         if self.lr_schedule == "cosine" and self.trainer.max_steps <= 0:
             raise ValueError("model.lr_schedule=cosine decays to 0 at trainer.max_steps: set trainer.max_steps")
+        if self.lr_clock == "time" and self._timer() is None:
+            raise ValueError("model.lr_clock=time decays by trainer.max_time: set trainer.max_time=DD:HH:MM:SS")
         resumed = getattr(self, "_minutes_before", 0.0) if self.trainer.ckpt_path else 0.0  # not for a fresh fit
         self._started = time.monotonic() - 60 * resumed
 
@@ -141,20 +153,33 @@ class MusicalInpainting(L.LightningModule):
         """Wall minutes spent training, over every start of a resumed run."""
         return (time.monotonic() - self._started) / 60
 
-    def lr_factor(self, step: int) -> float:
-        """The learning rates' multiplier at generator step `step` (Lightning's global_step)."""
+    def _timer(self) -> Timer | None:
+        """The Trainer's `max_time` guard, if it has one."""
+        return next((c for c in self.trainer.callbacks if isinstance(c, Timer) and c.time_remaining() is not None), None)
+
+    def time_spent(self) -> float:
+        """The share of `trainer.max_time` spent training so far (over every start of a resumed run)."""
+        timer = self._timer()
+        elapsed = timer.time_elapsed()
+        return elapsed / (elapsed + timer.time_remaining())
+
+    def lr_factor(self, step: int, time_spent: float = 0.0) -> float:
+        """The learning rates' multiplier at generator step `step` (Lightning's global_step), and
+        for `lr_clock="time"` when `time_spent` of trainer.max_time has passed."""
         if step < self.warmup_steps:
             return (step + 1) / self.warmup_steps
         if self.lr_schedule == "constant":
             return 1.0
-        progress = min(1.0, (step - self.warmup_steps) / max(1, self.trainer.max_steps - self.warmup_steps))
-        return 0.5 * (1 + math.cos(math.pi * progress))
+        progress = (step - self.warmup_steps) / max(1, self.trainer.max_steps - self.warmup_steps)
+        if self.lr_clock == "time":
+            progress = max(progress, time_spent)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         image, mask = batch["image"], batch["mask"]
         optimisers = self.optimizers()
         optimisers = optimisers if isinstance(optimisers, list) else [optimisers]
-        factor = self.lr_factor(self.global_step)
+        factor = self.lr_factor(self.global_step, self.time_spent() if self.lr_clock == "time" else 0.0)
         for optimiser, base in zip(optimisers, (self.lr, self.d_lr)):
             for group in optimiser.param_groups:
                 group["lr"] = base * factor
