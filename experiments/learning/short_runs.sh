@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Short runs of the photos_cpu recipe at 64 x 64 (experiments/learning/README.md, section 11): is
 # it limited by its 340 training photos, and what do more views per photo or a shallower U-Net buy?
-# Each run: bf16-mixed, STEPS steps, its cosine over them, no time guard (so the figures do not
-# depend on what else the machine ran), the same validation photos; NAMES from:
+# Each run: bf16-mixed (PRECISION=32-true where the CPU emulates bfloat16: the training log warns),
+# STEPS steps, its cosine over them, no time guard (so the figures do not depend on what else the
+# machine ran), the same validation photos; NAMES from:
 #   all      every training photo                 half / quarter  170 / 85 of them (nested)
 #   rotate   all, and right-angle rotations        channels        all, and random R, G, B orders
 #   depth3   all, three downsamplings instead of four (8 x 8 innermost features, half as wide)
@@ -30,8 +31,8 @@ for name in $NAMES; do
   esac
   run=$OUT/$name
   bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" 64 "$run"
-  "$PY" -m musical_inpaint.train experiment=photos_cpu "paths.data_dir=$DATA" trainer.precision=bf16-mixed \
-    "trainer.max_steps=$STEPS" trainer.max_time=null trainer.enable_progress_bar=false "hydra.run.dir=$run/train" \
+  "$PY" -m musical_inpaint.train experiment=photos_cpu "paths.data_dir=$DATA" "trainer.precision=${PRECISION:-bf16-mixed}" \
+    "trainer.max_steps=$STEPS" trainer.max_time=null model.lr_clock=steps trainer.enable_progress_bar=false "hydra.run.dir=$run/train" \
     "${extra[@]}" > "$run/train.log" 2>&1
   for test_set in bsds500 urban100 paris places50; do
     "$PY" -m musical_inpaint.evaluate "ckpt_path=$run/train/checkpoints/last.ckpt" dataset=photos "dataset.test_set=$test_set" \

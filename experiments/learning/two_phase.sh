@@ -18,7 +18,10 @@ minutes() {  # training minutes at the last logged step of a run folder
   "$PY" -c "import sys; from pathlib import Path; from musical_inpaint.runs_table import validations
 print(round(float(validations(Path(sys.argv[1]), 'time/train_minutes')[-1]['time/train_minutes']), 1))" "$1"
 }
-COMMON=(experiment=photos_cpu "paths.data_dir=$DATA" trainer.precision=bf16-mixed trainer.enable_progress_bar=false)
+# bf16-mixed unless PRECISION says otherwise (32-true where the CPU emulates bfloat16: the training
+# log warns); the cosine by steps, as when section 10's runs were made.
+COMMON=(experiment=photos_cpu "paths.data_dir=$DATA" "trainer.precision=${PRECISION:-bf16-mixed}" model.lr_clock=steps
+        trainer.enable_progress_bar=false)
 "$PY" -m musical_inpaint.train "${COMMON[@]}" "trainer.max_steps=$STEPS1" "hydra.run.dir=$OUT/phase1" "$@" \
   > "$OUT/phase1.log" 2>&1
 LEFT=$("$PY" -c "import sys; s = max(60, int((58 - float(sys.argv[1])) * 60))  # the preset's guard, over both phases
