@@ -1,11 +1,12 @@
 """The CPU recipe's training step (experiment=photos_cpu: width 32, 2 dilated levels, batch 16,
 64 x 64, no discriminator) in float32 and under bfloat16 autocast, side by side.
 
-    python -m benchmarks.bench_cpu_recipe [--data ../shared/data] [--steps 150] [--compile]
+    python -m benchmarks.bench_cpu_recipe [--data ../shared/data] [--steps 150] [--compile] [--step-only]
 
 1. The generator's step alone on one fixed batch (forward, the recipe's loss, backward, Adam):
    float32, bfloat16 autocast, float32 in channels_last; with --compile also torch.compile of the
-   generator (it compiles for many minutes on a CPU).
+   generator (it compiles for many minutes on a CPU). `--step-only` runs just this part (a few
+   minutes where bfloat16 is emulated) and writes benchmarks/results/cpu_recipe_step_<capability>.json.
 2. The whole loop: the real LightningModule, data pipeline (the photos, cached) and Trainer,
    milliseconds per step after a warm-up: the preset (`precision=32-true`), the preset without
    its scale jitter (`dataset.train_load_size=null`), and `bf16-mixed`, run in turn twice.
@@ -77,6 +78,7 @@ def loop_ms_per_step(cfg, precision: str, steps: int, warmup: int = 42) -> float
     module = instantiate(cfg.model)
     clock = StepClock()
     trainer = L.Trainer(accelerator="cpu", devices=1, precision=precision, max_steps=warmup + steps, limit_val_batches=0,
+                        max_time=cfg.trainer.max_time,  # the preset's guard, which its learning rate reads
                         num_sanity_val_steps=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, callbacks=[clock])
     trainer.fit(module, datamodule=datamodule)
@@ -90,12 +92,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150, help="timed steps per run of the whole loop")
     parser.add_argument("--compile", action="store_true", help="also torch.compile (minutes of compilation)")
     parser.add_argument("--upsampling-only", action="store_true", help="only part 3 (about a minute)")
+    parser.add_argument("--step-only", action="store_true", help="only part 1, the generator's step")
     args = parser.parse_args()
     if not (args.data / "bsds500").is_dir():
         raise SystemExit(f"bench_cpu_recipe: --data {args.data} holds no bsds500/ (the photos of ../shared/data)")
     if args.upsampling_only:
-        write_json("cpu_recipe_upsampling", dict(cpu_capability=torch.backends.cpu.get_cpu_capability(),
-                                                  generator_step=upsampling_at_128(args.data.resolve())))
+        write_json("cpu_recipe_upsampling", dict(generator_step=upsampling_at_128(args.data.resolve())))
         return
     cfg = recipe(args.data.resolve())
 
@@ -108,6 +110,9 @@ def main() -> None:
              f"{reference / t['median_s']:.2f}x"] for name, t in timed.items()]
     print("## The generator's step alone (batch %d, %d x %d)\n" % (cfg.dataset.batch_size, cfg.crop_size, cfg.crop_size))
     print(markdown(["variant", "ms / step (median)", "range", "speed-up vs float32"], rows))
+    if args.step_only:
+        write_json(f"cpu_recipe_step_{torch.backends.cpu.get_cpu_capability().lower()}", dict(generator_step=timed))
+        return
 
     settings = {"the preset (32-true)": (cfg, "32-true"),
                 "without the scale jitter": (recipe(args.data.resolve(), "dataset.train_load_size=null"), "32-true"),
@@ -124,8 +129,7 @@ def main() -> None:
                      f"{reference / full[name]:.2f}x"] for name in loops]))
     print()
     upsampling = upsampling_at_128(args.data.resolve())
-    write_json("cpu_recipe", dict(cpu_capability=torch.backends.cpu.get_cpu_capability(), generator_step=timed,
-                                  loop_ms_per_step=loops, steps=args.steps, upsampling_at_128=upsampling))
+    write_json("cpu_recipe", dict(generator_step=timed, loop_ms_per_step=loops, steps=args.steps, upsampling_at_128=upsampling))
 
 
 def upsampling_at_128(data: Path) -> dict:

@@ -72,9 +72,24 @@ def peak_memory_in_child(module: str, *args: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine() -> dict:
+    """What a result depends on: the CPU (its vector extensions decide, e.g., whether bfloat16 is
+    native or emulated), threads, versions, the GPU."""
     return dict(python=platform.python_version(), torch=torch.__version__, threads=torch.get_num_threads(),
-                cpu=platform.processor() or platform.machine(), cuda=torch.cuda.get_device_name() if torch.cuda.is_available() else None)
+                cpu=cpu_model(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
+                cpu_bfloat16_kernels=bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+                cuda=torch.cuda.get_device_name() if torch.cuda.is_available() else None)
 
 
 def write_json(name: str, payload: dict) -> Path:
