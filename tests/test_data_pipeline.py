@@ -211,12 +211,12 @@ def test_train_size_takes_nested_seeded_subsets_and_keeps_validation(tmp_path):
     with pytest.raises(layouts.DatasetLayoutError, match="dataset.train_size=23, but the training split holds 22 images"):
         make(23).setup("fit")
     for bad in (0, -1, True, "12", 1.5):
-        with pytest.raises(ValueError, match="dataset.train_size must be null"):
+        with pytest.raises(ValueError, match=r"dataset.train_size=.*: must be an integer >= 1 .* or null \(all of them\)"):
             make(bad)
 
 
 def test_synthetic_data_take_a_count_and_no_augmentation():
-    with pytest.raises(ValueError, match="dataset.train_size must be an integer >= 1 for dataset=synthetic"):
+    with pytest.raises(ValueError, match=r"dataset.train_size=null: must be an integer >= 1 \(the number of training images\)$"):
         SyntheticDataModule(train_size=None, mask=CenterMask())
     with pytest.raises(ValueError, match="dataset.rotate=true, dataset.permute_channels=true: dataset=synthetic"):
         SyntheticDataModule(mask=CenterMask(), rotate=True, permute_channels=True)

@@ -20,19 +20,19 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 import yaml
 
 from musical_inpaint.training.callbacks import ClassicalFloor
+from musical_inpaint.training.hardware import warn_if_emulated
 from musical_inpaint.config import CONFIG_DIR
-from musical_inpaint.data.datamodules import load_sizes
+from musical_inpaint.data.datamodules import check_train_size, load_sizes
 from musical_inpaint.errors import ConfigError, user_error
 from musical_inpaint.inference import CheckpointError, generator_config, network_weights, read_checkpoint, resolve_checkpoint
 from musical_inpaint.metrics import current_name
 from musical_inpaint.models.generator import DOWNSAMPLINGS, MIN_SIDE, STRIDE, UPSAMPLINGS
-from musical_inpaint.training.module import LR_CLOCKS
+from musical_inpaint.training.module import check_lr_options
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +102,10 @@ def check_config(cfg: DictConfig) -> None:
                           "resolution, after the decoder's second upsampling)")
     if cfg.model.get("lr_schedule") == "cosine" and (trainer.get("max_steps") or -1) <= 0:
         raise ConfigError("model.lr_schedule=cosine decays to 0 at trainer.max_steps: set trainer.max_steps=N")
-    clock = cfg.model.get("lr_clock", "steps")
-    if clock not in LR_CLOCKS:
-        raise ConfigError(f"model.lr_clock={clock}: must be one of {', '.join(LR_CLOCKS)}")
-    if clock == "time" and (cfg.model.get("lr_schedule") != "cosine" or not trainer.get("max_time")):
-        raise ConfigError("model.lr_clock=time decays the cosine by trainer.max_time: it needs model.lr_schedule=cosine "
-                          f"and trainer.max_time=DD:HH:MM:SS (here {cfg.model.get('lr_schedule')} and "
-                          f"{trainer.get('max_time')})")
+    try:
+        check_lr_options(cfg.model.get("lr_schedule", "constant"), cfg.model.get("lr_clock", "steps"))
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     if cfg.ckpt_path and not Path(cfg.ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint file")
     if cfg.get("init_from") and not cfg.ckpt_path:  # a resumed run continues its own weights
@@ -120,12 +117,8 @@ def check_config(cfg: DictConfig) -> None:
     for name in ("random_crop", "flip", "rotate", "permute_channels", "cache"):
         if name in dataset and not isinstance(dataset[name], bool):
             raise ConfigError(f"dataset.{name}={dataset[name]}: must be true or false")
-    size = dataset.get("train_size")
-    synthetic = str(dataset.get("_target_", "")).endswith("SyntheticDataModule")
-    if (size is not None or synthetic) and not (isinstance(size, int) and not isinstance(size, bool) and size >= 1):
-        raise ConfigError(f"dataset.train_size={size}: must be an integer >= 1 (the number of training images)"
-                          + ("" if synthetic else " or null (all of them)"))
     try:
+        check_train_size(dataset.get("train_size"), synthetic=str(dataset.get("_target_", "")).endswith("SyntheticDataModule"))
         low, _ = load_sizes(OmegaConf.select(cfg, "dataset.train_load_size"))
     except ValueError as error:
         raise ConfigError(str(error)) from None
@@ -191,7 +184,7 @@ def train(cfg: DictConfig) -> float | None:
             logger.experiment.save(str(output_dir / "config.yaml"), base_path=str(output_dir), policy="now")
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     trainer = instantiate(cfg.trainer, default_root_dir=str(output_dir), logger=loggers or False, callbacks=callbacks)
-    _warn_if_emulated(trainer)
+    warn_if_emulated(trainer)
 
     # weights_only: resuming never runs code from the checkpoint file (ours hold plain types only).
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
@@ -200,19 +193,6 @@ def train(cfg: DictConfig) -> float | None:
     if trainer.is_global_zero:
         _report(output_dir, trainer, cfg.monitor, value)
     return value
-
-
-def cpu_has_bfloat16_kernels() -> bool:
-    """Whether oneDNN has bfloat16 kernels for this CPU (AVX-512 and up); on others autocast's
-    bfloat16 convolutions fall back to slow generic code."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def _warn_if_emulated(trainer: L.Trainer) -> None:
-    if isinstance(trainer.accelerator, CPUAccelerator) and "bf16" in str(trainer.precision) and not cpu_has_bfloat16_kernels():
-        log.warning("trainer.precision=%s on a CPU without bfloat16 kernels (%s): bfloat16 is emulated here, many "
-                    "times slower than float32 (benchmarks/README.md); trainer.precision=32-true is the fast choice "
-                    "on this machine", trainer.precision, torch.backends.cpu.get_cpu_capability())
 
 
 def _report(output_dir: Path, trainer: L.Trainer, monitor: str, value: float | None) -> None:

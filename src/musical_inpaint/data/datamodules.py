@@ -38,6 +38,16 @@ def load_sizes(train_load_size: int | Sequence[int] | None) -> tuple[int | None,
     return sizes[0], sizes[1] if len(sizes) == 2 else None
 
 
+def check_train_size(train_size, synthetic: bool = False) -> None:
+    """`dataset.train_size`: an integer >= 1, or None (all the training images) except for the
+    synthetic data, which draw that many."""
+    if not ((train_size is None and not synthetic)
+            or (isinstance(train_size, int) and not isinstance(train_size, bool) and train_size >= 1)):
+        raise ValueError(f"dataset.train_size={'null' if train_size is None else train_size}: must be an integer >= 1 "
+                         "(the number of training images)"
+                         + ("" if synthetic else " or null (all of them)"))
+
+
 class InpaintingDataModule(L.LightningDataModule):
     """Common loading logic; subclasses say which files form the train and test splits.
 
@@ -94,8 +104,7 @@ class InpaintingDataModule(L.LightningDataModule):
         for name, value, minimum in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0), ("val_size", val_size, 1)):
             if not isinstance(value, int) or value < minimum:
                 raise ValueError(f"dataset.{name} must be an integer >= {minimum}, got {value!r}")
-        if train_size is not None and (not isinstance(train_size, int) or isinstance(train_size, bool) or train_size < 1):
-            raise ValueError(f"dataset.train_size must be null (all the training images) or an integer >= 1, got {train_size!r}")
+        check_train_size(train_size)
         self.mask, self.train_mask = mask, train_mask or mask
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.num_workers = num_workers
@@ -254,8 +263,7 @@ class SyntheticDataModule(InpaintingDataModule):
     """
 
     def __init__(self, train_size: int = 2000, val_size: int = 16, test_size: int = 100, **kwargs) -> None:
-        if train_size is None:
-            raise ValueError("dataset.train_size must be an integer >= 1 for dataset=synthetic (it draws that many images)")
+        check_train_size(train_size, synthetic=True)
         unused = [name for name in ("random_crop", "flip", "rotate", "permute_channels") if kwargs.get(name)]
         if unused:
             raise ValueError(f"{', '.join(f'dataset.{n}=true' for n in unused)}: dataset=synthetic draws its images at "

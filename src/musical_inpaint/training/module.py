@@ -26,6 +26,12 @@ LR_SCHEDULES = ("constant", "cosine")
 LR_CLOCKS = ("steps", "time")
 
 
+def check_lr_options(lr_schedule: str, lr_clock: str) -> None:
+    for name, value, allowed in (("lr_schedule", lr_schedule, LR_SCHEDULES), ("lr_clock", lr_clock, LR_CLOCKS)):
+        if value not in allowed:
+            raise ValueError(f"model.{name}={'null' if value is None else value}: must be one of {', '.join(allowed)}")
+
+
 class NonFiniteLossError(FloatingPointError):
     """A training loss became NaN or infinite; the step was not applied."""
 
@@ -62,9 +68,12 @@ class MusicalInpainting(L.LightningModule):
             their value at step 0 to 0 at `trainer.max_steps`, after `warmup_steps` of linear rise.
         lr_clock: what the cosine's progress counts. "steps": the share of `trainer.max_steps`
             done (reproducible bit for bit). "time": the larger of that and the share of
-            `trainer.max_time` spent, so that a run on a slower machine still decays to 0 by its
-            time limit instead of being stopped half-way down; its rates, and so its result,
-            then depend on the machine's speed.
+            `trainer.max_time` spent (Lightning's Timer, from the start of training, the warm-up
+            included; where one is set), so that a run on a slower machine still decays to 0 by
+            its time limit instead of being stopped half-way down; its rates, and so its result,
+            then depend on the machine's speed. A resumed run keeps its Timer's time: to train a
+            time-clocked run longer, raise `trainer.max_time` with `trainer.max_steps` (the rate
+            then rises again, as it does when a step-clocked run's max_steps is raised).
         val_images: how many validation images go into the saved and logged panels.
         run_config: the resolved run configuration, stored in every checkpoint.
         val_lpips_weights: torchvision's AlexNet weights file (alexnet-owt-7be5be79.pth): validation
@@ -111,12 +120,9 @@ class MusicalInpainting(L.LightningModule):
         self.discriminator = discriminator() if self.adversarial is not None else None
         self.lr, self.betas, self.d_lr = lr, tuple(betas), d_lr or lr
         self.d_every, self.g_every, self.grad_clip = d_every, g_every, grad_clip
-        if lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"model.lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+        check_lr_options(lr_schedule, lr_clock)
         if not isinstance(warmup_steps, int) or warmup_steps < 0:
             raise ValueError(f"model.warmup_steps must be an integer >= 0, got {warmup_steps!r}")
-        if lr_clock not in LR_CLOCKS:
-            raise ValueError(f"model.lr_clock must be one of {LR_CLOCKS}, got {lr_clock!r}")
         self.lr_schedule, self.lr_clock, self.warmup_steps = lr_schedule, lr_clock, warmup_steps
         self.val_images = val_images
         self.run_config = run_config
@@ -144,8 +150,6 @@ class MusicalInpainting(L.LightningModule):
     def on_fit_start(self) -> None:
         if self.lr_schedule == "cosine" and self.trainer.max_steps <= 0:
             raise ValueError("model.lr_schedule=cosine decays to 0 at trainer.max_steps: set trainer.max_steps")
-        if self.lr_clock == "time" and self._timer() is None:
-            raise ValueError("model.lr_clock=time decays by trainer.max_time: set trainer.max_time=DD:HH:MM:SS")
         resumed = getattr(self, "_minutes_before", 0.0) if self.trainer.ckpt_path else 0.0  # not for a fresh fit
         self._started = time.monotonic() - 60 * resumed
 
@@ -153,33 +157,34 @@ class MusicalInpainting(L.LightningModule):
         """Wall minutes spent training, over every start of a resumed run."""
         return (time.monotonic() - self._started) / 60
 
-    def _timer(self) -> Timer | None:
-        """The Trainer's `max_time` guard, if it has one."""
-        return next((c for c in self.trainer.callbacks if isinstance(c, Timer) and c.time_remaining() is not None), None)
-
-    def time_spent(self) -> float:
-        """The share of `trainer.max_time` spent training so far (over every start of a resumed run)."""
-        timer = self._timer()
+    def time_share(self) -> float:
+        """The share of `trainer.max_time` spent training so far (over every start of a resumed
+        run); 0 without a time limit. Rank 0's clock on every process, so that under DDP all
+        replicas step with the same rate and stay identical."""
+        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer) and c.time_remaining() is not None), None)
+        if timer is None:
+            return 0.0
         elapsed = timer.time_elapsed()
-        return elapsed / (elapsed + timer.time_remaining())
+        return self.trainer.strategy.broadcast(elapsed / (elapsed + timer.time_remaining()), src=0)
 
-    def lr_factor(self, step: int, time_spent: float = 0.0) -> float:
+    def lr_factor(self, step: int, time_share: float = 0.0) -> float:
         """The learning rates' multiplier at generator step `step` (Lightning's global_step), and
-        for `lr_clock="time"` when `time_spent` of trainer.max_time has passed."""
+        for `lr_clock="time"` when `time_share` of trainer.max_time has passed (`time_share()`)."""
         if step < self.warmup_steps:
             return (step + 1) / self.warmup_steps
         if self.lr_schedule == "constant":
             return 1.0
         progress = (step - self.warmup_steps) / max(1, self.trainer.max_steps - self.warmup_steps)
         if self.lr_clock == "time":
-            progress = max(progress, time_spent)
+            progress = max(progress, time_share)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         image, mask = batch["image"], batch["mask"]
         optimisers = self.optimizers()
         optimisers = optimisers if isinstance(optimisers, list) else [optimisers]
-        factor = self.lr_factor(self.global_step, self.time_spent() if self.lr_clock == "time" else 0.0)
+        timed = self.lr_schedule == "cosine" and self.lr_clock == "time"
+        factor = self.lr_factor(self.global_step, self.time_share() if timed else 0.0)
         for optimiser, base in zip(optimisers, (self.lr, self.d_lr)):
             for group in optimiser.param_groups:
                 group["lr"] = base * factor
