@@ -32,7 +32,7 @@ for name in $NAMES; do
   run=$OUT/$name
   bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" 64 "$run"
   "$PY" -m musical_inpaint.train experiment=photos_cpu "paths.data_dir=$DATA" "trainer.precision=${PRECISION:-bf16-mixed}" \
-    "trainer.max_steps=$STEPS" trainer.max_time=null model.lr_clock=steps trainer.enable_progress_bar=false "hydra.run.dir=$run/train" \
+    "trainer.max_steps=$STEPS" trainer.max_time=null trainer.enable_progress_bar=false "hydra.run.dir=$run/train" \
     "${extra[@]}" > "$run/train.log" 2>&1
   for test_set in bsds500 urban100 paris places50; do
     "$PY" -m musical_inpaint.evaluate "ckpt_path=$run/train/checkpoints/last.ckpt" dataset=photos "dataset.test_set=$test_set" \

@@ -17,7 +17,8 @@ from musical_inpaint.runs_table import batches_at, validations
 def overrides(run: Path) -> str:
     lines = (run / ".hydra" / "overrides.yaml").read_text().splitlines()
     keep = [line[2:] for line in lines if line.startswith("- ") and not line.startswith(("- paths.", "- hydra.",
-            "- +trainer.max_time", "- trainer.enable_progress_bar", "- dataset.val_size"))]
+            "- +trainer.max_time", "- trainer.max_time", "- model.lr_clock", "- trainer.enable_progress_bar",
+            "- dataset.val_size"))]
     return " ".join(keep)
 
 
