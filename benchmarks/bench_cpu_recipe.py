@@ -91,8 +91,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder holding bsds500/ and urban100/")
     parser.add_argument("--steps", type=int, default=150, help="timed steps per run of the whole loop")
     parser.add_argument("--compile", action="store_true", help="also torch.compile (minutes of compilation)")
-    parser.add_argument("--upsampling-only", action="store_true", help="only part 3 (about a minute)")
-    parser.add_argument("--step-only", action="store_true", help="only part 1, the generator's step")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--upsampling-only", action="store_true", help="only part 3 (about a minute)")
+    only.add_argument("--step-only", action="store_true", help="only part 1, the generator's step")
     args = parser.parse_args()
     if not (args.data / "bsds500").is_dir():
         raise SystemExit(f"bench_cpu_recipe: --data {args.data} holds no bsds500/ (the photos of ../shared/data)")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from musical_inpaint.training.hardware import cpu_has_bfloat16_kernels
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -88,7 +90,7 @@ def machine() -> dict:
     native or emulated), threads, versions, the GPU."""
     return dict(python=platform.python_version(), torch=torch.__version__, threads=torch.get_num_threads(),
                 cpu=cpu_model(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
-                cpu_bfloat16_kernels=bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+                cpu_bfloat16_kernels=cpu_has_bfloat16_kernels(),
                 cuda=torch.cuda.get_device_name() if torch.cuda.is_available() else None)
 
 
