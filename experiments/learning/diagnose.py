@@ -6,6 +6,7 @@
     python experiments/learning/diagnose.py grid --data DIR --checkpoint CKPT [CKPT ...]
     python experiments/learning/diagnose.py averaging --data DIR --checkpoint RUN_FOLDER
     python experiments/learning/diagnose.py adversarial --data DIR [--checkpoint RUN_FOLDER]
+    python experiments/learning/diagnose.py rings --data DIR --checkpoint CKPT [CKPT ...]
 
 gradients: the norm of each weighted loss term's gradient on the generator's weights, for the
     quickstart recipe as it was before this study (random VGG16, as offline), on a batch of photos
@@ -28,6 +29,9 @@ adversarial: the gradient norm on the generator of each weighted term, the adver
 averaging: cheap averages of a trained run, without training again: hole L1 on BSDS500 test and
     Urban100 img_081-100 of its last and its best checkpoint, of the mean of their weights, and
     of the last one's prediction averaged with its prediction of the mirrored image.
+rings: where in the hole the error is: hole L1 by distance to the hole's edge (1 = the pixels
+    next to known ones), for each checkpoint beside Telea and PatchMatch, on the BSDS500 test set
+    and Urban100 img_081-100 under evaluate's protocol (quantised composites).
 Each prints a markdown table.
 """
 
@@ -48,6 +52,7 @@ from torch.utils.data import DataLoader
 from musical_inpaint.baselines import fill_with
 from musical_inpaint.config import compose_config
 from musical_inpaint.evaluate import photos_test_split
+from musical_inpaint.imaging import composite, quantise
 from musical_inpaint.inference import load_generator, predict
 from musical_inpaint.metrics import paper_metrics
 from musical_inpaint.models import ContextualAttention
@@ -313,16 +318,69 @@ def run_averaging(args) -> None:
         print(f"| {test_set} | {count} | " + " | ".join(f"{total / count:.2f}" for total in sums.values()) + " |")
 
 
+# ---------------------------------------------------------------------------------------- rings
+RINGS = ((1, 1), (2, 2), (3, 4), (5, 8), (9, 16), (17, 32), (33, 64))
+
+
+def edge_distance(mask: Tensor) -> Tensor:
+    """B x 1 x H x W hole -> each hole pixel's chessboard distance to the nearest known pixel
+    (1 next to one, 0 outside the hole): repeated 3 x 3 erosions."""
+    distance, inside = torch.zeros_like(mask), mask.clone()
+    while inside.any():
+        distance += inside
+        inside = -F.max_pool2d(-inside, 3, stride=1, padding=1) * mask
+        if (distance > mask.shape[-1]).any():  # a hole without known pixels
+            break
+    return distance
+
+
+def ring_errors(filled: Tensor, image: Tensor, distance: Tensor) -> list[tuple[float, float]]:
+    """(summed absolute error in % of the range, pixel count) per ring of `RINGS`, as the metric counts them."""
+    error = (quantise(filled) - quantise(image)).abs().mean(1, keepdim=True) * 100 / 255
+    return [(float((error * ((distance >= low) & (distance <= high))).sum()),
+             float(((distance >= low) & (distance <= high)).sum())) for low, high in RINGS]
+
+
+def run_rings(args) -> None:
+    generators = [load_generator(path) for path in args.checkpoint]
+    sizes = {config["crop_size"] for _, config in generators}
+    if len(sizes) != 1:
+        raise SystemExit(f"rings: the checkpoints were trained at different sizes ({sorted(sizes)}); give one size at a time")
+    size = sizes.pop()
+    names = ["telea", "patchmatch"] + [Path(path).parent.parent.name if Path(path).suffix == ".ckpt" else str(path)
+                                       for path in args.checkpoint]
+    print("| test set | ring (pixels from the edge) | share of the hole | " + " | ".join(names) + " |\n"
+          "|---|---|---|" + "---|" * len(names))
+    for test_set in ("bsds500", "urban100"):
+        totals = np.zeros((len(names), len(RINGS), 2))
+        with torch.no_grad():
+            for batch in DataLoader(photos_test_split(args.data, test_set, size), batch_size=16):
+                image, mask = batch["image"], batch["mask"]
+                distance = edge_distance(mask)
+                fills = [fill_with(name, image, mask) for name in names[:2]]
+                fills += [composite(predict(generator, image, mask), image, mask) for generator, _ in generators]
+                for index, filled in enumerate(fills):
+                    totals[index] += ring_errors(filled, image, distance)
+        pixels = totals[0, :, 1]
+        for ring, (low, high) in enumerate(RINGS):
+            if pixels[ring]:
+                label = str(low) if low == high else f"{low}-{high}"
+                print(f"| {test_set} | {label} | {pixels[ring] / pixels.sum():.1%} | "
+                      + " | ".join(f"{totals[i, ring, 0] / pixels[ring]:.2f}" for i in range(len(names))) + " |")
+        print(f"| {test_set} | all | 100% | "
+              + " | ".join(f"{totals[i, :, 0].sum() / pixels.sum():.2f}" for i in range(len(names))) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("gradients", "attention", "speed", "grid", "averaging", "adversarial"))
+    parser.add_argument("what", choices=("gradients", "attention", "speed", "grid", "averaging", "adversarial", "rings"))
     parser.add_argument("--data", default="../shared/data", help="folder holding bsds500/ and urban100/")
     parser.add_argument("--checkpoint", nargs="*", help="checkpoints or run folders")
     args = parser.parse_args()
     if args.what == "gradients" and args.checkpoint:
         args.checkpoint = args.checkpoint[0]
     runs = dict(gradients=run_gradients, attention=run_attention, speed=run_speed, grid=run_grid, averaging=run_averaging,
-                adversarial=run_adversarial)
+                adversarial=run_adversarial, rings=run_rings)
     runs[args.what](args)
 
 
