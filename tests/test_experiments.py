@@ -32,6 +32,28 @@ def smooth_images(count: int, size: int) -> torch.Tensor:
     return torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)
 
 
+def test_edge_distance_is_the_chessboard_distance_to_the_nearest_known_pixel():
+    """Against a literal search over every known pixel, for a centre hole, a hole on the border
+    (the image's edge is not a known pixel) and an irregular one."""
+    rng = np.random.default_rng(0)
+    masks = torch.zeros(3, 1, 12, 16)
+    masks[0, 0, 3:9, 4:12] = 1
+    masks[1, 0, :5, :7] = 1
+    masks[2, 0] = torch.from_numpy(rng.random((12, 16)) < 0.6).float()
+    distance = diagnose.edge_distance(masks)
+    for image in range(3):
+        hole = masks[image, 0].numpy() > 0
+        known = np.argwhere(~hole)
+        for y, x in np.argwhere(hole):
+            expected = np.abs(known - [y, x]).max(1).min()
+            assert distance[image, 0, y, x] == expected, (image, y, x)
+        assert (distance[image, 0][~torch.from_numpy(hole)] == 0).all()
+    # Per ring the sums and counts add up to the hole's: the rings cover every distance once.
+    image, filled = torch.zeros(3, 3, 12, 16), torch.full((3, 3, 12, 16), 0.5)
+    rings = diagnose.ring_errors(filled, image, distance)
+    assert sum(count for _, count in rings) == masks.sum()
+
+
 def test_period_peaks_find_a_grid_of_four_and_stripes_of_two():
     """The measure reads the frequencies along each axis: the rows and columns a transposed
     convolution of stride 2 prints (a diagonal checkerboard alone would not show)."""
