@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: install
-	$(PY) -m pytest --timeout=900
+	$(PY) -m pytest --timeout=900 --durations=30
 
 demo: install
 	$(PY) -m musical_inpaint.train experiment=quickstart
