@@ -337,8 +337,8 @@ def edge_distance(mask: Tensor) -> Tensor:
 def ring_errors(filled: Tensor, image: Tensor, distance: Tensor) -> list[tuple[float, float]]:
     """(summed absolute error in % of the range, pixel count) per ring of `RINGS`, as the metric counts them."""
     error = (quantise(filled) - quantise(image)).abs().mean(1, keepdim=True) * 100 / 255
-    return [(float((error * ((distance >= low) & (distance <= high))).sum()),
-             float(((distance >= low) & (distance <= high)).sum())) for low, high in RINGS]
+    rings = [(distance >= low) & (distance <= high) for low, high in RINGS]
+    return [(float((error * ring).sum()), float(ring.sum())) for ring in rings]
 
 
 def run_rings(args) -> None:
