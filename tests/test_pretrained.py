@@ -5,7 +5,9 @@ import pytest
 import torch
 from torchvision.models import densenet121, vgg16
 
+from musical_inpaint.backbones import imagenet_normalise
 from musical_inpaint.losses import VGG16Features
+from musical_inpaint.losses.vgg import POOL_ENDS
 from musical_inpaint.models import DenseNetDiscriminator
 from musical_inpaint.backbones import PretrainedWeightsError
 
@@ -36,6 +38,24 @@ def test_vgg_weights_from_a_local_file(vgg_file):
     path, state = vgg_file
     features = VGG16Features(weights=str(path))
     torch.testing.assert_close(features.stages[2][0].weight, state["features.10.weight"])
+
+
+def test_vgg_is_torchvisions_up_to_pool3_and_reads_its_whole_file(tmp_path):
+    """The loss builds only the layers it uses; a whole torchvision VGG16 file (classifier and
+    all) still loads, and the features equal torchvision's own network's on the same input."""
+    torch.manual_seed(0)
+    whole = vgg16().eval()
+    torch.save(whole.state_dict(), tmp_path / "vgg16-397923af.pth")
+    ours = VGG16Features(weights=str(tmp_path / "vgg16-397923af.pth"))
+    assert [repr(m) for stage in ours.stages for m in stage] == [repr(m) for m in whole.features[:17]]
+    image = torch.rand(2, 3, 40, 48) * 2 - 1
+    normalised = imagenet_normalise(image)
+    expected = [whole.features[:end](normalised) for end in POOL_ENDS]
+    for got, want in zip(ours(image), expected):
+        torch.testing.assert_close(got, want)
+    # Random initialisation as torchvision's: He-normal (fan out) convolutions, zero biases.
+    fresh = VGG16Features(weights=None).stages[1][0]
+    assert fresh.bias.abs().max() == 0 and fresh.weight.std().item() == pytest.approx((2 / (128 * 9)) ** 0.5, rel=0.05)
 
 
 def test_discriminator_weights_from_a_legacy_named_file(densenet_file):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torchvision.models import VGG16_Weights, vgg16
+from torchvision.models import VGG16_Weights
 
 from musical_inpaint.backbones import WeightsSource, build_backbone, imagenet_normalise
 
@@ -23,7 +23,7 @@ class VGG16Features(nn.Module):
     def __init__(self, weights: WeightsSource = "imagenet") -> None:
         super().__init__()
         features = build_backbone(
-            vgg16, VGG16_Weights.IMAGENET1K_V1, weights, "model.loss.vgg_weights", needed=_used_up_to_pool3
+            _VGG16UpToPool3, VGG16_Weights.IMAGENET1K_V1, weights, "model.loss.vgg_weights", fix_keys=_up_to_pool3
         ).features
         starts = (0, *POOL_ENDS[:-1])
         self.stages = nn.ModuleList(features[start:end] for start, end in zip(starts, POOL_ENDS))
@@ -42,9 +42,32 @@ class VGG16Features(nn.Module):
         return maps
 
 
-def _used_up_to_pool3(key: str) -> bool:
-    parts = key.split(".")
-    return parts[0] == "features" and int(parts[1]) < POOL_ENDS[-1]
+class _VGG16UpToPool3(nn.Module):
+    """torchvision's `vgg16().features[:17]`, the same layers under the same names, built without
+    the rest: the classifier alone holds 120 million parameters, whose random initialisation took
+    about 2 CPU seconds of every run that builds the loss."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_channels = 3
+        for width, convolutions in ((64, 2), (128, 2), (256, 3)):
+            for _ in range(convolutions):
+                conv = nn.Conv2d(in_channels, width, 3, padding=1)
+                nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")  # torchvision's VGG init
+                nn.init.zeros_(conv.bias)
+                layers += [conv, nn.ReLU(inplace=True)]
+                in_channels = width
+            layers.append(nn.MaxPool2d(2, 2))
+        self.features = nn.Sequential(*layers)
+
+
+def _up_to_pool3(state: dict) -> dict:
+    """A whole VGG16 state dict -> the parameters of its layers up to pool3 (the rest is unused)."""
+    def used(key: str) -> bool:
+        parts = key.split(".")
+        return parts[0] != "classifier" and not (parts[0] == "features" and parts[1].isdigit() and int(parts[1]) >= POOL_ENDS[-1])
+    return {key: value for key, value in state.items() if used(key)}
 
 
 def gram_matrix(features: Tensor) -> Tensor:
