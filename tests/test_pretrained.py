@@ -5,11 +5,10 @@ import pytest
 import torch
 from torchvision.models import densenet121, vgg16
 
-from musical_inpaint.backbones import imagenet_normalise
 from musical_inpaint.losses import VGG16Features
 from musical_inpaint.losses.vgg import POOL_ENDS
 from musical_inpaint.models import DenseNetDiscriminator
-from musical_inpaint.backbones import PretrainedWeightsError
+from musical_inpaint.backbones import PretrainedWeightsError, imagenet_normalise
 
 
 @pytest.fixture(scope="module")

@@ -44,8 +44,8 @@ class VGG16Features(nn.Module):
 
 class _VGG16UpToPool3(nn.Module):
     """torchvision's `vgg16().features[:17]`, the same layers under the same names, built without
-    the rest: the classifier alone holds 120 million parameters, whose random initialisation took
-    about 2 CPU seconds of every run that builds the loss."""
+    the rest: the classifier alone holds 120 million parameters that every run would initialise
+    and never use (the cost is in benchmarks/README.md)."""
 
     def __init__(self) -> None:
         super().__init__()
