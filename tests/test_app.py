@@ -65,6 +65,19 @@ def test_the_api_gives_inpaints_own_output(served, checkpoint, tmp_path):
     assert out.shape == original.shape and np.array_equal(out[known], original[known])
 
 
+def test_a_run_decodes_the_upload_once(served, tmp_path, monkeypatch):
+    from musical_inpaint import app, inpaint
+
+    _, methods = served
+    image = write_image(tmp_path / "photo.png", 40, 32, seed=6)
+    decoded = []
+    read_image = inpaint.read_image
+    monkeypatch.setattr(inpaint, "read_image", lambda path: decoded.append(path) or read_image(path))
+    masked, result, download = app.run(methods, str(image), None, CENTRE, "telea (classical)", None, tmp_path)
+    assert decoded == [image]
+    assert np.array_equal(np.asarray(Image.open(download)), result) and masked.shape == result.shape
+
+
 @pytest.mark.parametrize("content, message", [(b"", "is empty"), (b"not an image at all", "not an image")])
 def test_bad_uploads_get_a_message_on_the_page(served, tmp_path, content, message):
     url, methods = served

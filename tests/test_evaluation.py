@@ -11,13 +11,14 @@ import sys
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from musical_inpaint.config import compose_config
 from musical_inpaint.data import FreeFormMask, read_rgb
 from musical_inpaint.evaluate import evaluate, read_metrics, read_per_image
 from musical_inpaint.inference import CheckpointError, load_generator, predict
+from musical_inpaint.inpaint import inpaint_image, read_picture
 from musical_inpaint.inpaint import main as inpaint_main
 from musical_inpaint.imaging import quantise
 from musical_inpaint.metrics import paper_metrics, upgrade_legacy
@@ -432,6 +433,46 @@ def test_an_exif_rotated_photo_takes_its_mask_as_the_viewer_shows_it(checkpoint,
     assert _run(checkpoint, tmp_path / "photo.jpg", tmp_path / "m.png", tmp_path / "out") == 0
     out = np.asarray(Image.open(tmp_path / "out" / "photo.png"))
     assert out.shape == viewed.shape and np.array_equal(out[~hole], viewed[~hole])
+
+
+def _picture_file(path, mode):
+    """A 20 x 12 image file of `mode`, with varied pixels (and alpha where the mode has it)."""
+    pixels = np.random.default_rng(5).integers(0, 256, (12, 20, 4), dtype=np.uint8)
+    if mode == "exif":  # stored 20 wide, viewed upright 12 wide and 20 high
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        Image.fromarray(pixels[..., :3]).save(path, exif=exif)
+    elif mode == "I;16":
+        Image.fromarray(pixels[..., 0].astype(np.uint16) * 257).save(path)
+    elif mode == "P":
+        image = Image.fromarray(pixels[..., :3]).quantize(16)
+        image.info["transparency"] = 3
+        image.save(path, transparency=3)
+    else:
+        Image.fromarray(pixels, "RGBA").convert(mode).save(path)
+    return path
+
+
+@pytest.mark.parametrize("mode", ["exif", "L", "LA", "I;16", "RGBA", "P"])
+def test_a_picture_read_once_inpaints_like_its_file(tmp_path, mode):
+    path = _picture_file(tmp_path / "x.png", mode)
+    picture = read_picture(path)
+    assert np.array_equal(picture.rgb, np.asarray(read_rgb(path)))
+    assert picture.grayscale == (mode in ("L", "I;16"))  # LA comes back as RGBA, as before
+    with Image.open(path) as opened:
+        upright = ImageOps.exif_transpose(opened)
+        expected_alpha = np.asarray(upright.convert("RGBA").getchannel("A")) if mode in ("LA", "RGBA", "P") else None
+    assert (picture.alpha is None) == (expected_alpha is None)
+    if expected_alpha is not None:
+        assert np.array_equal(np.asarray(picture.alpha), expected_alpha) and (expected_alpha < 255).any()
+    hole = np.zeros(picture.rgb.shape[:2], bool)
+    hole[3:9, 4:10] = True
+
+    def fill(rgb, hole):
+        return np.where(hole[..., None], 7, rgb).astype(np.uint8)
+
+    from_file, from_picture = inpaint_image(fill, path, hole), inpaint_image(fill, picture, hole)
+    assert from_file.mode == from_picture.mode and np.array_equal(np.asarray(from_file), np.asarray(from_picture))
 
 
 def test_evaluate_on_a_missing_dataset_says_which_folder_in_one_line(tmp_path):

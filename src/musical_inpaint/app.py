@@ -24,7 +24,7 @@ from musical_inpaint.baselines import BASELINES
 from musical_inpaint.data.images import ImageReadError, read_rgb
 from musical_inpaint.data.masks import CenterMask
 from musical_inpaint.inference import CheckpointError, load_generator, pick_device
-from musical_inpaint.inpaint import generator_fill, inpaint_image, write_png
+from musical_inpaint.inpaint import generator_fill, inpaint_image, read_picture, write_png
 
 CENTRE, PAINTED = "the paper's centre hole", "the painted strokes"
 CLASSICAL = ("telea", "patchmatch")
@@ -86,14 +86,15 @@ def run(methods: Methods, image_file: str | None, editor: dict | None, hole_choi
     if method not in methods.fills:
         raise ValueError(f"unknown method {method!r}; choose one of {methods.names}")
     try:
-        rgb = np.array(read_rgb(path))
+        picture = read_picture(path)  # decoded once, for the hole's size, the fill and the masked view
     except ImageReadError as error:
         raise ValueError(str(error)) from None
+    rgb = picture.rgb
     if hole_choice == CENTRE:
         hole = CenterMask()(rgb.shape[0], rgb.shape[1]) > 0.5  # what inpaint's --mask center takes
     else:
         hole = painted_hole(editor, (rgb.shape[1], rgb.shape[0]))
-    result = inpaint_image(methods.fills[method], path, hole, max_side)
+    result = inpaint_image(methods.fills[method], picture, hole, max_side)
     target = write_png(result, Path(tempfile.mkdtemp(dir=output_dir)) / f"{path.stem}_inpainted.png")
     masked = np.where(hole[..., None], 255, rgb).astype(np.uint8)
     return masked, np.array(result.convert("RGBA" if "A" in result.getbands() else "RGB")), str(target)

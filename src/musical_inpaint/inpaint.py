@@ -23,13 +23,14 @@ import os
 import sys
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 from tqdm import tqdm
 
-from musical_inpaint.data.images import ImageReadError, is_image_file, list_images, read_rgb
+from musical_inpaint.data.images import ImageReadError, as_rgb, is_image_file, list_images, read_image, read_rgb
 from musical_inpaint.data.masks import CenterMask
 from musical_inpaint.inference import CheckpointError, inpaint_uint8, load_generator, pick_device
 
@@ -126,17 +127,34 @@ def generator_fill(generator, device) -> Fill:
     return lambda rgb, hole: inpaint_uint8(generator, rgb, hole, device)
 
 
-def inpaint_image(fill: Fill, image_path: Path, hole: np.ndarray | Path | None, max_side: int | None = None) -> Image.Image:
-    """The inpainted image of the file at `image_path`, as `inpaint` writes it: the input's size,
-    mode (grayscale stays grayscale, alpha kept) and orientation, known pixels unchanged.
+GRAYSCALE_MODES = ("L", "I;16", "I;16B", "I;16L", "I;16N", "I", "F", "1")
+
+
+@dataclass(frozen=True)
+class Picture:
+    """An input image decoded once: its pixels, and what its output keeps of its form."""
+
+    rgb: np.ndarray  # H x W x 3 uint8, upright by its EXIF orientation
+    grayscale: bool  # the output is written back as grayscale
+    alpha: Image.Image | None  # the input's alpha channel, upright, put back on the output
+
+
+def read_picture(path: Path) -> Picture:
+    """The image file at `path` as a `Picture` (ImageReadError names the file)."""
+    image = read_image(path)
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    alpha = image.convert("RGBA").getchannel("A") if has_alpha else None
+    return Picture(np.array(as_rgb(image)), image.mode in GRAYSCALE_MODES, alpha)
+
+
+def inpaint_image(fill: Fill, image: Path | Picture, hole: np.ndarray | Path | None, max_side: int | None = None) -> Image.Image:
+    """The inpainted image of the file at `image` (or of a `Picture` already read from it), as
+    `inpaint` writes it: the input's size, mode (grayscale stays grayscale, alpha kept) and
+    orientation, known pixels unchanged.
     hole: an H x W bool array, a mask file (resized if its size differs), or None for the centre
     hole. With `max_side`, larger images are filled at that size and only the hole pasted back."""
-    rgb = np.array(read_rgb(image_path))  # raises ImageReadError naming the file
-    with Image.open(image_path) as opened:
-        upright = ImageOps.exif_transpose(opened)
-        grayscale = opened.mode in ("L", "I;16", "I;16B", "I;16L", "I", "F", "1")
-        has_alpha = opened.mode in ("RGBA", "LA", "PA") or "transparency" in opened.info
-        alpha = upright.convert("RGBA").getchannel("A") if has_alpha else None
+    picture = image if isinstance(image, Picture) else read_picture(image)
+    rgb = picture.rgb
     size = (rgb.shape[1], rgb.shape[0])
     if hole is None:
         hole = CenterMask()(rgb.shape[0], rgb.shape[1]) > 0.5
@@ -147,10 +165,10 @@ def inpaint_image(fill: Fill, image_path: Path, hole: np.ndarray | Path | None, 
     else:
         filled = fill(rgb, hole)
     result = Image.fromarray(filled)
-    if grayscale:
+    if picture.grayscale:
         result = result.convert("L")  # the three channels of a known pixel are equal: exact
-    if alpha is not None:
-        result.putalpha(alpha)
+    if picture.alpha is not None:
+        result.putalpha(picture.alpha)
     return result
 
 

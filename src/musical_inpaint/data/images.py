@@ -23,22 +23,29 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p))
 
 
-def read_rgb(path: str | Path) -> Image.Image:
-    """Any image file -> 8-bit RGB PIL image, upright by its EXIF orientation.
-
-    Grayscale, palette, RGBA (alpha dropped, as the pixels are the content), CMYK and 16-bit
-    or float images are converted; 16-bit values are scaled, not clipped.
-    """
+def read_image(path: str | Path) -> Image.Image:
+    """Any image file, decoded now (so a truncated file fails here, naming itself), upright by its
+    EXIF orientation, in its own mode."""
     path = Path(path)
     try:
         with Image.open(path) as opened:
-            opened.load()  # decode now, so a truncated file fails here, naming itself
-            image = ImageOps.exif_transpose(opened)
+            opened.load()
+            return ImageOps.exif_transpose(opened)  # a copy that outlives the file
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise ImageReadError(f"cannot read image {path}: {error}") from None
+
+
+def as_rgb(image: Image.Image) -> Image.Image:
+    """`image` as 8-bit RGB: grayscale, palette, RGBA (alpha dropped, as the pixels are the
+    content), CMYK and 16-bit or float images are converted; 16-bit values are scaled, not clipped."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         values = np.asarray(image, dtype=np.float64)
         if image.mode.startswith("I;16") or values.max(initial=0) > 255:
             values = values / 65535.0 * 255.0
         image = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
     return image.convert("RGB")
+
+
+def read_rgb(path: str | Path) -> Image.Image:
+    """Any image file -> 8-bit RGB PIL image, upright by its EXIF orientation (`read_image`, `as_rgb`)."""
+    return as_rgb(read_image(path))
