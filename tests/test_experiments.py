@@ -115,7 +115,13 @@ def test_paired_script_compares_two_runs_image_by_image(run_folder, tmp_path):
                             capture_output=True, text=True, check=True)
     rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:] for line in result.stdout.splitlines()[2:]}
     assert set(rows) == set(summarize.TEST_SETS)
-    mean, interval, lower = rows["bsds500"]
-    assert mean == "+0.00" and lower == "1 / 4 |"  # B - A: -1, 0, 0, +1
+    mean, interval, lower, a, b, best = rows["bsds500"]
+    assert mean == "+0.00" and lower == "1 / 4"  # B - A: -1, 0, 0, +1
     low, high = (float(x) for x in interval.strip("[]").split(","))
     assert -1 <= low < 0 < high <= 1
+    assert (a, b, best) == ("8.00", "8.00", "7.75 |")  # the lower per image: 7, 8, 8, 8
+    # A classical method's floors, named with {} for the test set: Telea's 10.0 against B's 7-9.
+    result = subprocess.run([sys.executable, str(EXPERIMENTS / "learning" / "paired.py"),
+                             str(run_folder / "floors" / "64" / "{}" / "telea"), str(other)],
+                            capture_output=True, text=True, check=True)
+    assert "| bsds500 | -2.00 |" in result.stdout and result.stdout.splitlines()[2].endswith("| 4 / 4 | 10.00 | 8.00 | 8.00 |")

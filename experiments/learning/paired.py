@@ -1,7 +1,12 @@
 """Two runs' test figures paired by image: hole L1 of B minus A (points) per test set, with a 95 %
-bootstrap interval of the mean and the images where B is lower (photos_cpu/summarize.py's pairing).
+bootstrap interval of the mean and the images where B is lower (photos_cpu/summarize.py's pairing),
+and the hole L1 that taking, image by image, the lower of A and B would give (a bound on what
+choosing between the two methods per image could buy).
 
     python experiments/learning/paired.py experiments/learning/runs/C0/eval experiments/photos_cpu/run/eval
+
+A or B is a folder of test-set folders (an evaluation's `eval/`), or a path with `{}` where the
+test set's name goes (the classical floors: 'experiments/photos_cpu/run/floors/64/{}/telea').
 """
 
 import sys
@@ -12,9 +17,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "photos_cpu"))
 from summarize import TEST_SETS, paired_difference, per_image_hole_l1  # noqa: E402
 
-base, new = Path(sys.argv[1]), Path(sys.argv[2])
+
+def test_set_folder(path: str, test_set: str) -> Path:
+    return Path(path.format(test_set)) if "{}" in path else Path(path) / test_set
+
+
+base, new = sys.argv[1], sys.argv[2]
 rng = np.random.default_rng(0)
-print("| test set | B - A (points) | 95 % bootstrap interval | images where B is lower |")
-print("|---|---|---|---|")
+print("| test set | B - A (points) | 95 % bootstrap interval | images where B is lower | A | B | the lower per image |")
+print("|---|---|---|---|---|---|---|")
 for test_set in TEST_SETS:
-    print(f"| {test_set} | {paired_difference(per_image_hole_l1(new / test_set), per_image_hole_l1(base / test_set), rng)} |")
+    a, b = per_image_hole_l1(test_set_folder(base, test_set)), per_image_hole_l1(test_set_folder(new, test_set))
+    means = [np.mean([errors[name] for name in sorted(b)]) for errors in (a, b)]
+    lower = np.mean([min(a[name], b[name]) for name in sorted(b)])
+    print(f"| {test_set} | {paired_difference(b, a, rng)} | {means[0]:.2f} | {means[1]:.2f} | {lower:.2f} |")
