@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from musical_inpaint.data.images import ImageReadError, as_rgb, is_image_file, list_images, read_image, read_rgb
+from musical_inpaint.data.images import HIGH_BIT_MODES, ImageReadError, as_rgb, is_image_file, list_images, read_image, read_rgb
 from musical_inpaint.data.masks import CenterMask
 from musical_inpaint.inference import CheckpointError, inpaint_uint8, load_generator, pick_device
 
@@ -127,7 +127,7 @@ def generator_fill(generator, device) -> Fill:
     return lambda rgb, hole: inpaint_uint8(generator, rgb, hole, device)
 
 
-GRAYSCALE_MODES = ("L", "I;16", "I;16B", "I;16L", "I;16N", "I", "F", "1")
+GRAYSCALE_MODES = ("L", "1", *HIGH_BIT_MODES)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm"})
+HIGH_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # single-channel modes of more than 8 bits
 
 
 class ImageReadError(OSError):
@@ -38,7 +39,7 @@ def read_image(path: str | Path) -> Image.Image:
 def as_rgb(image: Image.Image) -> Image.Image:
     """`image` as 8-bit RGB: grayscale, palette, RGBA (alpha dropped, as the pixels are the
     content), CMYK and 16-bit or float images are converted; 16-bit values are scaled, not clipped."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    if image.mode in HIGH_BIT_MODES:
         values = np.asarray(image, dtype=np.float64)
         if image.mode.startswith("I;16") or values.max(initial=0) > 255:
             values = values / 65535.0 * 255.0
