@@ -54,6 +54,45 @@ def test_edge_distance_is_the_chessboard_distance_to_the_nearest_known_pixel():
     assert sum(count for _, count in rings) == masks.sum()
 
 
+def test_low_pass_is_a_gaussian_convolution_reflected_at_the_borders():
+    """Against a literal sum over the reflected neighbourhood of each pixel."""
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, 9, 12, dtype=torch.float64)
+    sigma, radius = 1.0, 3
+    blurred = diagnose.low_pass(images, sigma)
+    weights = np.exp(-np.arange(-radius, radius + 1) ** 2 / (2 * sigma**2))
+    weights /= weights.sum()
+    reflect = lambda i, n: -i if i < 0 else (2 * (n - 1) - i if i >= n else i)
+    array = images.numpy()
+    for y, x in [(0, 0), (4, 5), (8, 11), (2, 10)]:
+        expected = sum(weights[dy + radius] * weights[dx + radius] * array[:, :, reflect(y + dy, 9), reflect(x + dx, 12)]
+                       for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1))
+        np.testing.assert_allclose(blurred[:, :, y, x].numpy(), expected, rtol=1e-12)
+    constant = torch.full((1, 3, 5, 5), 0.3, dtype=torch.float64)
+    torch.testing.assert_close(diagnose.low_pass(constant, 4.0), constant)  # the radius shrinks to fit a tiny image
+
+
+def test_scale_fills_keep_the_truth_and_move_the_fill_to_the_true_mean():
+    """The truth with its own coarse part swapped in is the truth; the shifted fill has the
+    truth's mean in the hole."""
+    image = smooth_images(2, 32) * 2 - 1
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    of_the_truth = diagnose.scale_fills(image, image, mask)
+    for name, values in of_the_truth.items():
+        torch.testing.assert_close(values, image, msg=name)
+    filled = torch.zeros_like(image)
+    shifted = diagnose.scale_fills(filled, image, mask)["fill at the true hole mean"]
+    hole_mean = lambda x: (x * mask).sum((2, 3)) / mask.sum((2, 3))
+    torch.testing.assert_close(hole_mean(shifted), hole_mean(image))
+
+
+def test_checkpoint_columns_are_named_by_their_runs():
+    assert diagnose._run_names(["a/K3/train/checkpoints/last.ckpt", "b/R1/checkpoints/last.ckpt"]) == ["K3", "R1"]
+    twins = ["a/K3/train/checkpoints/last.ckpt", "b/K3/train/checkpoints/last.ckpt"]
+    assert diagnose._run_names(twins) == twins
+
+
 def test_period_peaks_find_a_grid_of_four_and_stripes_of_two():
     """The measure reads the frequencies along each axis: the rows and columns a transposed
     convolution of stride 2 prints (a diagonal checkerboard alone would not show)."""

@@ -7,6 +7,8 @@
     python experiments/learning/diagnose.py averaging --data DIR --checkpoint RUN_FOLDER
     python experiments/learning/diagnose.py adversarial --data DIR [--checkpoint RUN_FOLDER]
     python experiments/learning/diagnose.py rings --data DIR --checkpoint CKPT [CKPT ...]
+    python experiments/learning/diagnose.py scales --data DIR --checkpoint CKPT [CKPT ...]
+    python experiments/learning/diagnose.py ensemble --data DIR --checkpoint CKPT CKPT [CKPT ...]
 
 gradients: the norm of each weighted loss term's gradient on the generator's weights, for the
     quickstart recipe as it was before this study (random VGG16, as offline), on a batch of photos
@@ -32,6 +34,14 @@ averaging: cheap averages of a trained run, without training again: hole L1 on B
 rings: where in the hole the error is: hole L1 by distance to the hole's edge (1 = the pixels
     next to known ones), for each checkpoint beside Telea and PatchMatch, on the BSDS500 test set
     and Urban100 img_081-100 under evaluate's protocol (quantised composites).
+scales: at which spatial scale the error is. For each checkpoint and Telea, the hole L1 of its
+    fill, and of its fill with the coarse part (a Gaussian low-pass of width sigma) swapped for the
+    truth's: what the fill would score if it had the scene's coarse structure right and kept its
+    own detail. Beside them the truth's own low-pass, the error left to a fill that is exactly the
+    truth's coarse structure and nothing finer; and the fill shifted to the truth's mean colour in
+    the hole. Same test sets and protocol as rings.
+ensemble: the hole L1 of each checkpoint and of the mean of their predictions (independently
+    trained runs of one size), on the same test sets.
 Each prints a markdown table.
 """
 
@@ -40,6 +50,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -343,12 +354,8 @@ def ring_errors(filled: Tensor, image: Tensor, distance: Tensor) -> list[tuple[f
 
 def run_rings(args) -> None:
     generators = [load_generator(path) for path in args.checkpoint]
-    sizes = {config["crop_size"] for _, config in generators}
-    if len(sizes) != 1:
-        raise SystemExit(f"rings: the checkpoints were trained at different sizes ({sorted(sizes)}); give one size at a time")
-    size = sizes.pop()
-    names = ["telea", "patchmatch"] + [Path(path).parent.parent.name if Path(path).suffix == ".ckpt" else str(path)
-                                       for path in args.checkpoint]
+    size = _one_size(generators, "rings")
+    names = ["telea", "patchmatch", *_run_names(args.checkpoint)]
     print("| test set | ring (pixels from the edge) | share of the hole | " + " | ".join(names) + " |\n"
           "|---|---|---|" + "---|" * len(names))
     for test_set in ("bsds500", "urban100"):
@@ -371,16 +378,109 @@ def run_rings(args) -> None:
               + " | ".join(f"{totals[i, :, 0].sum() / pixels.sum():.2f}" for i in range(len(names))) + " |")
 
 
+# --------------------------------------------------------------------------------------- scales
+SIGMAS = (1.0, 2.0, 4.0)  # pixels: a sigma of s keeps structure coarser than about 2 s
+
+
+def low_pass(images: Tensor, sigma: float) -> Tensor:
+    """A separable Gaussian blur of B x C x H x W images, reflected at the borders (3 sigma each side)."""
+    radius = min(int(math.ceil(3 * sigma)), min(images.shape[-2:]) - 1)
+    taps = torch.arange(-radius, radius + 1, dtype=images.dtype)
+    kernel = torch.exp(-taps.square() / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    channels = images.shape[1]
+    x = F.pad(images, (radius, radius, radius, radius), mode="reflect")
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+
+
+def scale_fills(filled: Tensor, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
+    """The variants of one method's fill that `scales` scores (see the module's docstring)."""
+    hole_mean = lambda x: (x * mask).sum((2, 3), keepdim=True) / mask.sum((2, 3), keepdim=True).clamp_min(1)
+    variants = {"fill": filled, "fill at the true hole mean": filled + hole_mean(image) - hole_mean(filled)}
+    for sigma in SIGMAS:
+        variants[f"true coarse (sigma {sigma:g}) + own detail"] = low_pass(image, sigma) + filled - low_pass(filled, sigma)
+    return variants
+
+
+def run_scales(args) -> None:
+    generators = [load_generator(path) for path in args.checkpoint]
+    size = _one_size(generators, "scales")
+    names = ["telea", *_run_names(args.checkpoint)]
+    for test_set in ("bsds500", "urban100"):
+        sums, truth_sums, count = defaultdict(float), defaultdict(float), 0  # keyed by (method, variant) and sigma
+        with torch.no_grad():
+            for batch in DataLoader(photos_test_split(args.data, test_set, size), batch_size=16):
+                image, mask = batch["image"], batch["mask"]
+                fills = [fill_with("telea", image, mask)] + [predict(generator, image, mask) for generator, _ in generators]
+                for method, filled in enumerate(fills):
+                    for variant, values in scale_fills(filled, image, mask).items():
+                        sums[method, variant] += _hole_l1_sum(values, image, mask)
+                for sigma in SIGMAS:
+                    truth_sums[sigma] += _hole_l1_sum(low_pass(image, sigma), image, mask)
+                count += image.shape[0]
+        print(f"\n{test_set} ({count} images), hole L1 %:\n\n| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+        for variant in dict.fromkeys(variant for _, variant in sums):
+            print(f"| {variant} | " + " | ".join(f"{sums[method, variant] / count:.2f}" for method in range(len(names))) + " |")
+        for sigma, total in truth_sums.items():
+            print(f"| the truth's coarse part (sigma {sigma:g}) alone | {total / count:.2f} |" + " |" * (len(names) - 1))
+
+
+# ------------------------------------------------------------------------------------- ensemble
+def run_ensemble(args) -> None:
+    if not args.checkpoint or len(args.checkpoint) < 2:
+        raise SystemExit("ensemble: give two or more checkpoints")
+    generators = [load_generator(path) for path in args.checkpoint]
+    size = _one_size(generators, "ensemble")
+    names = [*_run_names(args.checkpoint), f"mean of the {len(generators)} predictions"]
+    print("| test set | images | " + " | ".join(names) + " |\n|---|---|" + "---|" * len(names))
+    for test_set in ("bsds500", "urban100"):
+        sums, count = [0.0] * len(names), 0
+        with torch.no_grad():
+            for batch in DataLoader(photos_test_split(args.data, test_set, size), batch_size=16):
+                image, mask = batch["image"], batch["mask"]
+                predictions = [predict(generator, image, mask) for generator, _ in generators]
+                for index, prediction in enumerate([*predictions, torch.stack(predictions).mean(0)]):
+                    sums[index] += _hole_l1_sum(prediction, image, mask)
+                count += image.shape[0]
+        print(f"| {test_set} | {count} | " + " | ".join(f"{total / count:.2f}" for total in sums) + " |")
+
+
+def _one_size(generators: list, what: str) -> int:
+    sizes = {config["crop_size"] for _, config in generators}
+    if len(sizes) != 1:
+        raise SystemExit(f"{what}: the checkpoints were trained at different sizes ({sorted(sizes)}); give one size at a time")
+    return sizes.pop()
+
+
+def _run_names(paths: list[str]) -> list[str]:
+    """Column labels for checkpoints: each one's run folder (RUN for RUN/checkpoints/NAME.ckpt, the
+    folder above for run.sh's RUN/train/checkpoints), or the paths as given where those repeat."""
+    def run(path: Path) -> str:
+        if path.suffix != ".ckpt":
+            return str(path)
+        folder = path.parent.parent
+        return folder.parent.name if folder.name == "train" else folder.name
+    names = [run(Path(path)) for path in paths]
+    return names if len(set(names)) == len(names) else [str(path) for path in paths]
+
+
+def _hole_l1_sum(prediction: Tensor, image: Tensor, mask: Tensor) -> float:
+    """The batch's summed hole L1 (%), as evaluate scores it (the quantised composite)."""
+    return float(paper_metrics(prediction, image, mask)["hole_l1_pct"].sum())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("gradients", "attention", "speed", "grid", "averaging", "adversarial", "rings"))
+    parser.add_argument("what", choices=("gradients", "attention", "speed", "grid", "averaging", "adversarial", "rings",
+                                         "scales", "ensemble"))
     parser.add_argument("--data", default="../shared/data", help="folder holding bsds500/ and urban100/")
     parser.add_argument("--checkpoint", nargs="*", help="checkpoints or run folders")
     args = parser.parse_args()
     if args.what == "gradients" and args.checkpoint:
         args.checkpoint = args.checkpoint[0]
     runs = dict(gradients=run_gradients, attention=run_attention, speed=run_speed, grid=run_grid, averaging=run_averaging,
-                adversarial=run_adversarial, rings=run_rings)
+                adversarial=run_adversarial, rings=run_rings, scales=run_scales, ensemble=run_ensemble)
     runs[args.what](args)
 
 
