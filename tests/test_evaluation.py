@@ -458,7 +458,7 @@ def test_a_picture_read_once_inpaints_like_its_file(tmp_path, mode):
     path = _picture_file(tmp_path / "x.png", mode)
     picture = read_picture(path)
     assert np.array_equal(picture.rgb, np.asarray(read_rgb(path)))
-    assert picture.grayscale == (mode in ("L", "I;16"))  # LA comes back as RGBA, as before
+    assert picture.grayscale == (mode in ("L", "LA", "I;16"))
     with Image.open(path) as opened:
         upright = ImageOps.exif_transpose(opened)
         expected_alpha = np.asarray(upright.convert("RGBA").getchannel("A")) if mode in ("LA", "RGBA", "P") else None
@@ -473,6 +473,7 @@ def test_a_picture_read_once_inpaints_like_its_file(tmp_path, mode):
 
     from_file, from_picture = inpaint_image(fill, path, hole), inpaint_image(fill, picture, hole)
     assert from_file.mode == from_picture.mode and np.array_equal(np.asarray(from_file), np.asarray(from_picture))
+    assert from_file.mode == {"L": "L", "LA": "LA", "I;16": "L", "P": "RGBA", "RGBA": "RGBA"}.get(mode, "RGB")
 
 
 def test_evaluate_on_a_missing_dataset_says_which_folder_in_one_line(tmp_path):

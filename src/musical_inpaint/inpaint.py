@@ -127,7 +127,7 @@ def generator_fill(generator, device) -> Fill:
     return lambda rgb, hole: inpaint_uint8(generator, rgb, hole, device)
 
 
-GRAYSCALE_MODES = ("L", "1", *HIGH_BIT_MODES)
+GRAYSCALE_MODES = ("L", "LA", "1", *HIGH_BIT_MODES)  # written back as L (LA with the alpha put back)
 
 
 @dataclass(frozen=True)
