@@ -395,7 +395,10 @@ def low_pass(images: Tensor, sigma: float) -> Tensor:
 
 
 def scale_fills(filled: Tensor, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
-    """The variants of one method's fill that `scales` scores (see the module's docstring)."""
+    """The variants of one method's fill that `scales` scores (see the module's docstring), made
+    from its composite, so that a network and Telea are treated alike: near the hole's edge the
+    low-passes read the known pixels, not a network's reconstruction of them."""
+    filled = composite(filled, image, mask)
     hole_mean = lambda x: (x * mask).sum((2, 3), keepdim=True) / mask.sum((2, 3), keepdim=True).clamp_min(1)
     variants = {"fill": filled, "fill at the true hole mean": filled + hole_mean(image) - hole_mean(filled)}
     for sigma in SIGMAS:
