@@ -116,6 +116,37 @@ def test_an_unknown_upsampling_is_rejected():
         MusicalGenerator(upsample="bilinear")
 
 
+def test_an_unknown_norm_is_rejected():
+    with pytest.raises(ValueError, match="norm must be one of instance, batch, layer, got 'group'"):
+        MusicalGenerator(norm="group")
+
+
+NORM_KINDS = {"instance": torch.nn.InstanceNorm2d, "batch": torch.nn.BatchNorm2d, "layer": torch.nn.GroupNorm}
+
+
+@pytest.mark.parametrize("norm", NORM_KINDS)
+def test_every_norm_sits_where_the_papers_instance_norms_do(norm):
+    def norms(generator):
+        return {path: type(module) for path, module in generator.named_modules() if isinstance(module, tuple(NORM_KINDS.values()))}
+
+    generator = MusicalGenerator(base_channels=4, dilated_blocks=2, norm=norm)
+    paper = norms(MusicalGenerator(base_channels=4, dilated_blocks=2))
+    # 3 stride-2 encoder levels, 2 per dilated level, 2 dilated decoder levels, 3 upsampling levels (the last ends in tanh)
+    assert len(paper) == 3 + 2 * 2 + 2 + 3
+    assert norms(generator) == dict.fromkeys(paper, NORM_KINDS[norm])
+    out = generator(torch.rand(2, 3, 64, 64) * 2 - 1, centre_mask(2, 64, 64))
+    assert out.abs().max() <= 1 and torch.isfinite(out).all()
+
+
+def test_batch_norm_in_eval_mode_treats_each_image_alone():
+    torch.manual_seed(0)
+    generator = MusicalGenerator(base_channels=4, dilated_blocks=2, norm="batch")
+    images, mask = torch.rand(3, 3, 64, 64) * 2 - 1, centre_mask(3, 64, 64)
+    generator(images, mask)  # one training step's forward moves the running statistics
+    generator.eval()
+    torch.testing.assert_close(generator(images[:1], mask[:1]), generator(images, mask)[:1])
+
+
 def test_feature_mask_keeps_thin_strokes():
     mask = torch.zeros(1, 1, 16, 16)
     mask[..., 5, :] = 1  # a one-pixel line that nearest resizing by 4 would drop
@@ -167,22 +198,25 @@ def test_an_attention_that_is_not_a_factory_is_rejected():
         MusicalGenerator("multi_scale")
 
 
-@pytest.mark.parametrize("upsample, downsamplings", [("resize", 4), ("transposed", 3), ("resize", 3)])
-def test_the_generators_layouts_train_and_load_back_from_their_checkpoint(tmp_path, upsample, downsamplings):
+@pytest.mark.parametrize("upsample, downsamplings, norm", [("resize", 4, "batch"), ("transposed", 3, "layer"),
+                                                           ("resize", 3, "instance")])
+def test_the_generators_layouts_train_and_load_back_from_their_checkpoint(tmp_path, upsample, downsamplings, norm):
     train(tiny_config(tmp_path, f"model.generator.upsample={upsample}", f"model.generator.downsamplings={downsamplings}",
-                      "adv_weight=0", "trainer.max_steps=2"))
+                      f"model.generator.norm={norm}", "adv_weight=0", "trainer.max_steps=2"))
     generator, _ = load_generator(tmp_path / "checkpoints" / "last.ckpt")
     kind = torch.nn.Upsample if upsample == "resize" else torch.nn.ConvTranspose2d
     assert sum(isinstance(module, kind) for module in generator.modules()) == downsamplings
+    assert {type(m) for m in generator.modules() if isinstance(m, tuple(NORM_KINDS.values()))} == {NORM_KINDS[norm]}
 
 
-def test_a_checkpoint_from_before_the_upsample_and_depth_options_loads_the_papers_layout(checkpoint, tmp_path):
+def test_a_checkpoint_from_before_the_upsample_depth_and_norm_options_loads_the_papers_layout(checkpoint, tmp_path):
     content = torch.load(checkpoint, weights_only=True)
-    del content["run_config"]["model"]["generator"]["upsample"]
-    del content["run_config"]["model"]["generator"]["downsamplings"]
+    for option in ("upsample", "downsamplings", "norm"):
+        content["run_config"]["model"]["generator"].pop(option, None)
     torch.save(content, tmp_path / "old.ckpt")
     generator, _ = load_generator(tmp_path / "old.ckpt")
     assert sum(isinstance(module, torch.nn.ConvTranspose2d) for module in generator.modules()) == 4
+    assert any(isinstance(module, torch.nn.InstanceNorm2d) for module in generator.modules())
 
 
 def test_a_new_attention_variant_is_a_class_and_a_yaml_file(tmp_path):

@@ -8,6 +8,7 @@
 #   rotate   all, and right-angle rotations        channels        all, and random R, G, B orders
 #   depth3   all, three downsamplings instead of four (8 x 8 innermost features, half as wide)
 #   combined depth3, rotate and channels together
+#   batch / layer  all, the generator's instance norms replaced by batch norms / one-group GroupNorms
 # Each is evaluated on the four test sets as experiments/photos_cpu/run.sh does, beside the
 # classical floors at 64 of a photos_cpu run folder (FLOORS/64, made by `baselines.sh DATA FLOORS 64`).
 #   bash experiments/learning/short_runs.sh DATA_DIR OUT_DIR FLOORS_DIR STEPS [NAMES...]
@@ -27,7 +28,9 @@ for name in $NAMES; do
     quarter) extra=(dataset.train_size=85) ;;
     depth3) extra=(model.generator.downsamplings=3) ;;
     combined) extra=(model.generator.downsamplings=3 dataset.rotate=true dataset.permute_channels=true) ;;
-    *) echo "short_runs.sh: unknown run $name (all, rotate, channels, half, quarter, depth3, combined)" >&2; exit 2 ;;
+    batch) extra=(model.generator.norm=batch) ;;
+    layer) extra=(model.generator.norm=layer) ;;
+    *) echo "short_runs.sh: unknown run $name (all, rotate, channels, half, quarter, depth3, combined, batch, layer)" >&2; exit 2 ;;
   esac
   run=$OUT/$name
   bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" 64 "$run"

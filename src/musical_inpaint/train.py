@@ -31,7 +31,7 @@ from musical_inpaint.data.datamodules import check_train_size, load_sizes
 from musical_inpaint.errors import ConfigError, user_error
 from musical_inpaint.inference import CheckpointError, generator_config, network_weights, read_checkpoint, resolve_checkpoint
 from musical_inpaint.metrics import current_name
-from musical_inpaint.models.generator import DOWNSAMPLINGS, MIN_SIDE, STRIDE, UPSAMPLINGS
+from musical_inpaint.models.generator import DOWNSAMPLINGS, MIN_SIDE, NORMS, STRIDE, UPSAMPLINGS
 from musical_inpaint.training.module import check_lr_options
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,9 @@ def check_config(cfg: DictConfig) -> None:
     if type(downsamplings) is not int or downsamplings not in DOWNSAMPLINGS:
         raise ConfigError(f"model.generator.downsamplings={downsamplings}: must be 3 or 4 (the attention works at 1/4 "
                           "resolution, after the decoder's second upsampling)")
+    norm = OmegaConf.select(cfg, "model.generator.norm", default="instance")
+    if norm not in NORMS:
+        raise ConfigError(f"model.generator.norm={norm}: must be one of {', '.join(NORMS)}")
     if cfg.model.get("lr_schedule") == "cosine" and (trainer.get("max_steps") or -1) <= 0:
         raise ConfigError("model.lr_schedule=cosine decays to 0 at trainer.max_steps: set trainer.max_steps=N")
     try:

@@ -40,9 +40,18 @@ STRIDE = 2 ** max(DOWNSAMPLINGS)  # input sides must be multiples of this (the d
 MIN_SIDE = 2 * STRIDE  # the innermost levels' instance norms need more than one value per channel
 ATTENTION_LEVEL = 2  # attention runs on the output of decoder level 2 (0 = outermost): 1/4 resolution
 UPSAMPLINGS = ("transposed", "resize")
+# How each level's features are normalised: the paper's per-image, per-channel "instance" norm; "batch"
+# (per channel over the batch: an image keeps its own channel means, which at 64 x 64 the 4 x 4
+# innermost instance norms take away); "layer" (per image over all channels and positions: one
+# GroupNorm group). Each has an affine scale and shift per channel.
+NORMS = ("instance", "batch", "layer")
 
 
-def _norm(channels: int) -> nn.Module:
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)
     return nn.InstanceNorm2d(channels, affine=True)
 
 
@@ -56,15 +65,15 @@ def _upsampling(upsample: str, in_channels: int, out_channels: int) -> list[nn.M
 class _DilatedBlock(nn.Module):
     """A stride-1 level that replaces one of the U-Net's innermost downsamplings."""
 
-    def __init__(self, channels: int, dilation: int) -> None:
+    def __init__(self, channels: int, dilation: int, norm: str) -> None:
         super().__init__()
         self.body = nn.Sequential(
             nn.LeakyReLU(0.2, inplace=False),
             nn.Conv2d(channels, channels, 3, padding=1),
-            _norm(channels),
+            _norm(norm, channels),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation),
-            _norm(channels),
+            _norm(norm, channels),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -87,6 +96,8 @@ class MusicalGenerator(nn.Module):
         upsample: how the decoder doubles the resolution: "transposed" (the paper's transposed
             convolutions, k4 s2) or "resize" (nearest x2, then a 3x3 convolution: one kernel for every output pixel).
         downsamplings: stride-2 levels before the dilated ones (paper: 4); 3 for small inputs.
+        norm: the normalisation after each convolution but the first and the last: "instance"
+            (the paper's), "batch" or "layer" (`NORMS`).
 
     `forward(image, mask)`: image B x 3 x H x W in [-1, 1], mask B x 1 x H x W (1 = hole), H and W
     multiples of 16 -> the raw prediction in [-1, 1] (use `composite` to keep the known pixels).
@@ -100,6 +111,7 @@ class MusicalGenerator(nn.Module):
         dilation: int = 2,
         upsample: str = "transposed",
         downsamplings: int = 4,
+        norm: str = "instance",
     ) -> None:
         super().__init__()
         if attention is not None and not callable(attention):
@@ -116,6 +128,8 @@ class MusicalGenerator(nn.Module):
             raise ValueError(f"MusicalGenerator: upsample must be one of {', '.join(UPSAMPLINGS)}, got {upsample!r}")
         if type(downsamplings) is not int or downsamplings not in DOWNSAMPLINGS:
             raise ValueError(f"MusicalGenerator: downsamplings must be 3 or 4, got {downsamplings!r}")
+        if norm not in NORMS:
+            raise ValueError(f"MusicalGenerator: norm must be one of {', '.join(NORMS)}, got {norm!r}")
         # Level widths, outermost first: 64, 128, 256, 512, then 512 for every dilated level (with
         # 3 downsamplings 64, 128, 256, then 256: the dilated levels are half as wide).
         widths = [base_channels * min(2**level, 8) for level in range(downsamplings)]
@@ -126,12 +140,12 @@ class MusicalGenerator(nn.Module):
         in_channels = 4  # the image with its hole zeroed, plus the mask
         for level, width in enumerate(widths):
             if level >= downsamplings:
-                self.down.append(_DilatedBlock(width, dilation))
+                self.down.append(_DilatedBlock(width, dilation, norm))
             elif level == 0:
                 self.down.append(nn.Conv2d(in_channels, width, 4, stride=2, padding=1))
             else:
                 self.down.append(
-                    nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(in_channels, width, 4, stride=2, padding=1), _norm(width))
+                    nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(in_channels, width, 4, stride=2, padding=1), _norm(norm, width))
                 )
             in_channels = width
 
@@ -143,10 +157,10 @@ class MusicalGenerator(nn.Module):
             # twice its own width, except the innermost, which has no decoded input yet.
             reads = width if level == len(widths) - 1 else 2 * width
             if level >= downsamplings:
-                self.up.append(nn.Sequential(nn.ReLU(), nn.Conv2d(reads, width, 3, padding=1), _norm(width)))
+                self.up.append(nn.Sequential(nn.ReLU(), nn.Conv2d(reads, width, 3, padding=1), _norm(norm, width)))
                 continue
             out = 3 if level == 0 else widths[level - 1]
-            head = nn.Tanh() if level == 0 else _norm(out)
+            head = nn.Tanh() if level == 0 else _norm(norm, out)
             self.up.append(nn.Sequential(nn.ReLU(), *_upsampling(upsample, reads, out), head))
 
         self.attention = attention(widths[ATTENTION_LEVEL - 1]) if attention is not None else None
@@ -158,7 +172,7 @@ class MusicalGenerator(nn.Module):
             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.normal_(module.weight, 0.0, 0.02)
                 nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.InstanceNorm2d) and module.affine:
+            elif isinstance(module, (nn.InstanceNorm2d, nn.BatchNorm2d, nn.GroupNorm)) and module.affine:
                 nn.init.normal_(module.weight, 1.0, 0.02)
                 nn.init.zeros_(module.bias)
 
