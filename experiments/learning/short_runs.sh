@@ -12,6 +12,8 @@
 # Each is evaluated on the four test sets as experiments/photos_cpu/run.sh does, beside the
 # classical floors at 64 of a photos_cpu run folder (FLOORS/64, made by `baselines.sh DATA FLOORS 64`).
 #   bash experiments/learning/short_runs.sh DATA_DIR OUT_DIR FLOORS_DIR STEPS [NAMES...]
+# SEED=N (default 0) trains with another seed (initialisation, crops, batch order; the same training and
+# validation photos: dataset.seed=0), into OUT_DIR/NAME_seedN.
 set -euo pipefail
 DATA=${1:?data dir}; OUT=${2:?output dir}; FLOORS=${3:?floors of a photos_cpu run: RUN/floors}; STEPS=${4:?steps}
 shift 4
@@ -32,11 +34,11 @@ for name in $NAMES; do
     layer) extra=(model.generator.norm=layer) ;;
     *) echo "short_runs.sh: unknown run $name (all, rotate, channels, half, quarter, depth3, combined, batch, layer)" >&2; exit 2 ;;
   esac
-  run=$OUT/$name
+  run=$OUT/$name${SEED:+_seed$SEED}
   bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" 64 "$run"
   "$PY" -m musical_inpaint.train experiment=photos_cpu "paths.data_dir=$DATA" "trainer.precision=${PRECISION:-bf16-mixed}" \
     "trainer.max_steps=$STEPS" trainer.max_time=null trainer.enable_progress_bar=false "hydra.run.dir=$run/train" \
-    "${extra[@]}" > "$run/train.log" 2>&1
+    "seed=${SEED:-0}" dataset.seed=0 "${extra[@]}" > "$run/train.log" 2>&1
   for test_set in bsds500 urban100 paris places50; do
     "$PY" -m musical_inpaint.evaluate "ckpt_path=$run/train/checkpoints/last.ckpt" dataset=photos "dataset.test_set=$test_set" \
       crop_size=64 dataset.num_workers=0 "paths.data_dir=$DATA" save_images=8 "hydra.run.dir=$run/eval/$test_set" > /dev/null
