@@ -43,7 +43,8 @@ UPSAMPLINGS = ("transposed", "resize")
 # How each level's features are normalised: the paper's per-image, per-channel "instance" norm; "batch"
 # (per channel over the batch: an image keeps its own channel means, which at 64 x 64 the 4 x 4
 # innermost instance norms take away); "layer" (per image over all channels and positions: one
-# GroupNorm group). Each has an affine scale and shift per channel.
+# GroupNorm group, which keeps the channels' means relative to each other). Each has an affine
+# scale and shift per channel.
 NORMS = ("instance", "batch", "layer")
 
 
