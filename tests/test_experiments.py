@@ -168,3 +168,14 @@ def test_paired_script_compares_two_runs_image_by_image(run_folder, tmp_path):
                              str(run_folder / "floors" / "64" / "{}" / "telea"), str(other)],
                             capture_output=True, text=True, check=True)
     assert "| bsds500 | -2.00 |" in result.stdout and result.stdout.splitlines()[2].endswith("| 4 / 4 | 10.00 | 8.00 | 8.00 |")
+    # Two runs joined by a comma: their errors averaged per image, B = (7.5, 8, 8, 8.5) against A's
+    # (7, 8, 8, 9); the lower per image is then (7, 8, 8, 8.5), which neither run alone gives.
+    result = subprocess.run([sys.executable, str(EXPERIMENTS / "learning" / "paired.py"),
+                             str(other), f"{run_folder / 'eval'},{other}"], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[2].startswith("| bsds500 | +0.00 |")
+    assert result.stdout.splitlines()[2].endswith("| 1 / 4 | 8.00 | 8.00 | 7.88 |")
+    # Runs that scored other images are refused, naming the run.
+    write_evaluation(tmp_path / "few" / "bsds500", {"0.png": 7.0})
+    result = subprocess.run([sys.executable, str(EXPERIMENTS / "learning" / "paired.py"),
+                             str(run_folder / "eval"), f"{other},{tmp_path / 'few'}"], capture_output=True, text=True)
+    assert result.returncode != 0 and "few scored other bsds500 images" in result.stderr

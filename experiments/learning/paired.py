@@ -6,7 +6,13 @@ choosing between the two methods per image could buy).
     python experiments/learning/paired.py experiments/learning/runs/C0/eval experiments/photos_cpu/run/eval
 
 A or B is a folder of test-set folders (an evaluation's `eval/`), or a path with `{}` where the
-test set's name goes (the classical floors: 'experiments/photos_cpu/run/floors/64/{}/telea').
+test set's name goes (the classical floors: 'experiments/photos_cpu/run/floors/64/{}/telea'), or
+several of them joined by commas: the runs' errors are then averaged image by image (e.g. two
+seeds of each method, so that the difference is the seeds' mean; the interval is still over
+images only, not over seeds).
+
+    python experiments/learning/paired.py experiments/photos_cpu/run/eval,experiments/learning/runs/K4/eval \
+        experiments/learning/runs/B1/eval,experiments/learning/runs/B2/eval
 """
 
 import sys
@@ -22,12 +28,21 @@ def test_set_folder(path: str, test_set: str) -> Path:
     return Path(path.format(test_set)) if "{}" in path else Path(path) / test_set
 
 
+def hole_l1(paths: str, test_set: str) -> dict[str, float]:
+    """Per-image hole L1 of one run, or the mean over the comma-separated runs."""
+    runs = [per_image_hole_l1(test_set_folder(path, test_set)) for path in paths.split(",")]
+    for path, errors in zip(paths.split(","), runs):
+        if errors.keys() != runs[0].keys():
+            sys.exit(f"paired.py: {path} scored other {test_set} images than {paths.split(',')[0]}")
+    return {name: float(np.mean([errors[name] for errors in runs])) for name in runs[0]}
+
+
 base, new = sys.argv[1], sys.argv[2]
 rng = np.random.default_rng(0)
 print("| test set | B - A (points) | 95 % bootstrap interval | images where B is lower | A | B | the lower per image |")
 print("|---|---|---|---|---|---|---|")
 for test_set in TEST_SETS:
-    a, b = per_image_hole_l1(test_set_folder(base, test_set)), per_image_hole_l1(test_set_folder(new, test_set))
+    a, b = hole_l1(base, test_set), hole_l1(new, test_set)
     means = [np.mean([errors[name] for name in sorted(b)]) for errors in (a, b)]
     lower = np.mean([min(a[name], b[name]) for name in sorted(b)])
     print(f"| {test_set} | {paired_difference(b, a, rng)} | {means[0]:.2f} | {means[1]:.2f} | {lower:.2f} |")
