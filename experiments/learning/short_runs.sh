@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Short runs of the photos_cpu recipe at 64 x 64 (experiments/learning/README.md, section 11): is
 # it limited by its 340 training photos, and what do more views per photo or a shallower U-Net buy?
+# Their baseline keeps the paper's instance norms, as when sections 11 and 16 ran them (the preset
+# has batch norms since session 18: the run named batch).
 # Each run: bf16-mixed (PRECISION=32-true where the CPU emulates bfloat16: the training log warns),
 # STEPS steps, its cosine over them, no time guard (so the figures do not depend on what else the
 # machine ran), the same validation photos; NAMES from:
@@ -13,15 +15,23 @@
 # classical floors at 64 of a photos_cpu run folder (FLOORS/64, made by `baselines.sh DATA FLOORS 64`).
 #   bash experiments/learning/short_runs.sh DATA_DIR OUT_DIR FLOORS_DIR STEPS [NAMES...]
 # SEED=N (default 0) trains with another seed (initialisation, crops, batch order; the same training and
-# validation photos: dataset.seed=0), into OUT_DIR/NAME_seedN.
+# validation photos: dataset.seed=0), into OUT_DIR/NAME_seedN. SIZE=128 trains and evaluates at
+# 128 x 128 with section 9's settings (short sides drawn from [128, 256], batch 8), beside FLOORS/128.
 set -euo pipefail
 DATA=${1:?data dir}; OUT=${2:?output dir}; FLOORS=${3:?floors of a photos_cpu run: RUN/floors}; STEPS=${4:?steps}
 shift 4
 NAMES=${*:-all rotate channels half quarter depth3 combined}
 PY=${PYTHON:-python}
 HERE=$(cd "$(dirname "$0")" && pwd)
-bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" 64 "$OUT" --check-only
+SIZE=${SIZE:-64}
+case $SIZE in
+  64) at_size=() ;;
+  128) at_size=(crop_size=128 'dataset.train_load_size=[128,256]' dataset.batch_size=8) ;;
+  *) echo "short_runs.sh: SIZE must be 64 or 128, got $SIZE" >&2; exit 2 ;;
+esac
+bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" "$SIZE" "$OUT" --check-only
 for name in $NAMES; do
+  norm=instance
   case $name in
     all) extra=() ;;
     rotate) extra=(dataset.rotate=true) ;;
@@ -30,18 +40,18 @@ for name in $NAMES; do
     quarter) extra=(dataset.train_size=85) ;;
     depth3) extra=(model.generator.downsamplings=3) ;;
     combined) extra=(model.generator.downsamplings=3 dataset.rotate=true dataset.permute_channels=true) ;;
-    batch) extra=(model.generator.norm=batch) ;;
-    layer) extra=(model.generator.norm=layer) ;;
+    batch) extra=(); norm=batch ;;
+    layer) extra=(); norm=layer ;;
     *) echo "short_runs.sh: unknown run $name (all, rotate, channels, half, quarter, depth3, combined, batch, layer)" >&2; exit 2 ;;
   esac
   run=$OUT/$name${SEED:+_seed$SEED}
-  bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" 64 "$run"
+  bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" "$SIZE" "$run"
   "$PY" -m musical_inpaint.train experiment=photos_cpu "paths.data_dir=$DATA" "trainer.precision=${PRECISION:-bf16-mixed}" \
     "trainer.max_steps=$STEPS" trainer.max_time=null trainer.enable_progress_bar=false "hydra.run.dir=$run/train" \
-    "seed=${SEED:-0}" dataset.seed=0 "${extra[@]}" > "$run/train.log" 2>&1
+    "seed=${SEED:-0}" dataset.seed=0 "model.generator.norm=$norm" "${at_size[@]}" "${extra[@]}" > "$run/train.log" 2>&1
   for test_set in bsds500 urban100 paris places50; do
     "$PY" -m musical_inpaint.evaluate "ckpt_path=$run/train/checkpoints/last.ckpt" dataset=photos "dataset.test_set=$test_set" \
-      crop_size=64 dataset.num_workers=0 "paths.data_dir=$DATA" save_images=8 "hydra.run.dir=$run/eval/$test_set" > /dev/null
+      "crop_size=$SIZE" dataset.num_workers=0 "paths.data_dir=$DATA" save_images=8 "hydra.run.dir=$run/eval/$test_set" > /dev/null
   done
   "$PY" "$HERE/../photos_cpu/summarize.py" "$run" --write "$run"
 done

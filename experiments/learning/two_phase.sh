@@ -6,7 +6,8 @@
 # weights), stopped by the hour's guard if phase 1 left less than STEPS2 need. Then phase 2 on the
 # four test sets as experiments/photos_cpu/run.sh does, beside the classical floors at 128 of a
 # photos_cpu run folder (FLOORS/128, made by `baselines.sh DATA FLOORS 128`; checked first).
-# Extra overrides go to both phases.
+# Extra overrides go to both phases; the paper's instance norms unless they say otherwise, as when
+# section 10 ran it (the preset has batch norms since session 18).
 #   bash experiments/learning/two_phase.sh DATA_DIR OUT_DIR FLOORS_DIR STEPS1 STEPS2 [overrides...]
 set -euo pipefail
 DATA=${1:?data dir}; OUT=${2:?output dir}; FLOORS=${3:?floors of a photos_cpu run: RUN/floors}
@@ -21,7 +22,7 @@ print(round(float(validations(Path(sys.argv[1]), 'time/train_minutes')[-1]['time
 # bf16-mixed unless PRECISION says otherwise (32-true where the CPU emulates bfloat16: the training
 # log warns); the cosine by steps, as when section 10's runs were made.
 COMMON=(experiment=photos_cpu "paths.data_dir=$DATA" "trainer.precision=${PRECISION:-bf16-mixed}" model.lr_clock=steps
-        trainer.enable_progress_bar=false)
+        model.generator.norm=instance trainer.enable_progress_bar=false)
 "$PY" -m musical_inpaint.train "${COMMON[@]}" "trainer.max_steps=$STEPS1" "hydra.run.dir=$OUT/phase1" "$@" \
   > "$OUT/phase1.log" 2>&1
 LEFT=$("$PY" -c "import sys; s = max(60, int((58 - float(sys.argv[1])) * 60))  # the preset's guard, over both phases

@@ -3,14 +3,15 @@
 # photos_cpu recipe, seed 0, 18,000 steps, with (V1) a scale jitter of the training short side
 # over [64, 128] and (V2) that plus training holes of the same size at random places; side by
 # side, one thread each; then each run on the four test sets as experiments/photos_cpu/run.sh does,
-# beside the classical floors of a photos_cpu run folder (FLOORS, made by its baselines.sh).
+# beside the classical floors of a photos_cpu run folder (FLOORS, made by its baselines.sh). The
+# paper's instance norms, as then (the preset has batch norms since session 18).
 #   bash experiments/learning/variety.sh DATA_DIR OUT_DIR FLOORS_DIR
 set -euo pipefail
 DATA=${1:?data dir}; OUT=${2:?output dir}; FLOORS=${3:?floors of a photos_cpu run: OUT/floors}
 PY=${PYTHON:-python}
 HERE=$(cd "$(dirname "$0")" && pwd)
 export OMP_NUM_THREADS=1
-COMMON="experiment=photos_cpu paths.data_dir=$DATA trainer.max_time=null dataset.train_load_size=[64,128] trainer.enable_progress_bar=false"
+COMMON="experiment=photos_cpu paths.data_dir=$DATA trainer.max_time=null dataset.train_load_size=[64,128] model.generator.norm=instance trainer.enable_progress_bar=false"
 $PY -m musical_inpaint.train $COMMON hydra.run.dir=$OUT/V1/train > $OUT/V1.log 2>&1 &
 $PY -m musical_inpaint.train $COMMON '+mask@dataset.train_mask=random_box' dataset.train_mask.min_fraction=0.5 \
   dataset.train_mask.max_fraction=0.5 hydra.run.dir=$OUT/V2/train > $OUT/V2.log 2>&1 &
