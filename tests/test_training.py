@@ -92,12 +92,14 @@ def test_experiment_presets_hold_the_papers_settings(experiment, adv, attention,
 
 
 def test_cpu_presets_keep_the_recipes_their_committed_runs_used():
-    # photos_cpu gained the scale jitter after experiments/ablation_photos ran: the ablation keeps
-    # the recipe it was run with, so its command reproduces its committed results.
+    # photos_cpu gained the scale jitter and batch norms after experiments/ablation_photos ran: the
+    # ablation keeps the recipe it was run with, so its command reproduces its committed results.
     photos = compose_train(["experiment=photos_cpu"])
     assert list(photos.dataset.train_load_size) == [64, 128] and photos.trainer.max_steps == 18000
+    assert photos.model.generator.norm == "batch"
     ablation = compose_train(["experiment=ablation_photos"])
     assert ablation.dataset.train_load_size is None and ablation.trainer.max_steps == 800
+    assert ablation.model.generator.norm == "instance"
     assert ablation.model.loss.hole_l1 == photos.model.loss.hole_l1 == 100 and ablation.model.lr == photos.model.lr
     # the preset decays by its guard too where 18,000 steps do not fit it; the ablation has no guard
     assert photos.model.lr_clock == "time" and photos.trainer.max_time and ablation.trainer.max_time is None
