@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Short runs of the photos_cpu recipe at 64 x 64 (experiments/learning/README.md, section 11): is
+# Short runs of the photos_cpu recipe at 64 x 64, or 128 with SIZE (experiments/learning/README.md, section 11): is
 # it limited by its 340 training photos, and what do more views per photo or a shallower U-Net buy?
 # Their baseline keeps the paper's instance norms, as when sections 11 and 16 ran them (the preset
 # has batch norms since session 18: the run named batch).
@@ -16,7 +16,8 @@
 #   bash experiments/learning/short_runs.sh DATA_DIR OUT_DIR FLOORS_DIR STEPS [NAMES...]
 # SEED=N (default 0) trains with another seed (initialisation, crops, batch order; the same training and
 # validation photos: dataset.seed=0), into OUT_DIR/NAME_seedN. SIZE=128 trains and evaluates at
-# 128 x 128 with section 9's settings (short sides drawn from [128, 256], batch 8), beside FLOORS/128.
+# 128 x 128 with section 9's settings (short sides drawn from [128, 256], batch 8), beside
+# FLOORS/128, into OUT_DIR/NAME_128 (NAME_seedN_128).
 set -euo pipefail
 DATA=${1:?data dir}; OUT=${2:?output dir}; FLOORS=${3:?floors of a photos_cpu run: RUN/floors}; STEPS=${4:?steps}
 shift 4
@@ -25,8 +26,8 @@ PY=${PYTHON:-python}
 HERE=$(cd "$(dirname "$0")" && pwd)
 SIZE=${SIZE:-64}
 case $SIZE in
-  64) at_size=() ;;
-  128) at_size=(crop_size=128 'dataset.train_load_size=[128,256]' dataset.batch_size=8) ;;
+  64) at_size=(); suffix= ;;
+  128) at_size=(crop_size=128 'dataset.train_load_size=[128,256]' dataset.batch_size=8); suffix=_128 ;;
   *) echo "short_runs.sh: SIZE must be 64 or 128, got $SIZE" >&2; exit 2 ;;
 esac
 bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" "$SIZE" "$OUT" --check-only
@@ -44,7 +45,7 @@ for name in $NAMES; do
     layer) extra=(); norm=layer ;;
     *) echo "short_runs.sh: unknown run $name (all, rotate, channels, half, quarter, depth3, combined, batch, layer)" >&2; exit 2 ;;
   esac
-  run=$OUT/$name${SEED:+_seed$SEED}
+  run=$OUT/$name${SEED:+_seed$SEED}$suffix
   bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" "$SIZE" "$run"
   "$PY" -m musical_inpaint.train experiment=photos_cpu "paths.data_dir=$DATA" "trainer.precision=${PRECISION:-bf16-mixed}" \
     "trainer.max_steps=$STEPS" trainer.max_time=null trainer.enable_progress_bar=false "hydra.run.dir=$run/train" \
