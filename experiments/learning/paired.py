@@ -30,10 +30,11 @@ def test_set_folder(path: str, test_set: str) -> Path:
 
 def hole_l1(paths: str, test_set: str) -> dict[str, float]:
     """Per-image hole L1 of one run, or the mean over the comma-separated runs."""
-    runs = [per_image_hole_l1(test_set_folder(path, test_set)) for path in paths.split(",")]
-    for path, errors in zip(paths.split(","), runs):
+    folders = paths.split(",")
+    runs = [per_image_hole_l1(test_set_folder(path, test_set)) for path in folders]
+    for path, errors in zip(folders[1:], runs[1:]):
         if errors.keys() != runs[0].keys():
-            sys.exit(f"paired.py: {path} scored other {test_set} images than {paths.split(',')[0]}")
+            sys.exit(f"paired.py: {path} scored other {test_set} images than {folders[0]}")
     return {name: float(np.mean([errors[name] for errors in runs])) for name in runs[0]}
 
 
