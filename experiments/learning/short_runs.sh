@@ -11,6 +11,7 @@
 #   depth3   all, three downsamplings instead of four (8 x 8 innermost features, half as wide)
 #   combined depth3, rotate and channels together
 #   batch / layer  all, the generator's instance norms replaced by batch norms / one-group GroupNorms
+#   beta09   batch, and Adam's first moment decay 0.9 (the preset's 0.5 is the GAN setting)
 # Each is evaluated on the four test sets as experiments/photos_cpu/run.sh does, beside the
 # classical floors at 64 of a photos_cpu run folder (FLOORS/64, made by `baselines.sh DATA FLOORS 64`).
 #   bash experiments/learning/short_runs.sh DATA_DIR OUT_DIR FLOORS_DIR STEPS [NAMES...]
@@ -43,7 +44,8 @@ for name in $NAMES; do
     combined) extra=(model.generator.downsamplings=3 dataset.rotate=true dataset.permute_channels=true) ;;
     batch) extra=(); norm=batch ;;
     layer) extra=(); norm=layer ;;
-    *) echo "short_runs.sh: unknown run $name (all, rotate, channels, half, quarter, depth3, combined, batch, layer)" >&2; exit 2 ;;
+    beta09) extra=('model.betas=[0.9,0.999]'); norm=batch ;;
+    *) echo "short_runs.sh: unknown run $name (all, rotate, channels, half, quarter, depth3, combined, batch, layer, beta09)" >&2; exit 2 ;;
   esac
   run=$OUT/$name${SEED:+_seed$SEED}$suffix
   bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" "$SIZE" "$run"
