@@ -12,6 +12,9 @@
 #   combined depth3, rotate and channels together
 #   batch / layer  all, the generator's instance norms replaced by batch norms / one-group GroupNorms
 #   beta09   batch, and Adam's first moment decay 0.9 (the preset's 0.5 is the GAN setting)
+#   lr2e3    batch, at twice the preset's learning rate (2e-3)
+#   jitter192  batch, short sides drawn from [64, 192] instead of [64, 128]: more detail views
+#   batch8   batch, 8 photos a batch instead of 16 (give it twice the STEPS for the same photos seen)
 # Each is evaluated on the four test sets as experiments/photos_cpu/run.sh does, beside the
 # classical floors at 64 of a photos_cpu run folder (FLOORS/64, made by `baselines.sh DATA FLOORS 64`).
 #   bash experiments/learning/short_runs.sh DATA_DIR OUT_DIR FLOORS_DIR STEPS [NAMES...]
@@ -45,7 +48,10 @@ for name in $NAMES; do
     batch) extra=(); norm=batch ;;
     layer) extra=(); norm=layer ;;
     beta09) extra=('model.betas=[0.9,0.999]'); norm=batch ;;
-    *) echo "short_runs.sh: unknown run $name (all, rotate, channels, half, quarter, depth3, combined, batch, layer, beta09)" >&2; exit 2 ;;
+    lr2e3) extra=(model.lr=2e-3); norm=batch ;;
+    jitter192) extra=('dataset.train_load_size=[64,192]'); norm=batch ;;
+    batch8) extra=(dataset.batch_size=8); norm=batch ;;
+    *) echo "short_runs.sh: unknown run $name (all, rotate, channels, half, quarter, depth3, combined, batch, layer, beta09, lr2e3, jitter192, batch8)" >&2; exit 2 ;;
   esac
   run=$OUT/$name${SEED:+_seed$SEED}$suffix
   bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" "$SIZE" "$run"
