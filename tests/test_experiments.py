@@ -179,3 +179,10 @@ def test_paired_script_compares_two_runs_image_by_image(run_folder, tmp_path):
     result = subprocess.run([sys.executable, str(EXPERIMENTS / "learning" / "paired.py"),
                              str(run_folder / "eval"), f"{other},{tmp_path / 'few'}"], capture_output=True, text=True)
     assert result.returncode != 0 and "few scored other bsds500 images" in result.stderr
+    # So are two sides that scored other images, and an empty run in a comma-joined list.
+    result = subprocess.run([sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(other), str(tmp_path / "few")],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "few scored other bsds500 images than" in result.stderr and "Traceback" not in result.stderr
+    result = subprocess.run([sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(other), f"{other},"],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "an empty run in" in result.stderr and "Traceback" not in result.stderr

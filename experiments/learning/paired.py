@@ -31,6 +31,8 @@ def test_set_folder(path: str, test_set: str) -> Path:
 def hole_l1(paths: str, test_set: str) -> dict[str, float]:
     """Per-image hole L1 of one run, or the mean over the comma-separated runs."""
     folders = paths.split(",")
+    if "" in folders:
+        sys.exit(f"paired.py: an empty run in {paths!r}: join the runs' folders with single commas, none at either end")
     runs = [per_image_hole_l1(test_set_folder(path, test_set)) for path in folders]
     for path, errors in zip(folders[1:], runs[1:]):
         if errors.keys() != runs[0].keys():
@@ -44,6 +46,8 @@ print("| test set | B - A (points) | 95 % bootstrap interval | images where B is
 print("|---|---|---|---|---|---|---|")
 for test_set in TEST_SETS:
     a, b = hole_l1(base, test_set), hole_l1(new, test_set)
+    if a.keys() != b.keys():
+        sys.exit(f"paired.py: {new} scored other {test_set} images than {base}: nothing to pair")
     means = [np.mean([errors[name] for name in sorted(b)]) for errors in (a, b)]
     lower = np.mean([min(a[name], b[name]) for name in sorted(b)])
     print(f"| {test_set} | {paired_difference(b, a, rng)} | {means[0]:.2f} | {means[1]:.2f} | {lower:.2f} |")
