@@ -15,6 +15,7 @@
 #   lr2e3    batch, at twice the preset's learning rate (2e-3)
 #   jitter192  batch, short sides drawn from [64, 192] instead of [64, 128]: more detail views
 #   batch8   batch, 8 photos a batch instead of 16 (give it twice the STEPS for the same photos seen)
+#   harmonic batch, the hole given to the network as the known pixels' harmonic interpolation, not 0
 # Each is evaluated on the four test sets as experiments/photos_cpu/run.sh does, beside the
 # classical floors at 64 of a photos_cpu run folder (FLOORS/64, made by `baselines.sh DATA FLOORS 64`).
 #   bash experiments/learning/short_runs.sh DATA_DIR OUT_DIR FLOORS_DIR STEPS [NAMES...]
@@ -51,7 +52,8 @@ for name in $NAMES; do
     lr2e3) extra=(model.lr=2e-3); norm=batch ;;
     jitter192) extra=('dataset.train_load_size=[64,192]'); norm=batch ;;
     batch8) extra=(dataset.batch_size=8); norm=batch ;;
-    *) echo "short_runs.sh: unknown run $name (all, rotate, channels, half, quarter, depth3, combined, batch, layer, beta09, lr2e3, jitter192, batch8)" >&2; exit 2 ;;
+    harmonic) extra=(model.generator.hole_fill=harmonic); norm=batch ;;
+    *) echo "short_runs.sh: unknown run $name (all, rotate, channels, half, quarter, depth3, combined, batch, layer, beta09, lr2e3, jitter192, batch8, harmonic)" >&2; exit 2 ;;
   esac
   run=$OUT/$name${SEED:+_seed$SEED}$suffix
   bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" "$SIZE" "$run"

@@ -39,7 +39,7 @@ _OLD_ATTENTION_OPTIONS = ("propagate_size", "softmax_scale", "se_reduction", "ma
 
 
 # Generator options added after checkpoints were written, with the layout those checkpoints have.
-_LATER_OPTIONS = {"upsample": "transposed", "downsamplings": 4, "norm": "instance"}
+_LATER_OPTIONS = {"upsample": "transposed", "downsamplings": 4, "norm": "instance", "hole_fill": "zero"}
 
 
 def generator_config(options: dict) -> dict:

@@ -31,7 +31,7 @@ from musical_inpaint.data.datamodules import check_train_size, load_sizes
 from musical_inpaint.errors import ConfigError, user_error
 from musical_inpaint.inference import CheckpointError, generator_config, network_weights, read_checkpoint, resolve_checkpoint
 from musical_inpaint.metrics import current_name
-from musical_inpaint.models.generator import DOWNSAMPLINGS, MIN_SIDE, NORMS, STRIDE, UPSAMPLINGS
+from musical_inpaint.models.generator import DOWNSAMPLINGS, HOLE_FILLS, MIN_SIDE, NORMS, STRIDE, UPSAMPLINGS
 from musical_inpaint.training.module import check_lr_options
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,9 @@ def check_config(cfg: DictConfig) -> None:
     norm = OmegaConf.select(cfg, "model.generator.norm", default="instance")
     if norm not in NORMS:
         raise ConfigError(f"model.generator.norm={norm}: must be one of {', '.join(NORMS)}")
+    hole_fill = OmegaConf.select(cfg, "model.generator.hole_fill", default="zero")
+    if hole_fill not in HOLE_FILLS:
+        raise ConfigError(f"model.generator.hole_fill={hole_fill}: must be one of {', '.join(HOLE_FILLS)}")
     if cfg.model.get("lr_schedule") == "cosine" and (trainer.get("max_steps") or -1) <= 0:
         raise ConfigError("model.lr_schedule=cosine decays to 0 at trainer.max_steps: set trainer.max_steps=N")
     try:

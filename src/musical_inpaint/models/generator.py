@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from musical_inpaint.imaging import harmonic_fill
 from musical_inpaint.models.multi_scale_attention import MultiScaleAttention
 
 # An attention variant: channels -> a module `(features B x C x h x w, hole B x 1 x h x w) -> B x C x h x w`.
@@ -46,6 +47,9 @@ UPSAMPLINGS = ("transposed", "resize")
 # GroupNorm group, which keeps the channels' means relative to each other). Each has an affine
 # scale and shift per channel.
 NORMS = ("instance", "batch", "layer")
+# What the network sees in the hole: 0 (mid grey, the paper's), or the known pixels' harmonic
+# interpolation (imaging.harmonic_fill), a smooth guess that the network corrects.
+HOLE_FILLS = ("zero", "harmonic")
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -99,6 +103,7 @@ class MusicalGenerator(nn.Module):
         downsamplings: stride-2 levels before the dilated ones (paper: 4); 3 for small inputs.
         norm: the normalisation after each convolution but the first and the last: "instance"
             (the paper's), "batch" or "layer" (`NORMS`).
+        hole_fill: what the input holds in the hole: "zero" (the paper's) or "harmonic" (`HOLE_FILLS`).
 
     `forward(image, mask)`: image B x 3 x H x W in [-1, 1], mask B x 1 x H x W (1 = hole), H and W
     multiples of 16 -> the raw prediction in [-1, 1] (use `composite` to keep the known pixels).
@@ -113,6 +118,7 @@ class MusicalGenerator(nn.Module):
         upsample: str = "transposed",
         downsamplings: int = 4,
         norm: str = "instance",
+        hole_fill: str = "zero",
     ) -> None:
         super().__init__()
         if attention is not None and not callable(attention):
@@ -131,6 +137,9 @@ class MusicalGenerator(nn.Module):
             raise ValueError(f"MusicalGenerator: downsamplings must be 3 or 4, got {downsamplings!r}")
         if norm not in NORMS:
             raise ValueError(f"MusicalGenerator: norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        if hole_fill not in HOLE_FILLS:
+            raise ValueError(f"MusicalGenerator: hole_fill must be one of {', '.join(HOLE_FILLS)}, got {hole_fill!r}")
+        self.hole_fill = hole_fill
         # Level widths, outermost first: 64, 128, 256, 512, then 512 for every dilated level (with
         # 3 downsamplings 64, 128, 256, then 256: the dilated levels are half as wide).
         widths = [base_channels * min(2**level, 8) for level in range(downsamplings)]
@@ -179,7 +188,8 @@ class MusicalGenerator(nn.Module):
 
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         self._check_inputs(image, mask)
-        x = torch.cat([image * (1 - mask), mask], 1)
+        known = image * (1 - mask) if self.hole_fill == "zero" else harmonic_fill(image, mask)
+        x = torch.cat([known, mask], 1)
         skips = []
         for layer in self.down:
             x = layer(x)
