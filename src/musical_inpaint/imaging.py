@@ -43,38 +43,93 @@ def panel(image: Tensor, mask: Tensor, prediction: Tensor, raw_output: bool = Tr
 
 
 
-def harmonic_fill(image: Tensor, mask: Tensor, iterations: int | None = None) -> Tensor:
+
+def harmonic_fill(image: Tensor, mask: Tensor) -> Tensor:
     """The hole (mask = 1) filled with the smoothest surface through the known pixels: each hole
     pixel the mean of its neighbours inside the image (Laplace's equation with the known pixels as
     its boundary). Known pixels are returned unchanged; a sample without a known pixel is filled
-    with 0 (mid grey).
+    with 0 (mid grey). Computed in float32 whatever the autocast.
 
-    Solved per sample and channel by conjugate gradients on the hole's pixels, started from a
-    coarse guess (the mean of the known pixels in ever larger cells), for `iterations` steps (by
-    default the image's longer side, which converges for any hole in it), so that the cost depends
-    on the image's shape only. Computed in float32 whatever the autocast.
+    The fill is linear in the known pixels next to the hole, so for a batch that shares one hole
+    (the paper's centre hole) it is one matrix product with that hole's solution operator, solved
+    once and kept. Other batches, and traced graphs (whose operator could not follow the mask),
+    solve by conjugate gradients.
     """
-    if iterations is None:
-        iterations = max(image.shape[-2:])
     with torch.autocast(image.device.type, enabled=False):
-        hole = mask.float().expand_as(image)
-        known = 1 - hole
-        image = image.float() * known
-        degree = _neighbour_sum(torch.ones_like(image[:1, :1]))  # 2 to 4: pixels on the border have fewer
-        rhs = _neighbour_sum(image) * hole
-        fill = _coarse_guess(image, known) * hole
-        residual = rhs - _laplacian(fill, degree, hole)
-        step = residual / degree
-        rho = (residual * step).sum((-2, -1), keepdim=True)
-        for _ in range(iterations):
-            product = _laplacian(step, degree, hole)
-            alpha = rho / (step * product).sum((-2, -1), keepdim=True).clamp_min(1e-30)
-            fill = fill + alpha * step
-            residual = residual - alpha * product
-            preconditioned = residual / degree
-            rho, previous = (residual * preconditioned).sum((-2, -1), keepdim=True), rho
-            step = preconditioned + rho / previous.clamp_min(1e-30) * step
-        return image + fill * hole
+        hole = (mask > 0.5).expand(image.shape[0], 1, *image.shape[-2:])
+        known = image.float() * ~hole
+        shared = hole[:1]
+        if not torch.jit.is_tracing() and bool((hole == shared).all()) and int(shared.sum()) <= _MAX_OPERATOR_HOLE:
+            return _fill_with_operator(known, shared[0, 0]).to(image.dtype)
+        return _fill_by_conjugate_gradients(known, hole.float()).to(image.dtype)
+
+
+_MAX_OPERATOR_HOLE = 64 * 64  # the operator is hole x boundary floats: 64 x 64 holes take about 4 MB
+_operators: dict[tuple, tuple[Tensor, Tensor, Tensor]] = {}
+
+
+def _fill_with_operator(image: Tensor, hole: Tensor) -> Tensor:
+    key = (tuple(hole.shape), hole.cpu().numpy().tobytes())
+    if key not in _operators:
+        if len(_operators) >= 8:
+            _operators.pop(next(iter(_operators)))
+        _operators[key] = _solution_operator(hole.cpu())
+    holes, boundary, operator = (t.to(image.device) for t in _operators[key])
+    if holes.numel() == 0 or boundary.numel() == 0:  # no hole; all hole (known is all 0 then)
+        return image
+    flat = image.flatten(-2)
+    flat = flat.index_copy(-1, holes, flat[..., boundary] @ operator.T)
+    return flat.view_as(image)
+
+
+def _solution_operator(hole: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(hole pixels, known pixels next to the hole, the hole's values from theirs), flat indices."""
+    height, width = hole.shape
+    holes = hole.flatten().nonzero()[:, 0]
+    index = torch.full((height * width,), -1, dtype=torch.long)
+    index[holes] = torch.arange(len(holes))
+    system = torch.zeros(len(holes), len(holes), dtype=torch.float64)
+    y, x, rows = holes // width, holes % width, torch.arange(len(holes))
+    edges = []  # (hole row, known neighbour) pairs
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        inside = (y + dy >= 0) & (y + dy < height) & (x + dx >= 0) & (x + dx < width)
+        row, neighbour = rows[inside], ((y + dy) * width + x + dx)[inside]
+        system[row, row] += 1
+        is_hole = index[neighbour] >= 0
+        system[row[is_hole], index[neighbour[is_hole]]] -= 1
+        edges.append((row[~is_hole], neighbour[~is_hole]))
+    row, neighbour = (torch.cat(parts) for parts in zip(*edges))
+    boundary, column = torch.unique(neighbour, return_inverse=True)
+    if len(boundary) == 0:  # all hole
+        return holes, boundary, torch.zeros(len(holes), 0)
+    coupling = torch.zeros(len(holes), len(boundary), dtype=torch.float64)
+    coupling.index_put_((row, column), torch.ones(len(row), dtype=torch.float64), accumulate=True)
+    return holes, boundary, torch.linalg.solve(system, coupling).float()
+
+
+def _fill_by_conjugate_gradients(image: Tensor, hole: Tensor) -> Tensor:
+    """Per sample and channel, from the mean of the known pixels in ever larger cells, until the
+    residual is 1e-6 of the right-hand side (or, traced, for four times the longer side's steps)."""
+    degree = _neighbour_sum(torch.ones_like(image[:1, :1])).clamp_min(1)  # 2 to 4 (border), or 0 in a 1 x 1 image
+    rhs = _neighbour_sum(image) * hole
+    fill = _coarse_guess(image, 1 - hole) * hole
+    residual = rhs - _laplacian(fill, degree, hole)
+    step = residual / degree
+    rho = (residual * step).sum((-2, -1), keepdim=True)
+    tolerance = 1e-12 * (rhs * rhs / degree).sum((-2, -1), keepdim=True).clamp_min(1e-30)
+    tracing = torch.jit.is_tracing()
+    limit = 4 * max(image.shape[-2:]) if tracing else int(hole.sum((-2, -1)).max()) + 1
+    for iteration in range(limit):
+        if not tracing and iteration % 16 == 0 and bool((rho <= tolerance).all()):
+            break
+        product = _laplacian(step, degree, hole)
+        alpha = rho / (step * product).sum((-2, -1), keepdim=True).clamp_min(1e-30)
+        fill = fill + alpha * step
+        residual = residual - alpha * product
+        preconditioned = residual / degree
+        rho, previous = (residual * preconditioned).sum((-2, -1), keepdim=True), rho
+        step = preconditioned + rho / previous.clamp_min(1e-30) * step
+    return image + fill * hole
 
 
 def _neighbour_sum(x: Tensor) -> Tensor:
