@@ -402,6 +402,23 @@ def test_photos_datamodule_and_its_test_sets(tmp_path):
         PhotosDataModule(root, test_set="urban", mask=CenterMask())
 
 
+def test_extra_training_photos_join_after_the_validation_carve_out_and_never_a_test_set(tmp_path):
+    root = make_photos(tmp_path)
+    write_image(tmp_path / "more" / "a.png", 20, 20)
+    plain = PhotosDataModule(root, mask=CenterMask(), crop_size=16, val_size=4)
+    extra = PhotosDataModule(root, mask=CenterMask(), crop_size=16, val_size=4,
+                             extra_train=["paris/context_encoder_pytorch", tmp_path / "more"])
+    for datamodule in (plain, extra):
+        datamodule.setup("fit")
+    assert extra.datasets["val"].files == plain.datasets["val"].files
+    assert extra.datasets["train"].files == plain.datasets["train"].files + [
+        root / "paris" / "context_encoder_pytorch" / "001_im.png", tmp_path / "more" / "a.png"]
+    for folder, test_set in (("bsds500/test", "bsds500"), ("urban100", "bsds500"), ("paris/context_encoder_pytorch", "paris")):
+        guarded = PhotosDataModule(root, test_set=test_set, mask=CenterMask(), crop_size=16, extra_train=[folder])
+        with pytest.raises(ValueError, match=r"dataset.extra_train holds .*, an image of a test set"):
+            guarded.setup("fit")
+
+
 def test_every_rank_gets_its_own_shard_and_the_same_evaluation_masks(tmp_path):
     datamodule = CelebADataModule(make_celeba(tmp_path), mask=FreeFormMask(), crop_size=32, val_size=2)
     datamodule.setup("test")

@@ -123,7 +123,7 @@ def test_telea_on_the_100_paris_images_reproduces_the_known_scores(paris_root, t
     assert len(list((tmp_path / "out" / "images").iterdir())) == 2
 
 
-@pytest.mark.parametrize("method", ["navier_stokes", "patchmatch"])
+@pytest.mark.parametrize("method", ["navier_stokes", "patchmatch", "harmonic"])
 def test_other_baselines_with_free_form_masks_report_area_bins(method, paris_root, tmp_path):
     config = compose_evaluate([f"method={method}", f"paths.data_dir={paris_root}", f"paths.output_dir={tmp_path}",
                                "dataset.num_workers=0", "mask=free_form", "mask.preset=thick", "limit=12"])

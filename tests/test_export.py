@@ -72,7 +72,7 @@ def test_command_line(checkpoint, tmp_path, capsys):
         main(["--checkpoint", str(checkpoint), "--size", "30", "48"])
 
 
-@pytest.mark.parametrize("layout", [dict(upsample="resize"), dict(downsamplings=3)])
+@pytest.mark.parametrize("layout", [dict(upsample="resize"), dict(downsamplings=3), dict(hole_fill="harmonic")])
 def test_the_generators_other_layouts_export_to_torchscript_and_onnx(tmp_path, layout):
     from musical_inpaint.models import MusicalGenerator
 

@@ -3,6 +3,7 @@ from functools import partial
 import pytest
 import torch
 
+from musical_inpaint.imaging import harmonic_fill
 from musical_inpaint.inference import load_generator
 from musical_inpaint.models import MusicalGenerator, composite
 from musical_inpaint.models import MultiScaleAttention
@@ -116,6 +117,26 @@ def test_an_unknown_upsampling_is_rejected():
         MusicalGenerator(upsample="bilinear")
 
 
+def test_an_unknown_hole_fill_is_rejected():
+    with pytest.raises(ValueError, match="hole_fill must be one of zero, harmonic, got 'mean'"):
+        MusicalGenerator(hole_fill="mean")
+
+
+@pytest.mark.parametrize("hole_fill", ["zero", "harmonic"])
+def test_the_network_sees_the_known_pixels_and_its_fill_never_what_the_hole_held(hole_fill):
+    seen = {}
+    generator = MusicalGenerator(None, base_channels=4, dilated_blocks=1, hole_fill=hole_fill)
+    generator.down[0].register_forward_pre_hook(lambda module, args: seen.update(input=args[0]))
+    image, mask = torch.rand(2, 3, 32, 48) * 2 - 1, centre_mask(2, 32, 48)
+    generator(image, mask)
+    first = seen["input"]
+    generator(image + 3 * mask, mask)
+    assert torch.equal(seen["input"], first)
+    assert torch.equal(first[:, :3] * (1 - mask), image * (1 - mask)) and torch.equal(first[:, 3:], mask)
+    expected = torch.zeros_like(image) if hole_fill == "zero" else harmonic_fill(image, mask)
+    assert torch.allclose(first[:, :3] * mask, expected * mask)
+
+
 def test_an_unknown_norm_is_rejected():
     with pytest.raises(ValueError, match="norm must be one of instance, batch, layer, got 'group'"):
         MusicalGenerator(norm="group")
@@ -198,25 +219,29 @@ def test_an_attention_that_is_not_a_factory_is_rejected():
         MusicalGenerator("multi_scale")
 
 
-@pytest.mark.parametrize("upsample, downsamplings, norm", [("resize", 4, "batch"), ("transposed", 3, "layer"),
-                                                           ("resize", 3, "instance")])
-def test_the_generators_layouts_train_and_load_back_from_their_checkpoint(tmp_path, upsample, downsamplings, norm):
+@pytest.mark.parametrize("upsample, downsamplings, norm, hole_fill", [("resize", 4, "batch", "zero"),
+                                                                      ("transposed", 3, "layer", "harmonic"),
+                                                                      ("resize", 3, "instance", "zero")])
+def test_the_generators_layouts_train_and_load_back_from_their_checkpoint(tmp_path, upsample, downsamplings, norm, hole_fill):
     train(tiny_config(tmp_path, f"model.generator.upsample={upsample}", f"model.generator.downsamplings={downsamplings}",
-                      f"model.generator.norm={norm}", "adv_weight=0", "trainer.max_steps=2"))
+                      f"model.generator.norm={norm}", f"model.generator.hole_fill={hole_fill}", "adv_weight=0",
+                      "trainer.max_steps=2"))
     generator, _ = load_generator(tmp_path / "checkpoints" / "last.ckpt")
+    assert generator.hole_fill == hole_fill
     kind = torch.nn.Upsample if upsample == "resize" else torch.nn.ConvTranspose2d
     assert sum(isinstance(module, kind) for module in generator.modules()) == downsamplings
     assert {type(m) for m in generator.modules() if isinstance(m, tuple(NORM_KINDS.values()))} == {NORM_KINDS[norm]}
 
 
-def test_a_checkpoint_from_before_the_upsample_depth_and_norm_options_loads_the_papers_layout(checkpoint, tmp_path):
+def test_a_checkpoint_from_before_the_upsample_depth_norm_and_fill_options_loads_the_papers_layout(checkpoint, tmp_path):
     content = torch.load(checkpoint, weights_only=True)
-    for option in ("upsample", "downsamplings", "norm"):
+    for option in ("upsample", "downsamplings", "norm", "hole_fill"):
         content["run_config"]["model"]["generator"].pop(option, None)
     torch.save(content, tmp_path / "old.ckpt")
     generator, _ = load_generator(tmp_path / "old.ckpt")
     assert sum(isinstance(module, torch.nn.ConvTranspose2d) for module in generator.modules()) == 4
     assert any(isinstance(module, torch.nn.InstanceNorm2d) for module in generator.modules())
+    assert generator.hole_fill == "zero"
 
 
 def test_a_new_attention_variant_is_a_class_and_a_yaml_file(tmp_path):

@@ -398,6 +398,7 @@ def run_cli(args, cwd, env=None, timeout=600):
         ("model.generator.upsample=bilinear", r"model.generator.upsample=bilinear: must be one of transposed, resize"),
         ("model.generator.upsample=null", r"model.generator.upsample=None: must be one of transposed, resize"),
         ("model.generator.norm=group", r"model.generator.norm=group: must be one of instance, batch, layer"),
+        ("model.generator.hole_fill=mean", r"model.generator.hole_fill=mean: must be one of zero, harmonic"),
         ("model.generator.downsamplings=5", r"model.generator.downsamplings=5: must be 3 or 4 \(the attention"),
         ("model.generator.downsamplings=3.0", r"model.generator.downsamplings=3.0: must be 3 or 4"),
         ("dataset=folder dataset.root=x dataset.cache=yes", r"dataset.cache=yes: must be true or false"),

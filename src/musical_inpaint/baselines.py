@@ -9,9 +9,10 @@ from collections.abc import Callable
 
 import cv2
 import numpy as np
+import torch
 from torch import Tensor
 
-from musical_inpaint.imaging import from_uint8, to_uint8
+from musical_inpaint.imaging import from_uint8, harmonic_fill, to_uint8
 
 TELEA_RADIUS = 3  # OpenCV's usual neighbourhood radius
 PATCHMATCH_RADIUS = 3  # pypatchmatch patch radius: 7 x 7 patches
@@ -34,10 +35,17 @@ def patchmatch(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return patch_match.inpaint(np.ascontiguousarray(image), hole.astype(np.uint8), patch_size=PATCHMATCH_RADIUS)
 
 
+def harmonic(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """The smoothest surface through the known pixels (Laplace's equation; `imaging.harmonic_fill`)."""
+    pixels = from_uint8(image)[None]
+    return to_uint8(harmonic_fill(pixels, torch.from_numpy(hole[None, None]).float()))[0]
+
+
 BASELINES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "telea": telea,
     "navier_stokes": navier_stokes,
     "patchmatch": patchmatch,
+    "harmonic": harmonic,
 }
 
 

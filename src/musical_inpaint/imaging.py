@@ -3,6 +3,8 @@ and the conversions to and from 8-bit pixels. Every conversion and the composite
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -65,27 +67,21 @@ def harmonic_fill(image: Tensor, mask: Tensor) -> Tensor:
 
 
 _MAX_OPERATOR_HOLE = 64 * 64  # the operator is hole x boundary floats: 64 x 64 holes take about 4 MB
-_operators: dict[tuple, tuple[Tensor, Tensor, Tensor]] = {}
 
 
 def _fill_with_operator(image: Tensor, hole: Tensor) -> Tensor:
-    key = (tuple(hole.shape), hole.cpu().numpy().tobytes())
-    if key not in _operators:
-        if len(_operators) >= 8:
-            _operators.pop(next(iter(_operators)))
-        _operators[key] = _solution_operator(hole.cpu())
-    holes, boundary, operator = (t.to(image.device) for t in _operators[key])
-    if holes.numel() == 0 or boundary.numel() == 0:  # no hole; all hole (known is all 0 then)
+    holes, boundary, operator = (t.to(image.device) for t in _solution_operator(*hole.shape, hole.cpu().numpy().tobytes()))
+    if holes.numel() == 0 or boundary.numel() == 0:  # no hole; all hole (the known image is all 0 then)
         return image
     flat = image.flatten(-2)
-    flat = flat.index_copy(-1, holes, flat[..., boundary] @ operator.T)
-    return flat.view_as(image)
+    return flat.index_copy(-1, holes, flat[..., boundary] @ operator.T).view_as(image)
 
 
-def _solution_operator(hole: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(hole pixels, known pixels next to the hole, the hole's values from theirs), flat indices."""
-    height, width = hole.shape
-    holes = hole.flatten().nonzero()[:, 0]
+@functools.lru_cache(maxsize=8)
+def _solution_operator(height: int, width: int, hole: bytes) -> tuple[Tensor, Tensor, Tensor]:
+    """(hole pixels, known pixels next to the hole, the hole's values from theirs): flat indices
+    and the float32 matrix, for a height x width bool hole given as its bytes (a cache key)."""
+    holes = torch.from_numpy(np.frombuffer(hole, dtype=bool).copy()).nonzero()[:, 0]
     index = torch.full((height * width,), -1, dtype=torch.long)
     index[holes] = torch.arange(len(holes))
     system = torch.zeros(len(holes), len(holes), dtype=torch.float64)

@@ -120,10 +120,14 @@ class InpaintingDataModule(L.LightningDataModule):
         """The files of the official 'train' or 'test' split."""
         raise NotImplementedError
 
+    def extra_training_files(self) -> list[Path]:
+        """Images that join the training split after the validation images are carved out."""
+        return []
+
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and "train" not in self.datasets:
             train, val = self._carve_validation(self.split_files("train"))
-            train = self._subset(train, carved=len(val))
+            train = self._subset(train, carved=len(val)) + self.extra_training_files()
             self.datasets["train"] = self._files_dataset(train, self.train_transform, self.train_mask, deterministic=False)
             self.datasets["val"] = self._files_dataset(val, self.eval_transform, self.mask, deterministic=True)
         if stage in (None, "test", "predict") and "test" not in self.datasets:
@@ -247,13 +251,31 @@ class PhotosDataModule(InpaintingDataModule):
     Urban100 img_001-080 for training; `test_set` picks the test split: bsds500 (BSDS500 test),
     urban100 (img_081-100), paris (the 100 Paris eval images) or places50."""
 
-    def __init__(self, root: str | Path, test_set: str = "bsds500", random_crop: bool = True, flip: bool = True, **kwargs) -> None:
+    def __init__(self, root: str | Path, test_set: str = "bsds500", random_crop: bool = True, flip: bool = True,
+                 extra_train: Sequence[str | Path] = (), **kwargs) -> None:
         super().__init__(random_crop=random_crop, flip=flip, **kwargs)
         layouts.check_photos_test_set(test_set)  # at construction: before any file is listed
         self.root, self.test_set = Path(root), test_set
+        self.extra_train = [self.root / folder for folder in extra_train or ()]
 
     def split_files(self, split: str) -> list[Path]:
         return layouts.photos_files(self.root, split, self.test_set)
+
+    def extra_training_files(self) -> list[Path]:
+        """`dataset.extra_train`: folders (below the data root, or absolute) whose images join the
+        training photos, for measuring what more photos buy; the benchmark's own training and
+        validation photos stay as they are. None may be an image of BSDS500 test, the held-out
+        Urban100 images or the run's own test set."""
+        if not self.extra_train:
+            return []
+        files = layouts.folder_files(self.extra_train, "train", test_root=self.extra_train)
+        guarded = {path.resolve() for test_set in {"bsds500", "urban100", self.test_set}
+                   for path in layouts.photos_files(self.root, "test", test_set)}
+        for path in files:
+            if path.resolve() in guarded:
+                raise ValueError(f"dataset.extra_train holds {path}, an image of a test set; the extra training photos "
+                                 f"must not include BSDS500 test, Urban100 img_081-100 or dataset.test_set={self.test_set}")
+        return files
 
 
 class SyntheticDataModule(InpaintingDataModule):
