@@ -8,13 +8,13 @@ SIZES=${*:-64}
 PY=${PYTHON:-python}
 for size in $SIZES; do
   for test_set in bsds500 urban100 paris places50; do
-    for method in telea navier_stokes patchmatch; do
+    for method in telea navier_stokes patchmatch harmonic; do
       $PY -m musical_inpaint.evaluate method=$method dataset=photos dataset.test_set=$test_set crop_size=$size \
         dataset.num_workers=0 paths.data_dir=$DATA save_images=4 hydra.run.dir=$OUT/$size/$test_set/$method \
         > /dev/null
     done
   done
-  for method in telea patchmatch; do  # Urban100, all 100 images (the figures the issue quoted)
+  for method in telea patchmatch harmonic; do  # Urban100, all 100 images (the figures the issue quoted)
     $PY -m musical_inpaint.evaluate method=$method dataset=folder dataset.root=$DATA/urban100 dataset.test_root=$DATA/urban100 \
       crop_size=$size dataset.num_workers=0 save_images=0 hydra.run.dir=$OUT/$size/urban100_all/$method > /dev/null
   done
