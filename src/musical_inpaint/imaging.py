@@ -44,8 +44,6 @@ def panel(image: Tensor, mask: Tensor, prediction: Tensor, raw_output: bool = Tr
     return to_unit(torch.stack(columns, 1).flatten(0, 1)), len(columns)
 
 
-
-
 def harmonic_fill(image: Tensor, mask: Tensor) -> Tensor:
     """The hole (mask = 1) filled with the smoothest surface through the known pixels: each hole
     pixel the mean of its neighbours inside the image (Laplace's equation with the known pixels as

@@ -188,8 +188,8 @@ class MusicalGenerator(nn.Module):
 
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         self._check_inputs(image, mask)
-        known = image * (1 - mask) if self.hole_fill == "zero" else harmonic_fill(image, mask)
-        x = torch.cat([known, mask], 1)
+        filled = image * (1 - mask) if self.hole_fill == "zero" else harmonic_fill(image, mask)
+        x = torch.cat([filled, mask], 1)
         skips = []
         for layer in self.down:
             x = layer(x)
