@@ -413,10 +413,14 @@ def test_extra_training_photos_join_after_the_validation_carve_out_and_never_a_t
     assert extra.datasets["val"].files == plain.datasets["val"].files
     assert extra.datasets["train"].files == plain.datasets["train"].files + [
         root / "paris" / "context_encoder_pytorch" / "001_im.png", tmp_path / "more" / "a.png"]
-    for folder, test_set in (("bsds500/test", "bsds500"), ("urban100", "bsds500"), ("paris/context_encoder_pytorch", "paris")):
+    for folder, test_set, what in (("bsds500/test", "bsds500", "a test image"), ("urban100", "bsds500", "a training or"),
+                                   ("paris/context_encoder_pytorch", "paris", "a test image"),
+                                   ("bsds500/val", "bsds500", "a training or validation photo")):
         guarded = PhotosDataModule(root, test_set=test_set, mask=CenterMask(), crop_size=16, extra_train=[folder])
-        with pytest.raises(ValueError, match=r"dataset.extra_train holds .*, an image of a test set"):
+        with pytest.raises(layouts.DatasetLayoutError, match=rf"dataset.extra_train holds .*, {what}"):
             guarded.setup("fit")
+    with pytest.raises(ValueError, match=r"dataset.extra_train=more: must be a list of folders, e.g. \[more\]"):
+        PhotosDataModule(root, mask=CenterMask(), crop_size=16, extra_train="more")
 
 
 def test_every_rank_gets_its_own_shard_and_the_same_evaluation_masks(tmp_path):

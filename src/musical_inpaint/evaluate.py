@@ -31,7 +31,8 @@ from tqdm import tqdm
 
 from musical_inpaint.baselines import BASELINES, fill_with
 from musical_inpaint.config import CONFIG_DIR, compose_config
-from musical_inpaint.errors import user_error
+from musical_inpaint.data.images import list_images
+from musical_inpaint.errors import ConfigError, user_error
 from musical_inpaint.inference import load_generator, pick_device, predict
 from musical_inpaint.imaging import composite, panel, quantise, to_unit
 from musical_inpaint.metrics import METRIC_NAMES, paper_metrics, upgrade_legacy
@@ -82,15 +83,33 @@ def methods_of(cfg: DictConfig) -> list[tuple[str, str | None]]:
     return pairs
 
 
-def build_method(cfg: DictConfig, method: str, checkpoint: str | None) -> tuple[Callable[[Tensor, Tensor], Tensor], str]:
-    """A function from (images in [-1, 1], masks) to predictions, and a label for the table."""
+def build_method(cfg: DictConfig, method: str, checkpoint: str | None,
+                 test_files: list[Path] = ()) -> tuple[Callable[[Tensor, Tensor], Tensor], str]:
+    """A function from (images in [-1, 1], masks) to predictions, and a label for the table; a
+    checkpoint whose run trained on any of `test_files` is refused."""
     if method == "musical":
         device = pick_device(cfg.device)
-        generator, _ = load_generator(checkpoint, device)
+        generator, run_config = load_generator(checkpoint, device)
+        check_not_trained_on(run_config, checkpoint, test_files)
         return (lambda image, mask: predict(generator, image.to(device), mask.to(device)).float().cpu()), (
             f"MUSICAL, ours ({checkpoint})"
         )
     return (lambda image, mask: fill_with(method, image, mask)), f"{method} (classical)"
+
+
+def check_not_trained_on(run_config: dict, checkpoint: str | None, test_files: list[Path]) -> None:
+    """A run with `dataset.extra_train` may have trained on the images of a test set it did not
+    guard (`PhotosDataModule.extra_training_files`); its scores there would mean nothing."""
+    dataset = run_config.get("dataset") or {}
+    if not dataset.get("extra_train") or not test_files:
+        return
+    folders = [Path(dataset.get("root") or ".") / folder for folder in dataset["extra_train"]]
+    trained = {path.resolve() for folder in folders if folder.is_dir() for path in list_images(folder)}
+    seen = [path for path in test_files if Path(path).resolve() in trained]
+    if seen:
+        raise ConfigError(f"ckpt_path={checkpoint}: its run trained on {len(seen)} of these {len(test_files)} test images "
+                          f"(dataset.extra_train={list(dataset['extra_train'])}, e.g. {seen[0]}); scores on them would "
+                          "mean nothing")
 
 
 def evaluate(cfg: DictConfig) -> dict | list[dict]:
@@ -123,7 +142,7 @@ def evaluate_method(cfg: DictConfig, datamodule, method: str, checkpoint: str | 
     """One method on the test split: its summary, with metrics.json and per_image.csv in `folder`;
     `extras` adds LPIPS per image, FID and P-IDS / U-IDS, overall and per hole-area bin."""
     folder.mkdir(parents=True, exist_ok=True)
-    fill, label = build_method(cfg, method, checkpoint)
+    fill, label = build_method(cfg, method, checkpoint, getattr(datamodule.datasets.get("test"), "files", []))
     loader = datamodule.test_dataloader()
     batches = len(loader) if cfg.limit is None else min(len(loader), math.ceil(cfg.limit / loader.batch_size))
     rows, saved = [], 0

@@ -45,72 +45,77 @@ def panel(image: Tensor, mask: Tensor, prediction: Tensor, raw_output: bool = Tr
 
 
 def harmonic_fill(image: Tensor, mask: Tensor) -> Tensor:
-    """The hole (mask = 1) filled with the smoothest surface through the known pixels: each hole
+    """The hole (mask > 0.5) filled with the smoothest surface through the known pixels: each hole
     pixel the mean of its neighbours inside the image (Laplace's equation with the known pixels as
-    its boundary). Known pixels are returned unchanged; a sample without a known pixel is filled
-    with 0 (mid grey). Computed in float32 whatever the autocast.
+    its boundary). Known pixels are returned unchanged (through float32), what the hole held is
+    never read, and a sample without a known pixel is filled with 0 (mid grey). Computed in
+    float32 whatever the autocast.
 
-    The fill is linear in the known pixels next to the hole, so for a batch that shares one hole
-    (the paper's centre hole) it is one matrix product with that hole's solution operator, solved
-    once and kept. Other batches, and traced graphs (whose operator could not follow the mask),
-    solve by conjugate gradients.
+    The fill is linear in the known pixels next to the hole, so a batch of several images that
+    share one hole (the paper's centre hole in training) takes one matrix product with that hole's
+    solution operator, solved once and kept. Single images, batches of different holes, and traced
+    graphs (whose operator could not follow the mask) solve by conjugate gradients.
     """
     with torch.autocast(image.device.type, enabled=False):
         hole = (mask > 0.5).expand(image.shape[0], 1, *image.shape[-2:])
-        known = image.float() * ~hole
+        known = torch.where(hole, 0.0, image.float())
         shared = hole[:1]
-        if not torch.jit.is_tracing() and bool((hole == shared).all()) and int(shared.sum()) <= _MAX_OPERATOR_HOLE:
+        if (not torch.jit.is_tracing() and image.shape[0] > 1 and bool((hole == shared).all())
+                and 0 < int(shared.sum()) <= _MAX_OPERATOR_HOLE and not bool(shared.all())):
             return _fill_with_operator(known, shared[0, 0]).to(image.dtype)
         return _fill_by_conjugate_gradients(known, hole.float()).to(image.dtype)
 
 
-_MAX_OPERATOR_HOLE = 64 * 64  # the operator is hole x boundary floats: 64 x 64 holes take about 4 MB
+# The operator's dense solve holds hole x hole float64 numbers (134 MB at this size, once per hole);
+# the operator kept is hole x boundary float32 numbers (4 MB for a 64 x 64 square).
+_MAX_OPERATOR_HOLE = 64 * 64
 
 
 def _fill_with_operator(image: Tensor, hole: Tensor) -> Tensor:
-    holes, boundary, operator = (t.to(image.device) for t in _solution_operator(*hole.shape, hole.cpu().numpy().tobytes()))
-    if holes.numel() == 0 or boundary.numel() == 0:  # no hole; all hole (the known image is all 0 then)
-        return image
+    holes, boundary, operator = _solution_operator(*hole.shape, hole.cpu().numpy().tobytes(), str(image.device))
     flat = image.flatten(-2)
     return flat.index_copy(-1, holes, flat[..., boundary] @ operator.T).view_as(image)
 
 
 @functools.lru_cache(maxsize=8)
-def _solution_operator(height: int, width: int, hole: bytes) -> tuple[Tensor, Tensor, Tensor]:
+def _solution_operator(height: int, width: int, hole: bytes, device: str) -> tuple[Tensor, Tensor, Tensor]:
     """(hole pixels, known pixels next to the hole, the hole's values from theirs): flat indices
-    and the float32 matrix, for a height x width bool hole given as its bytes (a cache key)."""
-    holes = torch.from_numpy(np.frombuffer(hole, dtype=bool).copy()).nonzero()[:, 0]
-    index = torch.full((height * width,), -1, dtype=torch.long)
-    index[holes] = torch.arange(len(holes))
-    system = torch.zeros(len(holes), len(holes), dtype=torch.float64)
-    y, x, rows = holes // width, holes % width, torch.arange(len(holes))
-    edges = []  # (hole row, known neighbour) pairs
-    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-        inside = (y + dy >= 0) & (y + dy < height) & (x + dx >= 0) & (x + dx < width)
-        row, neighbour = rows[inside], ((y + dy) * width + x + dx)[inside]
-        system[row, row] += 1
-        is_hole = index[neighbour] >= 0
-        system[row[is_hole], index[neighbour[is_hole]]] -= 1
-        edges.append((row[~is_hole], neighbour[~is_hole]))
-    row, neighbour = (torch.cat(parts) for parts in zip(*edges))
-    boundary, column = torch.unique(neighbour, return_inverse=True)
-    if len(boundary) == 0:  # all hole
-        return holes, boundary, torch.zeros(len(holes), 0)
-    coupling = torch.zeros(len(holes), len(boundary), dtype=torch.float64)
-    coupling.index_put_((row, column), torch.ones(len(row), dtype=torch.float64), accumulate=True)
-    return holes, boundary, torch.linalg.solve(system, coupling).float()
+    and the float32 matrix on `device`, for a height x width bool hole (with at least one hole and
+    one known pixel) given as its bytes, the cache's key."""
+    with torch.inference_mode(False), torch.no_grad():  # kept tensors must serve later autograd calls too
+        holes = torch.from_numpy(np.frombuffer(hole, dtype=bool).copy()).nonzero()[:, 0]
+        index = torch.full((height * width,), -1, dtype=torch.long)
+        index[holes] = torch.arange(len(holes))
+        system = torch.zeros(len(holes), len(holes), dtype=torch.float64)
+        y, x, rows = holes // width, holes % width, torch.arange(len(holes))
+        edges = []  # (hole row, known neighbour) pairs
+        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            inside = (y + dy >= 0) & (y + dy < height) & (x + dx >= 0) & (x + dx < width)
+            row, neighbour = rows[inside], ((y + dy) * width + x + dx)[inside]
+            system[row, row] += 1
+            is_hole = index[neighbour] >= 0
+            system[row[is_hole], index[neighbour[is_hole]]] -= 1
+            edges.append((row[~is_hole], neighbour[~is_hole]))
+        row, neighbour = (torch.cat(parts) for parts in zip(*edges))
+        boundary, column = torch.unique(neighbour, return_inverse=True)
+        coupling = torch.zeros(len(holes), len(boundary), dtype=torch.float64)
+        coupling.index_put_((row, column), torch.ones(len(row), dtype=torch.float64), accumulate=True)
+        operator = torch.linalg.solve(system, coupling).float()
+        return holes.to(device), boundary.to(device), operator.to(device)
 
 
 def _fill_by_conjugate_gradients(image: Tensor, hole: Tensor) -> Tensor:
-    """Per sample and channel, from the mean of the known pixels in ever larger cells, until the
-    residual is 1e-6 of the right-hand side (or, traced, for four times the longer side's steps)."""
-    degree = _neighbour_sum(torch.ones_like(image[:1, :1])).clamp_min(1)  # 2 to 4 (border), or 0 in a 1 x 1 image
+    """Per sample and channel, Jacobi-preconditioned, from the mean of the known pixels in ever
+    larger cells; until the residual (in the preconditioner's norm, checked every 16 steps) is 1e-6
+    of the larger of the right-hand side and the first residual, or, traced, for four times the
+    longer side's steps (a graph that size: export's cost grows with the image)."""
+    degree = _neighbour_sum(torch.ones_like(image[:1, :1])).clamp_min(1)  # in-image neighbours: 1 to 4
     rhs = _neighbour_sum(image) * hole
     fill = _coarse_guess(image, 1 - hole) * hole
     residual = rhs - _laplacian(fill, degree, hole)
     step = residual / degree
     rho = (residual * step).sum((-2, -1), keepdim=True)
-    tolerance = 1e-12 * (rhs * rhs / degree).sum((-2, -1), keepdim=True).clamp_min(1e-30)
+    tolerance = 1e-12 * torch.maximum((rhs * rhs / degree).sum((-2, -1), keepdim=True), rho).clamp_min(1e-30)
     tracing = torch.jit.is_tracing()
     limit = 4 * max(image.shape[-2:]) if tracing else int(hole.sum((-2, -1)).max()) + 1
     for iteration in range(limit):
@@ -133,12 +138,14 @@ def _neighbour_sum(x: Tensor) -> Tensor:
 
 
 def _laplacian(x: Tensor, degree: Tensor, hole: Tensor) -> Tensor:
-    """The graph Laplacian over the hole's pixels (x is 0 outside the hole): symmetric, positive."""
+    """The graph Laplacian over the hole's pixels (x is 0 outside the hole): symmetric, and positive
+    definite where the sample has a known pixel."""
     return (degree * x - _neighbour_sum(x)) * hole
 
 
 def _coarse_guess(image: Tensor, known: Tensor) -> Tensor:
-    """Each pixel the mean of the known pixels in the smallest cell of 2^k x 2^k pixels that holds any."""
+    """A start for the solver: each pixel the mean of the known pixels in the smallest cell of
+    2^k x 2^k pixels that holds any, bilinearly upsampled from coarser cells where none does."""
     values, weights = [image], [known]
     while min(weights[-1].shape[-2:]) > 1:
         values.append(F.avg_pool2d(values[-1], 2, ceil_mode=True))

@@ -255,6 +255,8 @@ class PhotosDataModule(InpaintingDataModule):
                  extra_train: Sequence[str | Path] = (), **kwargs) -> None:
         super().__init__(random_crop=random_crop, flip=flip, **kwargs)
         layouts.check_photos_test_set(test_set)  # at construction: before any file is listed
+        if isinstance(extra_train, (str, Path)):
+            raise ValueError(f"dataset.extra_train={extra_train}: must be a list of folders, e.g. [{extra_train}]")
         self.root, self.test_set = Path(root), test_set
         self.extra_train = [self.root / folder for folder in extra_train or ()]
 
@@ -264,17 +266,22 @@ class PhotosDataModule(InpaintingDataModule):
     def extra_training_files(self) -> list[Path]:
         """`dataset.extra_train`: folders (below the data root, or absolute) whose images join the
         training photos, for measuring what more photos buy; the benchmark's own training and
-        validation photos stay as they are. None may be an image of BSDS500 test, the held-out
-        Urban100 images or the run's own test set."""
+        validation photos stay as they are. Refused: a file among those photos (the validation
+        photos would leak into training), of BSDS500 test, of the held-out Urban100 images, or of
+        the run's own test set (by path: a copy elsewhere is not recognised). Scoring the model on
+        another test set whose images it trained on is refused by `evaluate`."""
         if not self.extra_train:
             return []
-        files = layouts.folder_files(self.extra_train, "train", test_root=self.extra_train)
+        files = layouts.images_below(self.extra_train)
+        taken = {path.resolve() for path in self.split_files("train")}
         guarded = {path.resolve() for test_set in {"bsds500", "urban100", self.test_set}
                    for path in layouts.photos_files(self.root, "test", test_set)}
         for path in files:
-            if path.resolve() in guarded:
-                raise ValueError(f"dataset.extra_train holds {path}, an image of a test set; the extra training photos "
-                                 f"must not include BSDS500 test, Urban100 img_081-100 or dataset.test_set={self.test_set}")
+            if path.resolve() in taken | guarded:
+                raise layouts.DatasetLayoutError(
+                    f"dataset.extra_train holds {path}, {'a training or validation photo' if path.resolve() in taken else 'a test image'} "
+                    f"of the benchmark; extra photos must be new ones, never BSDS500 test, Urban100 img_081-100 or "
+                    f"dataset.test_set={self.test_set}")
         return files
 
 

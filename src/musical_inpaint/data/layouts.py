@@ -135,7 +135,7 @@ FOLDER_LAYOUT = (
 Roots = str | Path | list[str | Path] | tuple[str | Path, ...]
 
 
-def _images_below(roots: Roots) -> list[Path]:
+def images_below(roots: Roots) -> list[Path]:
     """Every image below one folder or a list of folders, each folder checked to exist and hold images."""
     roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
     if not roots:
@@ -154,10 +154,10 @@ def folder_files(
     seeded `test_fraction` of the images."""
     _check_split(split)
     if test_root is not None:
-        return _images_below(root if split == "train" else test_root)
+        return images_below(root if split == "train" else test_root)
     if not 0 < test_fraction < 1:
         raise ValueError(f"folder dataset: test_fraction must be in (0, 1), got {test_fraction}")
-    files = _images_below(root)
+    files = images_below(root)
     if len(files) < 2:
         raise DatasetLayoutError(f"{root} holds a single image; a train and a test split need at least 2")
     shuffled = files.copy()
@@ -221,6 +221,7 @@ __all__ = [
     "DatasetLayoutError",
     "celeba_files",
     "folder_files",
+    "images_below",
     "is_image_file",
     "paris_files",
     "photos_files",

@@ -103,7 +103,9 @@ class MusicalGenerator(nn.Module):
         downsamplings: stride-2 levels before the dilated ones (paper: 4); 3 for small inputs.
         norm: the normalisation after each convolution but the first and the last: "instance"
             (the paper's), "batch" or "layer" (`NORMS`).
-        hole_fill: what the input holds in the hole: "zero" (the paper's) or "harmonic" (`HOLE_FILLS`).
+        hole_fill: what the input holds in the hole: "zero" (the paper's: the image times 1 - mask) or
+            "harmonic" (`imaging.harmonic_fill`: pixels with mask > 0.5 are hole, the others kept whole;
+            it reads the hole on the host to pick its solver, so it synchronises a GPU once a call).
 
     `forward(image, mask)`: image B x 3 x H x W in [-1, 1], mask B x 1 x H x W (1 = hole), H and W
     multiples of 16 -> the raw prediction in [-1, 1] (use `composite` to keep the known pixels).
