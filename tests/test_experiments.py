@@ -186,6 +186,16 @@ def test_paired_script_compares_two_runs_image_by_image(run_folder, tmp_path):
     result = subprocess.run([sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(other), f"{other},"],
                             capture_output=True, text=True)
     assert result.returncode != 0 and "an empty run in" in result.stderr and "Traceback" not in result.stderr
+    # A run that scored two of the four test sets (more_photos.sh) is paired on those two, and the others named.
+    for test_set in ("bsds500", "urban100"):
+        write_evaluation(tmp_path / "two" / test_set, {"0.png": 7.0, "1.png": 8.0, "2.png": 8.0, "3.png": 9.0})
+    result = subprocess.run([sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(run_folder / "eval"),
+                             str(tmp_path / "two")], capture_output=True, text=True, check=True)
+    assert [line.split(" | ")[0] for line in result.stdout.splitlines()[2:4]] == ["| bsds500", "| urban100"]
+    assert result.stdout.splitlines()[-1] == "not scored by every run, left out: paris, places50"
+    result = subprocess.run([sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(run_folder / "eval"),
+                             str(tmp_path / "none")], capture_output=True, text=True)
+    assert result.returncode != 0 and "no test set scored by every run" in result.stderr
 
 
 def test_more_photos_trains_on_the_extra_folders_and_is_scored_only_where_it_did_not_train(tmp_path):

@@ -13,6 +13,8 @@ images only, not over seeds).
 
     python experiments/learning/paired.py experiments/photos_cpu/run/eval,experiments/learning/runs/K4/eval \
         experiments/learning/runs/B1/eval,experiments/learning/runs/B2/eval
+
+Test sets that some run did not score (more_photos.sh scores two of the four) are left out, and named.
 """
 
 import sys
@@ -40,14 +42,24 @@ def hole_l1(paths: str, test_set: str) -> dict[str, float]:
     return {name: float(np.mean([errors[name] for errors in runs])) for name in runs[0]}
 
 
+def scored_by_all(paths: str, test_set: str) -> bool:
+    return all((test_set_folder(path, test_set) / "per_image.csv").is_file() for path in paths.split(",") if path)
+
+
 base, new = sys.argv[1], sys.argv[2]
 rng = np.random.default_rng(0)
+paired = [test_set for test_set in TEST_SETS if scored_by_all(base, test_set) and scored_by_all(new, test_set)]
+if not paired:
+    sys.exit(f"paired.py: no test set scored by every run of {base} and {new}")
 print("| test set | B - A (points) | 95 % bootstrap interval | images where B is lower | A | B | the lower per image |")
 print("|---|---|---|---|---|---|---|")
-for test_set in TEST_SETS:
+for test_set in paired:
     a, b = hole_l1(base, test_set), hole_l1(new, test_set)
     if a.keys() != b.keys():
         sys.exit(f"paired.py: {new} scored other {test_set} images than {base}: nothing to pair")
     means = [np.mean([errors[name] for name in sorted(b)]) for errors in (a, b)]
     lower = np.mean([min(a[name], b[name]) for name in sorted(b)])
     print(f"| {test_set} | {paired_difference(b, a, rng)} | {means[0]:.2f} | {means[1]:.2f} | {lower:.2f} |")
+left_out = [test_set for test_set in TEST_SETS if test_set not in paired]
+if left_out:
+    print(f"\nnot scored by every run, left out: {', '.join(left_out)}")
