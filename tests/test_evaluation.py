@@ -521,3 +521,6 @@ def test_a_checkpoint_is_never_scored_on_images_its_run_trained_on(tmp_path):
         check_not_trained_on(run_config, "run", paris)
     check_not_trained_on(run_config, "run", sorted((root / "bsds500" / "test").iterdir()))  # another test set
     check_not_trained_on({"dataset": {"root": str(root), "extra_train": []}}, "run", paris)
+    moved = {"dataset": {"root": str(tmp_path / "where_it_trained"), "extra_train": ["paris/context_encoder_pytorch"]}}
+    with pytest.raises(ConfigError, match=r"its run trained on 1 of these 1 test images"):  # the photos have moved
+        check_not_trained_on(moved, "run", paris, data_root=root)

@@ -83,27 +83,31 @@ def methods_of(cfg: DictConfig) -> list[tuple[str, str | None]]:
     return pairs
 
 
-def build_method(cfg: DictConfig, method: str, checkpoint: str | None,
-                 test_files: list[Path] = ()) -> tuple[Callable[[Tensor, Tensor], Tensor], str]:
+def build_method(cfg: DictConfig, method: str, checkpoint: str | None, test_files: list[Path] = (),
+                 data_root: Path | None = None) -> tuple[Callable[[Tensor, Tensor], Tensor], str]:
     """A function from (images in [-1, 1], masks) to predictions, and a label for the table; a
-    checkpoint whose run trained on any of `test_files` is refused."""
+    checkpoint whose run trained on any of `test_files` (read below `data_root`) is refused."""
     if method == "musical":
         device = pick_device(cfg.device)
         generator, run_config = load_generator(checkpoint, device)
-        check_not_trained_on(run_config, checkpoint, test_files)
+        check_not_trained_on(run_config, checkpoint, test_files, data_root)
         return (lambda image, mask: predict(generator, image.to(device), mask.to(device)).float().cpu()), (
             f"MUSICAL, ours ({checkpoint})"
         )
     return (lambda image, mask: fill_with(method, image, mask)), f"{method} (classical)"
 
 
-def check_not_trained_on(run_config: dict, checkpoint: str | None, test_files: list[Path]) -> None:
+def check_not_trained_on(run_config: dict, checkpoint: str | None, test_files: list[Path],
+                         data_root: Path | None = None) -> None:
     """A run with `dataset.extra_train` may have trained on the images of a test set it did not
-    guard (`PhotosDataModule.extra_training_files`); its scores there would mean nothing."""
+    guard (`PhotosDataModule.extra_training_files`); its scores there would mean nothing. Its
+    folders below a data root are looked for below the run's root and below `data_root`, the
+    evaluation's (the same photos may have moved since the run)."""
     dataset = run_config.get("dataset") or {}
     if not dataset.get("extra_train") or not test_files:
         return
-    folders = [Path(dataset.get("root") or ".") / folder for folder in dataset["extra_train"]]
+    roots = {Path(dataset.get("root") or "."), *([Path(data_root)] if data_root is not None else [])}
+    folders = [root / folder for root in roots for folder in dataset["extra_train"]]
     trained = {path.resolve() for folder in folders if folder.is_dir() for path in list_images(folder)}
     seen = [path for path in test_files if Path(path).resolve() in trained]
     if seen:
@@ -142,7 +146,8 @@ def evaluate_method(cfg: DictConfig, datamodule, method: str, checkpoint: str | 
     """One method on the test split: its summary, with metrics.json and per_image.csv in `folder`;
     `extras` adds LPIPS per image, FID and P-IDS / U-IDS, overall and per hole-area bin."""
     folder.mkdir(parents=True, exist_ok=True)
-    fill, label = build_method(cfg, method, checkpoint, getattr(datamodule.datasets.get("test"), "files", []))
+    fill, label = build_method(cfg, method, checkpoint, getattr(datamodule.datasets.get("test"), "files", []),
+                               getattr(datamodule, "root", None))
     loader = datamodule.test_dataloader()
     batches = len(loader) if cfg.limit is None else min(len(loader), math.ceil(cfg.limit / loader.batch_size))
     rows, saved = [], 0

@@ -277,9 +277,10 @@ class PhotosDataModule(InpaintingDataModule):
         guarded = {path.resolve() for test_set in {"bsds500", "urban100", self.test_set}
                    for path in layouts.photos_files(self.root, "test", test_set)}
         for path in files:
-            if path.resolve() in taken | guarded:
+            resolved = path.resolve()
+            if resolved in taken or resolved in guarded:
                 raise layouts.DatasetLayoutError(
-                    f"dataset.extra_train holds {path}, {'a training or validation photo' if path.resolve() in taken else 'a test image'} "
+                    f"dataset.extra_train holds {path}, {'a training or validation photo' if resolved in taken else 'a test image'} "
                     f"of the benchmark; extra photos must be new ones, never BSDS500 test, Urban100 img_081-100 or "
                     f"dataset.test_set={self.test_set}")
         return files
