@@ -21,7 +21,8 @@ from musical_inpaint.inference import CheckpointError, load_generator, predict
 from musical_inpaint.inpaint import inpaint_image, read_picture
 from musical_inpaint.inpaint import main as inpaint_main
 from musical_inpaint.imaging import quantise
-from musical_inpaint.metrics import paper_metrics, upgrade_legacy
+from musical_inpaint.compat import upgrade_legacy
+from musical_inpaint.metrics import paper_metrics
 from musical_inpaint.runs_table import describe, validations
 from tests.helpers import REPO, write_image
 

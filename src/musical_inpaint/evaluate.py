@@ -35,7 +35,8 @@ from musical_inpaint.data.images import list_images
 from musical_inpaint.errors import ConfigError, user_error
 from musical_inpaint.inference import load_generator, pick_device, predict
 from musical_inpaint.imaging import composite, panel, quantise, to_unit
-from musical_inpaint.metrics import METRIC_NAMES, paper_metrics, upgrade_legacy
+from musical_inpaint.compat import upgrade_legacy
+from musical_inpaint.metrics import METRIC_NAMES, paper_metrics
 from musical_inpaint.perceptual_metrics import PerceptualEvaluation
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from hydra.utils import get_object, instantiate
 from torch import Tensor, nn
 
+from musical_inpaint.compat import generator_config
 from musical_inpaint.imaging import from_uint8, to_uint8
 from musical_inpaint.models.generator import MIN_SIDE, STRIDE, MusicalGenerator
 
@@ -30,33 +31,6 @@ def resolve_checkpoint(path: str | Path) -> Path:
         if candidates:
             return candidates[-1]
     raise CheckpointError(f"no checkpoint at {path} (expected a .ckpt file or a run folder with checkpoints/)")
-
-
-# Checkpoints written before attention became a config node named it by a string and passed its
-# options to the generator.
-_OLD_ATTENTION = {"multi_scale": [1, 3], "single_scale": [3], "none": None}
-_OLD_ATTENTION_OPTIONS = ("propagate_size", "softmax_scale", "se_reduction", "max_scores")
-
-
-# Generator options added after checkpoints were written, with the layout those checkpoints have.
-_LATER_OPTIONS = {"upsample": "transposed", "downsamplings": 4, "norm": "instance", "hole_fill": "zero"}
-
-
-def generator_config(options: dict) -> dict:
-    """A checkpoint's `model.generator` node in today's form (old string-named attention upgraded,
-    options added since filled in with the layout the checkpoint has)."""
-    options = dict(options)
-    if str(options.get("_target_", "")).endswith("MusicalGenerator"):
-        options = {**_LATER_OPTIONS, **options}
-    attention = options.get("attention")
-    if isinstance(attention, str):
-        if attention not in _OLD_ATTENTION:
-            raise CheckpointError(f"unknown attention {attention!r} in the checkpoint's configuration")
-        moved = {k: options.pop(k) for k in _OLD_ATTENTION_OPTIONS if k in options}
-        patch_sizes = _OLD_ATTENTION[attention]
-        options["attention"] = None if patch_sizes is None else {
-            "_target_": "musical_inpaint.models.MultiScaleAttention", "_partial_": True, "patch_sizes": patch_sizes, **moved}
-    return options
 
 
 def _check_targets(node, path: Path) -> None:
@@ -114,7 +88,10 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     path = resolve_checkpoint(path)
     checkpoint = read_checkpoint(path)
     config = checkpoint["run_config"]
-    options = generator_config(config["model"]["generator"])
+    try:
+        options = generator_config(config["model"]["generator"])
+    except ValueError as error:
+        raise CheckpointError(f"{path}: {error}") from None
     _check_targets(options, path)
     try:
         generator = instantiate(options)

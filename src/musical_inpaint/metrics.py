@@ -9,7 +9,7 @@ over images. Extra, not in the paper: L1 and PSNR over the hole pixels only.
 
 Every L1 figure the project writes (validation logs, metrics.json, per_image.csv, tables) is in %
 and named so: `l1_pct`, `hole_l1_pct`. Files from before that held `l1` / `hole_l1`, as fractions
-in the CSVs and as % in metrics.json; `upgrade_legacy` reads them.
+in the CSVs and as % in metrics.json; `compat.upgrade_legacy` reads them.
 """
 
 from __future__ import annotations
@@ -66,33 +66,6 @@ def paper_metrics(prediction: Tensor, target: Tensor, mask: Tensor) -> dict[str,
         hole_l1_pct=100 * (difference.abs() / 255 * hole).sum((1, 2, 3)) / hole_pixels.clamp_min(1),
         hole_psnr=psnr_from_mse(torch.where(hole_pixels > 0, hole_mse, torch.zeros_like(hole_mse))),
     )
-
-
-def current_name(name: str) -> str:
-    """A metric's name today: the L1 figures of files written before the units were named
-    (`l1`, `hole_l1`, `val/hole_l1`, `val/telea_hole_l1`, ...) gained `_pct`; `train/` holds
-    losses, not metrics, and keeps its names."""
-    return f"{name}_pct" if name.endswith("l1") and not name.startswith("train/") else name
-
-
-def upgrade_legacy(record: dict, fractions: bool) -> dict:
-    """A record (a CSV row, a metrics.json dict) under today's names and unit. `fractions`: its
-    old L1 values are fractions (the CSVs), else already % (metrics.json). Where a record holds
-    both names (a run resumed on today's code appends to its old CSV, whose rows then have both
-    columns, one of them empty), the filled one counts; nested dicts (bins) are upgraded too."""
-    upgraded = {}
-    for key, value in record.items():
-        if isinstance(value, dict):
-            value = upgrade_legacy(value, fractions)
-        new = current_name(key) if isinstance(key, str) else key
-        if new != key:
-            if value in (None, ""):
-                upgraded.setdefault(new, value)
-                continue
-            value = 100 * float(value) if fractions else value
-        if upgraded.get(new) in (None, ""):
-            upgraded[new] = value
-    return upgraded
 
 
 class PaperMetrics(Metric):

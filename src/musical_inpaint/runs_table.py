@@ -19,7 +19,7 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from musical_inpaint.metrics import current_name, upgrade_legacy
+from musical_inpaint.compat import current_name, upgrade_legacy
 
 # "batches": the last step of the run's CSV; steps count batches (generator updates).
 COLUMNS = ("run", "overrides", "status", "batches", "monitor", "final", "best", "val hole L1 %", "Telea hole L1 %")

@@ -29,8 +29,8 @@ from musical_inpaint.training.hardware import warn_if_emulated
 from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.data.datamodules import check_train_size, load_sizes
 from musical_inpaint.errors import ConfigError, user_error
-from musical_inpaint.inference import CheckpointError, generator_config, network_weights, read_checkpoint, resolve_checkpoint
-from musical_inpaint.metrics import current_name
+from musical_inpaint.compat import current_name, generator_config
+from musical_inpaint.inference import CheckpointError, network_weights, read_checkpoint, resolve_checkpoint
 from musical_inpaint.models.generator import DOWNSAMPLINGS, HOLE_FILLS, MIN_SIDE, NORMS, STRIDE, UPSAMPLINGS
 from musical_inpaint.training.module import check_lr_options
 
