@@ -10,10 +10,8 @@
 2. The whole loop: the real LightningModule, data pipeline (the photos, cached) and Trainer,
    milliseconds per step after a warm-up: the preset (`precision=32-true`), the preset without
    its scale jitter (`dataset.train_load_size=null`), and `bf16-mixed`, run in turn twice.
-3. The decoder's upsampling at 128 x 128 with H1's settings (batch 8, bf16 autocast): the paper's
-   transposed convolutions against nearest x2 + 3x3 convolutions (`model.generator.upsample=resize`),
-   the generator's step alone. `--upsampling-only` runs just this part (and writes
-   benchmarks/results/cpu_recipe_upsampling.json).
+(The decoder's upsampling compared at 128 x 128 in benchmarks/README.md ran at commit 9e88cef,
+which had the option `model.generator.upsample=resize`.)
 Prints markdown tables and writes benchmarks/results/cpu_recipe.json.
 """
 
@@ -91,15 +89,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder holding bsds500/ and urban100/")
     parser.add_argument("--steps", type=int, default=150, help="timed steps per run of the whole loop")
     parser.add_argument("--compile", action="store_true", help="also torch.compile (minutes of compilation)")
-    only = parser.add_mutually_exclusive_group()
-    only.add_argument("--upsampling-only", action="store_true", help="only part 3 (about a minute)")
-    only.add_argument("--step-only", action="store_true", help="only part 1, the generator's step")
+    parser.add_argument("--step-only", action="store_true", help="only part 1, the generator's step")
     args = parser.parse_args()
     if not (args.data / "bsds500").is_dir():
         raise SystemExit(f"bench_cpu_recipe: --data {args.data} holds no bsds500/ (the photos of ../shared/data)")
-    if args.upsampling_only:
-        write_json("cpu_recipe_upsampling", dict(generator_step=upsampling_at_128(args.data.resolve())))
-        return
     cfg = recipe(args.data.resolve())
 
     variants = ["float32", "bf16 autocast", "channels_last"] + (["torch.compile"] if args.compile else [])
@@ -129,22 +122,7 @@ def main() -> None:
                    [[name, " / ".join(f"{v:.1f}" for v in loops[name]), f"{58 * 60_000 / full[name]:,.0f}",
                      f"{reference / full[name]:.2f}x"] for name in loops]))
     print()
-    upsampling = upsampling_at_128(args.data.resolve())
-    write_json("cpu_recipe", dict(generator_step=timed, loop_ms_per_step=loops, steps=args.steps, upsampling_at_128=upsampling))
-
-
-def upsampling_at_128(data: Path) -> dict:
-    at_128 = ["crop_size=128", "dataset.train_load_size=[128,256]", "dataset.batch_size=8"]
-    steps = {upsample: generator_step(recipe(data, *at_128, f"model.generator.upsample={upsample}"), "bf16 autocast")
-             for upsample in ("transposed", "resize")}
-    timed = time_side_by_side(steps, repeats=10, warmup=2)
-    reference = timed["transposed"]["median_s"]
-    print("## The decoder's upsampling at 128 x 128 (batch 8, bf16 autocast, the generator's step alone)\n")
-    print(markdown(["upsample", "ms / step (median)", "range", "time vs transposed"],
-                   [[name, f"{t['median_s'] * 1000:.1f}", f"{t['min_s'] * 1000:.1f}-{t['max_s'] * 1000:.1f}",
-                     f"{t['median_s'] / reference:.2f}x"] for name, t in timed.items()]))
-    print()
-    return timed
+    write_json("cpu_recipe", dict(generator_step=timed, loop_ms_per_step=loops, steps=args.steps))
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def test_command_line(checkpoint, tmp_path, capsys):
         main(["--checkpoint", str(checkpoint), "--size", "30", "48"])
 
 
-@pytest.mark.parametrize("layout", [dict(upsample="resize"), dict(downsamplings=3), dict(hole_fill="harmonic")])
+@pytest.mark.parametrize("layout", [dict(norm=torch.nn.BatchNorm2d)])  # the photos_cpu preset's
 def test_the_generators_other_layouts_export_to_torchscript_and_onnx(tmp_path, layout):
     from musical_inpaint.models import MusicalGenerator
 
@@ -86,6 +86,6 @@ def test_the_generators_other_layouts_export_to_torchscript_and_onnx(tmp_path, l
     assert check_torchscript(path, reference, inputs) < 1e-4
     image, _ = sample_inputs(48, 64, seed=4)
     mask = torch.zeros(1, 1, 48, 64)
-    mask[..., 5:20, 30:60] = 1  # another hole: the traced graph (the harmonic fill's included) follows it
+    mask[..., 5:20, 30:60] = 1  # another hole: the traced graph follows it
     with torch.no_grad():
         torch.testing.assert_close(torch.jit.load(str(path))(image, mask), model(image, mask), atol=1e-4, rtol=0)

@@ -3,11 +3,10 @@ from functools import partial
 import pytest
 import torch
 
-from musical_inpaint.imaging import harmonic_fill
-from musical_inpaint.inference import load_generator
+from musical_inpaint.inference import CheckpointError, load_generator
 from musical_inpaint.models import MusicalGenerator, composite
 from musical_inpaint.models import MultiScaleAttention
-from musical_inpaint.models.generator import _upsampling
+from musical_inpaint.compat import REMOVED_AT
 from musical_inpaint.train import train
 from tests.helpers.attention import MeanFill
 from tests.helpers.configs import tiny_config
@@ -61,88 +60,27 @@ def test_paper_network_layout():
     assert decoder_inputs == [128, 256, 512, 1024, 1024, 1024, 1024, 512]
 
 
-@pytest.mark.parametrize("size", [(64, 64), (48, 80)])
-def test_resize_upsampling_replaces_every_transposed_convolution(size):
-    generator = MusicalGenerator(base_channels=4, dilated_blocks=2, upsample="resize")
-    assert not any(isinstance(module, torch.nn.ConvTranspose2d) for module in generator.modules())
-    assert sum(isinstance(module, torch.nn.Upsample) for module in generator.modules()) == 4
-    image = torch.rand(2, 3, *size) * 2 - 1
-    out = generator(image, centre_mask(2, *size))
-    assert out.shape == image.shape and out.abs().max() <= 1 and torch.isfinite(out).all()
-    # The widths the paper's layout reads are unchanged: only the upsampling layers differ.
-    paper = MusicalGenerator(base_channels=4, dilated_blocks=2)
-    reads = [[m.in_channels for m in level.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
-             for level in (paper.up, generator.up)]
-    assert reads[0] == reads[1]
-
-
-def test_resize_upsampling_has_no_checkerboard():
-    """On a constant map a stride-2 transposed convolution gives even and odd pixels the sums of
-    different kernel taps (a period-2 pattern); after nearest x2 one 3x3 kernel makes every pixel."""
-    torch.manual_seed(0)
-    constant = torch.ones(1, 8, 6, 6)
-    interior = (..., slice(2, -2), slice(2, -2))  # away from the zero padding
-    transposed = torch.nn.Sequential(*_upsampling("transposed", 8, 8))(constant)[interior]
-    resized = torch.nn.Sequential(*_upsampling("resize", 8, 8))(constant)[interior]
-    assert transposed.shape == resized.shape == (1, 8, 8, 8)
-    torch.testing.assert_close(transposed[..., :-2, :-2], transposed[..., 2:, 2:])  # period 2
-    assert (transposed[..., 0, 0] - transposed[..., 0, 1]).abs().min() > 1e-4
-    torch.testing.assert_close(resized, resized[..., :1, :1].expand_as(resized))  # flat
-
-
-@pytest.mark.parametrize("size", [(64, 64), (48, 80), (96, 32)])
-def test_three_downsamplings_keep_twice_the_innermost_resolution_and_the_attention_at_a_quarter(size):
-    generator = MusicalGenerator(base_channels=4, dilated_blocks=2, downsamplings=3)
-    strided = [generator.down[0]] + [level[1] for level in generator.down[1:3]]
-    assert all(conv.stride == (2, 2) for conv in strided) and [c.out_channels for c in strided] == [4, 8, 16]
-    assert len(generator.down) == 5 and len(generator.up) == 5  # 3 strided + 2 dilated levels
+def test_the_network_sees_the_known_pixels_and_never_what_the_hole_held():
     seen = {}
-    generator.down[-1].register_forward_hook(lambda module, inputs, output: seen.update(inner=output))
-    generator.attention.register_forward_hook(lambda module, inputs, output: seen.update(x=inputs[0]))
-    image = torch.rand(2, 3, *size) * 2 - 1
-    out = generator(image, centre_mask(2, *size))
-    assert seen["inner"].shape == (2, 16, size[0] // 8, size[1] // 8)  # the paper's 4: size / 16
-    assert seen["x"].shape == (2, 8, size[0] // 4, size[1] // 4)
-    assert out.shape == image.shape and out.abs().max() <= 1 and torch.isfinite(out).all()
-
-
-@pytest.mark.parametrize("downsamplings", [2, 5, True, "3", 3.0])
-def test_an_unsupported_depth_is_rejected(downsamplings):
-    with pytest.raises(ValueError, match=f"downsamplings must be 3 or 4, got {downsamplings!r}"):
-        MusicalGenerator(downsamplings=downsamplings)
-
-
-def test_an_unknown_upsampling_is_rejected():
-    with pytest.raises(ValueError, match="upsample must be one of transposed, resize, got 'bilinear'"):
-        MusicalGenerator(upsample="bilinear")
-
-
-def test_an_unknown_hole_fill_is_rejected():
-    with pytest.raises(ValueError, match="hole_fill must be one of zero, harmonic, got 'mean'"):
-        MusicalGenerator(hole_fill="mean")
-
-
-@pytest.mark.parametrize("hole_fill", ["zero", "harmonic"])
-def test_the_network_sees_the_known_pixels_and_its_fill_never_what_the_hole_held(hole_fill):
-    seen = {}
-    generator = MusicalGenerator(None, base_channels=4, dilated_blocks=1, hole_fill=hole_fill)
+    generator = MusicalGenerator(None, base_channels=4, dilated_blocks=1)
     generator.down[0].register_forward_pre_hook(lambda module, args: seen.update(input=args[0]))
     image, mask = torch.rand(2, 3, 32, 48) * 2 - 1, centre_mask(2, 32, 48)
     generator(image, mask)
     first = seen["input"]
     generator(image + 3 * mask, mask)
     assert torch.equal(seen["input"], first)
-    assert torch.equal(first[:, :3] * (1 - mask), image * (1 - mask)) and torch.equal(first[:, 3:], mask)
-    expected = torch.zeros_like(image) if hole_fill == "zero" else harmonic_fill(image, mask)
-    assert torch.allclose(first[:, :3] * mask, expected * mask)
+    assert torch.equal(first, torch.cat([image * (1 - mask), mask], 1))
 
 
-def test_an_unknown_norm_is_rejected():
-    with pytest.raises(ValueError, match="norm must be one of instance, batch, layer, got 'group'"):
-        MusicalGenerator(norm="group")
+@pytest.mark.parametrize("part", ["norm", "upsample"])
+def test_a_part_that_is_not_a_factory_is_rejected(part):
+    with pytest.raises(ValueError, match=f"{part} must be a factory"):
+        MusicalGenerator(**{part: "batch"})
 
 
-NORM_KINDS = {"instance": torch.nn.InstanceNorm2d, "batch": torch.nn.BatchNorm2d, "layer": torch.nn.GroupNorm}
+NORM_KINDS = {"instance": torch.nn.InstanceNorm2d, "batch": torch.nn.BatchNorm2d, "group": torch.nn.GroupNorm}
+NORMS = {"instance": partial(torch.nn.InstanceNorm2d, affine=True), "batch": torch.nn.BatchNorm2d,
+         "group": partial(torch.nn.GroupNorm, 1)}  # group: a norm of one's own, injected like the others
 
 
 @pytest.mark.parametrize("norm", NORM_KINDS)
@@ -150,7 +88,7 @@ def test_every_norm_sits_where_the_papers_instance_norms_do(norm):
     def norms(generator):
         return {path: type(module) for path, module in generator.named_modules() if isinstance(module, tuple(NORM_KINDS.values()))}
 
-    generator = MusicalGenerator(base_channels=4, dilated_blocks=2, norm=norm)
+    generator = MusicalGenerator(base_channels=4, dilated_blocks=2, norm=NORMS[norm])
     paper = norms(MusicalGenerator(base_channels=4, dilated_blocks=2))
     # 3 stride-2 encoder levels, 2 per dilated level, 2 dilated decoder levels, 3 upsampling levels (the last ends in tanh)
     assert len(paper) == 3 + 2 * 2 + 2 + 3
@@ -159,9 +97,20 @@ def test_every_norm_sits_where_the_papers_instance_norms_do(norm):
     assert out.abs().max() <= 1 and torch.isfinite(out).all()
 
 
+def test_an_upsampling_of_ones_own_replaces_every_transposed_convolution():
+    def resize(in_channels, out_channels):
+        return torch.nn.Sequential(torch.nn.Upsample(scale_factor=2), torch.nn.Conv2d(in_channels, out_channels, 3, padding=1))
+
+    generator = MusicalGenerator(base_channels=4, dilated_blocks=2, upsample=resize)
+    assert not any(isinstance(module, torch.nn.ConvTranspose2d) for module in generator.modules())
+    assert sum(isinstance(module, torch.nn.Upsample) for module in generator.modules()) == 4
+    image = torch.rand(2, 3, 48, 80) * 2 - 1
+    assert generator(image, centre_mask(2, 48, 80)).shape == image.shape
+
+
 def test_batch_norm_in_eval_mode_treats_each_image_alone():
     torch.manual_seed(0)
-    generator = MusicalGenerator(base_channels=4, dilated_blocks=2, norm="batch")
+    generator = MusicalGenerator(base_channels=4, dilated_blocks=2, norm=torch.nn.BatchNorm2d)
     images, mask = torch.rand(3, 3, 64, 64) * 2 - 1, centre_mask(3, 64, 64)
     generator(images, mask)  # one training step's forward moves the running statistics
     generator.eval()
@@ -219,29 +168,39 @@ def test_an_attention_that_is_not_a_factory_is_rejected():
         MusicalGenerator("multi_scale")
 
 
-@pytest.mark.parametrize("upsample, downsamplings, norm, hole_fill", [("resize", 4, "batch", "zero"),
-                                                                      ("transposed", 3, "layer", "harmonic"),
-                                                                      ("resize", 3, "instance", "zero")])
-def test_the_generators_layouts_train_and_load_back_from_their_checkpoint(tmp_path, upsample, downsamplings, norm, hole_fill):
-    train(tiny_config(tmp_path, f"model.generator.upsample={upsample}", f"model.generator.downsamplings={downsamplings}",
-                      f"model.generator.norm={norm}", f"model.generator.hole_fill={hole_fill}", "adv_weight=0",
-                      "trainer.max_steps=2"))
-    generator, _ = load_generator(tmp_path / "checkpoints" / "last.ckpt")
-    assert generator.hole_fill == hole_fill
-    kind = torch.nn.Upsample if upsample == "resize" else torch.nn.ConvTranspose2d
-    assert sum(isinstance(module, kind) for module in generator.modules()) == downsamplings
+@pytest.mark.parametrize("norm", ["batch", "instance"])
+def test_the_norm_group_trains_and_loads_back_from_its_checkpoint(tmp_path, norm):
+    train(tiny_config(tmp_path, f"norm={norm}", "adv_weight=0", "trainer.max_steps=2"))
+    generator, config = load_generator(tmp_path / "checkpoints" / "last.ckpt")
     assert {type(m) for m in generator.modules() if isinstance(m, tuple(NORM_KINDS.values()))} == {NORM_KINDS[norm]}
+    assert config["model"]["generator"]["norm"]["_target_"] == f"torch.nn.{NORM_KINDS[norm].__name__}"
 
 
-def test_a_checkpoint_from_before_the_upsample_depth_norm_and_fill_options_loads_the_papers_layout(checkpoint, tmp_path):
+def old_checkpoint(checkpoint, folder, **options):
+    """The checkpoint as an older version wrote it: the generator's parts named by strings."""
     content = torch.load(checkpoint, weights_only=True)
-    for option in ("upsample", "downsamplings", "norm", "hole_fill"):
-        content["run_config"]["model"]["generator"].pop(option, None)
-    torch.save(content, tmp_path / "old.ckpt")
-    generator, _ = load_generator(tmp_path / "old.ckpt")
+    generator = content["run_config"]["model"]["generator"]
+    for part in ("upsample", "norm"):
+        generator.pop(part)
+    generator.update(options)
+    torch.save(content, folder / "old.ckpt")
+    return folder / "old.ckpt"
+
+
+@pytest.mark.parametrize("options", [{}, dict(upsample="transposed", downsamplings=4, norm="instance", hole_fill="zero")])
+def test_a_checkpoint_from_before_the_parts_were_injected_loads_the_papers_layout(checkpoint, tmp_path, options):
+    generator, config = load_generator(old_checkpoint(checkpoint, tmp_path, **options))
     assert sum(isinstance(module, torch.nn.ConvTranspose2d) for module in generator.modules()) == 4
     assert any(isinstance(module, torch.nn.InstanceNorm2d) for module in generator.modules())
-    assert generator.hole_fill == "zero"
+    assert "hole_fill" not in config["model"]["generator"]
+
+
+@pytest.mark.parametrize("option, value", [("upsample", "resize"), ("downsamplings", 3), ("norm", "layer"),
+                                           ("hole_fill", "harmonic")])
+def test_a_checkpoint_that_used_a_removed_option_names_it_and_the_commit_that_had_it(checkpoint, tmp_path, option, value):
+    with pytest.raises(CheckpointError, match=rf"model.generator.{option}={value}: this option was removed after commit "
+                                              rf"{REMOVED_AT}"):
+        load_generator(old_checkpoint(checkpoint, tmp_path, **{option: value}))
 
 
 def test_a_new_attention_variant_is_a_class_and_a_yaml_file(tmp_path):

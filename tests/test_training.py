@@ -7,10 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
+import yaml
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -19,7 +21,8 @@ from musical_inpaint.metrics import paper_metrics
 from musical_inpaint.training.module import MusicalInpainting, NonFiniteLossError
 from musical_inpaint.errors import ConfigError
 from musical_inpaint.runs_table import main as runs_table_main
-from musical_inpaint.train import start_from, train
+from musical_inpaint.train import train
+from musical_inpaint.training.init_from import read_init, start_from
 from tests.helpers import CONFIG_DIR, REPO
 from tests.helpers.configs import TINY, compose_train, tiny_config
 
@@ -221,7 +224,7 @@ def test_init_from_starts_a_new_run_from_a_checkpoints_weights(tmp_path):
     # Both networks start from the first run's weights, before any step.
     config = tiny_config(tmp_path / "unused", "adv_weight=0.3")
     module = instantiate(config.model)
-    start_from(module, str(first), OmegaConf.to_container(config, resolve=True))
+    start_from(module, str(first), *read_init(str(first)), OmegaConf.to_container(config, resolve=True))
     for key, value in module.state_dict().items():
         if key.startswith(("generator.", "discriminator.")):
             torch.testing.assert_close(value, trained[key], msg=key)
@@ -251,15 +254,16 @@ def test_init_from_names_what_does_not_fit(tmp_path):
     with pytest.raises(ConfigError, match=r"init_from=.*notes.ckpt: cannot read checkpoint .*notes.ckpt"):
         train(tiny_config(tmp_path / "c", f"init_from={tmp_path / 'notes.ckpt'}"))
     for override, differs in (("model.generator.base_channels=8", "model.generator.base_channels is 4 there, 8 here"),
-                              ("model.generator.upsample=resize", "model.generator.upsample is transposed there, resize here")):
+                              ("model.generator.dilated_blocks=2", "model.generator.dilated_blocks is 1 there, 2 here")):
         with pytest.raises(ConfigError, match=rf"init_from=.*first: the generator of .* does not fit this run's \({differs}\)"):
             train(tiny_config(tmp_path / "b", override, f"init_from={first}"))
-    # A checkpoint from before an option holds the layout the option's default builds.
+    # A checkpoint of an older version that used a removed option is refused, naming it.
     old = torch.load(first / "checkpoints" / "last.ckpt", weights_only=True)
-    del old["run_config"]["model"]["generator"]["downsamplings"]
+    old["run_config"]["model"]["generator"]["hole_fill"] = "harmonic"
     torch.save(old, tmp_path / "old.ckpt")
-    with pytest.raises(ConfigError, match=r"model.generator.downsamplings is 4 there, 3 here"):
-        train(tiny_config(tmp_path / "b", "model.generator.downsamplings=3", f"init_from={tmp_path / 'old.ckpt'}"))
+    with pytest.raises(ConfigError, match=r"init_from=.*old.ckpt: .*model.generator.hole_fill=harmonic: this option was "
+                                          r"removed after commit"):
+        train(tiny_config(tmp_path / "b", f"init_from={tmp_path / 'old.ckpt'}"))
     assert not (tmp_path / "b" / "checkpoints").exists()
 
 
@@ -395,19 +399,12 @@ def run_cli(args, cwd, env=None, timeout=600):
         ("ckpt_path=/no/such.ckpt", r"ckpt_path=/no/such.ckpt: no such checkpoint file"),
         ("trainer.gradient_clip_val=1", r"trainer.gradient_clip_val=1: .* use model.grad_clip"),
         ("trainer.accumulate_grad_batches=2", r"trainer.accumulate_grad_batches=2: .* raise dataset.batch_size"),
-        ("model.generator.upsample=bilinear", r"model.generator.upsample=bilinear: must be one of transposed, resize"),
-        ("model.generator.upsample=null", r"model.generator.upsample=None: must be one of transposed, resize"),
-        ("model.generator.norm=group", r"model.generator.norm=group: must be one of instance, batch, layer"),
-        ("model.generator.hole_fill=mean", r"model.generator.hole_fill=mean: must be one of zero, harmonic"),
-        ("model.generator.downsamplings=5", r"model.generator.downsamplings=5: must be 3 or 4 \(the attention"),
-        ("model.generator.downsamplings=3.0", r"model.generator.downsamplings=3.0: must be 3 or 4"),
         ("dataset=folder dataset.root=x dataset.cache=yes", r"dataset.cache=yes: must be true or false"),
         ("monitor=val/hole_l1", r"monitor=val/hole_l1: the L1 metrics carry their unit .* monitor=val/hole_l1_pct"),
-        ("+dataset.train_load_size=[80,60]", r"dataset.train_load_size must be null, a short side"),
+        ("+dataset.train_load_size=[80,60]", r"dataset.train_load_size=\[80, 60\]: must be null, a short side"),
         ("+dataset.train_load_size=[20,60]", r"dataset.train_load_size=\[20, 60\]: the short side .* crop_size=32"),
-        ("+dataset.train_load_size=true", r"dataset.train_load_size must be null, a short side"),
+        ("+dataset.train_load_size=true", r"dataset.train_load_size=true: must be null, a short side"),
         ("dataset=folder dataset.root=x dataset.flip=yes", r"dataset.flip=yes: must be true or false"),
-        ("+dataset.rotate=1", r"dataset.rotate=1: must be true or false"),
         ("dataset.train_size=0", r"dataset.train_size=0: must be an integer >= 1 \(the number of training images\)$"),
         ("dataset.train_size=null", r"dataset.train_size=null: must be an integer >= 1"),
         ("dataset=folder dataset.root=x dataset.train_size=half", r"dataset.train_size=half: .* or null \(all of them\)"),
@@ -541,7 +538,8 @@ def test_resume_arguments_edge_cases(tmp_path):
 
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
-    (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    torch.save({"state_dict": {}, "run_config": {"seed": 0}, "global_step": 1, "optimizer_states": [], "loops": {}},
+               run / "checkpoints" / "last.ckpt")
     (run / ".hydra").mkdir()
     (run / ".hydra" / "config.yaml").write_text("model:\n  adversarial: {}\nlogger:\n  csv: {}\n")
     args = resume_arguments([f"ckpt_path={run}", "trainer.max_steps=9"])
@@ -551,10 +549,76 @@ def test_resume_arguments_edge_cases(tmp_path):
         resume_arguments(["-m", f"ckpt_path={run}"])
     with pytest.raises(ConfigError, match="attention=none: resuming"):
         resume_arguments([f"ckpt_path={run}", "attention=none"])
-    # A run from before the L1 metrics named their unit resumes monitoring today's name.
-    (run / ".hydra" / "config.yaml").write_text("monitor: val/hole_l1\nmodel:\n  adversarial: {}\n")
-    assert "monitor=val/hole_l1_pct" in resume_arguments([f"ckpt_path={run}"])
+    # A run of an older version resumes from its configuration in today's form: metric names with
+    # their unit, the generator's parts as nodes; one that used a removed option is refused.
+    (run / ".hydra" / "config.yaml").write_text(
+        "monitor: val/hole_l1\nmodel:\n  adversarial: {}\n  generator: {_target_: musical_inpaint.models.MusicalGenerator, "
+        "norm: batch, downsamplings: 4}\n")
+    args = resume_arguments([f"ckpt_path={run}"])
+    upgraded = yaml.safe_load((Path(args[1]) / "config.yaml").read_text())
+    assert upgraded["monitor"] == "val/hole_l1_pct" and "downsamplings" not in upgraded["model"]["generator"]
+    assert upgraded["model"]["generator"]["norm"] == {"_target_": "torch.nn.BatchNorm2d", "_partial_": True}
+    (run / ".hydra" / "config.yaml").write_text("model:\n  adversarial: {}\ndataset: {rotate: true}\n")
+    with pytest.raises(ConfigError, match="dataset.rotate=True: this option was removed after commit"):
+        resume_arguments([f"ckpt_path={run}"])
     (run / ".hydra" / "config.yaml").write_text("model:\n  loss: {adversarial: 0.3}\n")
     with pytest.raises(ConfigError, match="older version"):
         resume_arguments([f"ckpt_path={run}"])
     assert resume_arguments(["trainer.max_steps=3"]) == ["trainer.max_steps=3"]
+
+
+class RunsCode:
+    """A pickled object that would run code when unpickled: what a malicious checkpoint holds."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("kind, reason", [
+    ("pickle", "it holds Python objects that loading would have to run"),
+    ("raw pickle", "it holds Python objects that loading would have to run"),
+    ("truncated", "cannot read checkpoint"),
+    ("another project's", "is not a musical-inpaint training checkpoint"),
+    ("weights only", "holds weights but no training state"),
+])
+@pytest.mark.parametrize("option", ["ckpt_path", "init_from"])
+def test_a_file_that_is_not_a_training_checkpoint_is_refused_in_one_line(checkpoint, tmp_path, kind, reason, option):
+    import pickle
+
+    path, marker = tmp_path / "given.ckpt", tmp_path / "code_ran"
+    if kind == "pickle":
+        torch.save({"state_dict": {}, "payload": RunsCode(marker)}, path)
+    elif kind == "raw pickle":
+        path.write_bytes(pickle.dumps({"state_dict": RunsCode(marker)}))
+    elif kind == "truncated":
+        path.write_bytes(checkpoint.read_bytes()[:5000])
+    elif kind == "another project's":
+        torch.save({"state_dict": {"model.weight": torch.zeros(2)}, "global_step": 3, "optimizer_states": [], "loops": {}},
+                   path)
+    else:
+        content = torch.load(checkpoint, weights_only=True)
+        torch.save({"state_dict": content["state_dict"], "run_config": content["run_config"]}, path)
+    if option == "init_from" and kind == "weights only":
+        return  # weights are all init_from needs
+    result = subprocess.run([sys.executable, "-m", "musical_inpaint.train", *TINY, f"{option}={path}",
+                             "hydra.run.dir=run"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if str(path) in line]
+    assert len(lines) == 1 and reason in lines[0] and f"{option}=" in lines[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and not marker.exists()
+    assert not list((tmp_path / "run").rglob("*.ckpt")) and not (tmp_path / "run" / "config.yaml").exists()
+
+
+def test_a_removed_option_on_the_command_line_names_the_commit_that_had_it(tmp_path):
+    from musical_inpaint.compat import REMOVED_AT
+
+    for override, message in (("model.generator.hole_fill=harmonic", f"removed after commit {REMOVED_AT}"),
+                              ("+dataset.rotate=true", f"removed after commit {REMOVED_AT}"),
+                              ("model.generator.norm=batch", "the norm is a config group now: norm=batch")):
+        result = subprocess.run([sys.executable, "-m", "musical_inpaint.train", override], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+        assert not list(tmp_path.iterdir())

@@ -227,7 +227,7 @@ def run_attention(args) -> None:
             torch.manual_seed(0)
             # instance norms as when section 4 measured it: an untrained batch norm's running
             # statistics are still 0 and 1, so evaluation would see unnormalised features
-            cfg = compose_config("train", ["experiment=photos_cpu", "model.generator.norm=instance"])
+            cfg = compose_config("train", ["experiment=photos_cpu", "norm=instance"])
             generator = instantiate(cfg.model.generator).eval()
         result = copy_task(generator)
         for name, values in result.items():

@@ -14,7 +14,7 @@ images only, not over seeds).
     python experiments/learning/paired.py experiments/photos_cpu/run/eval,experiments/learning/runs/K4/eval \
         experiments/learning/runs/B1/eval,experiments/learning/runs/B2/eval
 
-Test sets that some run did not score (more_photos.sh scores two of the four) are left out, and named.
+Test sets that some run did not score (section 19's X1 scored two of the four) are left out, and named.
 """
 
 import sys

@@ -7,15 +7,13 @@
 # STEPS steps, its cosine over them, no time guard (so the figures do not depend on what else the
 # machine ran), the same validation photos; NAMES from:
 #   all      every training photo                 half / quarter  170 / 85 of them (nested)
-#   rotate   all, and right-angle rotations        channels        all, and random R, G, B orders
-#   depth3   all, three downsamplings instead of four (8 x 8 innermost features, half as wide)
-#   combined depth3, rotate and channels together
-#   batch / layer  all, the generator's instance norms replaced by batch norms / one-group GroupNorms
+#   batch    all, the generator's instance norms replaced by batch norms
 #   beta09   batch, and Adam's first moment decay 0.9 (the preset's 0.5 is the GAN setting)
 #   lr2e3    batch, at twice the preset's learning rate (2e-3)
 #   jitter192  batch, short sides drawn from [64, 192] instead of [64, 128]: more detail views
 #   batch8   batch, 8 photos a batch instead of 16 (give it twice the STEPS for the same photos seen)
-#   harmonic batch, the hole given to the network as the known pixels' harmonic interpolation, not 0
+# The pilots rotate, channels, depth3, combined, layer and harmonic used options that bought nothing
+# and were removed after commit 9e88cef; `git checkout 9e88cef` runs them as they ran.
 # Each is evaluated on the four test sets as experiments/photos_cpu/run.sh does, beside the
 # classical floors at 64 of a photos_cpu run folder (FLOORS/64, made by `baselines.sh DATA FLOORS 64`).
 #   bash experiments/learning/short_runs.sh DATA_DIR OUT_DIR FLOORS_DIR STEPS [NAMES...]
@@ -26,7 +24,7 @@
 set -euo pipefail
 DATA=${1:?data dir}; OUT=${2:?output dir}; FLOORS=${3:?floors of a photos_cpu run: RUN/floors}; STEPS=${4:?steps}
 shift 4
-NAMES=${*:-all rotate channels half quarter depth3 combined}
+NAMES=${*:-all half quarter}
 PY=${PYTHON:-python}
 HERE=$(cd "$(dirname "$0")" && pwd)
 SIZE=${SIZE:-64}
@@ -40,26 +38,20 @@ for name in $NAMES; do
   norm=instance
   case $name in
     all) extra=() ;;
-    rotate) extra=(dataset.rotate=true) ;;
-    channels) extra=(dataset.permute_channels=true) ;;
     half) extra=(dataset.train_size=170) ;;
     quarter) extra=(dataset.train_size=85) ;;
-    depth3) extra=(model.generator.downsamplings=3) ;;
-    combined) extra=(model.generator.downsamplings=3 dataset.rotate=true dataset.permute_channels=true) ;;
     batch) extra=(); norm=batch ;;
-    layer) extra=(); norm=layer ;;
     beta09) extra=('model.betas=[0.9,0.999]'); norm=batch ;;
     lr2e3) extra=(model.lr=2e-3); norm=batch ;;
     jitter192) extra=('dataset.train_load_size=[64,192]'); norm=batch ;;
     batch8) extra=(dataset.batch_size=8); norm=batch ;;
-    harmonic) extra=(model.generator.hole_fill=harmonic); norm=batch ;;
-    *) echo "short_runs.sh: unknown run $name (all, rotate, channels, half, quarter, depth3, combined, batch, layer, beta09, lr2e3, jitter192, batch8, harmonic)" >&2; exit 2 ;;
+    *) echo "short_runs.sh: unknown run $name (all, half, quarter, batch, beta09, lr2e3, jitter192, batch8)" >&2; exit 2 ;;
   esac
   run=$OUT/$name${SEED:+_seed$SEED}$suffix
   bash "$HERE/../photos_cpu/link_floors.sh" "$FLOORS" "$SIZE" "$run"
   "$PY" -m musical_inpaint.train experiment=photos_cpu "paths.data_dir=$DATA" "trainer.precision=${PRECISION:-bf16-mixed}" \
     "trainer.max_steps=$STEPS" trainer.max_time=null trainer.enable_progress_bar=false "hydra.run.dir=$run/train" \
-    "seed=${SEED:-0}" dataset.seed=0 "model.generator.norm=$norm" "${at_size[@]}" "${extra[@]}" > "$run/train.log" 2>&1
+    "seed=${SEED:-0}" dataset.seed=0 "norm=$norm" "${at_size[@]}" "${extra[@]}" > "$run/train.log" 2>&1
   for test_set in bsds500 urban100 paris places50; do
     "$PY" -m musical_inpaint.evaluate "ckpt_path=$run/train/checkpoints/last.ckpt" dataset=photos "dataset.test_set=$test_set" \
       "crop_size=$SIZE" dataset.num_workers=0 "paths.data_dir=$DATA" save_images=8 "hydra.run.dir=$run/eval/$test_set" > /dev/null

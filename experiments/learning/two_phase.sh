@@ -22,7 +22,7 @@ print(round(float(validations(Path(sys.argv[1]), 'time/train_minutes')[-1]['time
 # bf16-mixed unless PRECISION says otherwise (32-true where the CPU emulates bfloat16: the training
 # log warns); the cosine by steps, as when section 10's runs were made.
 COMMON=(experiment=photos_cpu "paths.data_dir=$DATA" "trainer.precision=${PRECISION:-bf16-mixed}" model.lr_clock=steps
-        model.generator.norm=instance trainer.enable_progress_bar=false)
+        norm=instance trainer.enable_progress_bar=false)
 "$PY" -m musical_inpaint.train "${COMMON[@]}" "trainer.max_steps=$STEPS1" "hydra.run.dir=$OUT/phase1" "$@" \
   > "$OUT/phase1.log" 2>&1
 LEFT=$("$PY" -c "import sys; s = max(60, int((58 - float(sys.argv[1])) * 60))  # the preset's guard, over both phases

@@ -11,7 +11,7 @@ DATA=${1:?data dir}; OUT=${2:?output dir}; FLOORS=${3:?floors of a photos_cpu ru
 PY=${PYTHON:-python}
 HERE=$(cd "$(dirname "$0")" && pwd)
 export OMP_NUM_THREADS=1
-COMMON="experiment=photos_cpu paths.data_dir=$DATA trainer.max_time=null dataset.train_load_size=[64,128] model.generator.norm=instance trainer.enable_progress_bar=false"
+COMMON="experiment=photos_cpu paths.data_dir=$DATA trainer.max_time=null dataset.train_load_size=[64,128] norm=instance trainer.enable_progress_bar=false"
 $PY -m musical_inpaint.train $COMMON hydra.run.dir=$OUT/V1/train > $OUT/V1.log 2>&1 &
 $PY -m musical_inpaint.train $COMMON '+mask@dataset.train_mask=random_box' dataset.train_mask.min_fraction=0.5 \
   dataset.train_mask.max_fraction=0.5 hydra.run.dir=$OUT/V2/train > $OUT/V2.log 2>&1 &

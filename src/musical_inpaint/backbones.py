@@ -18,13 +18,14 @@ from typing import Union
 import torch
 from torch import nn
 from torchvision.models import WeightsEnum
+from musical_inpaint.errors import UserError
 
 WeightsSource = Union[str, Path, bool, None]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class PretrainedWeightsError(RuntimeError):
+class PretrainedWeightsError(UserError, RuntimeError):
     """ImageNet weights were asked for but cannot be obtained or do not fit the network."""
 
 

@@ -1,7 +1,33 @@
-"""Every upgrade of what older versions wrote, in one place: checkpoints' configurations and
-the names of metrics in logs and evaluation files. Code elsewhere reads today's form only."""
+"""Every upgrade of what older versions wrote or accepted, in one place: checkpoints' and run
+folders' configurations, options that were removed, and the names of metrics in logs and
+evaluation files. Code elsewhere reads today's form only."""
 
 from __future__ import annotations
+
+# Options removed from the package because experiments/learning/ measured them to buy nothing,
+# with the value that is today's behaviour. The last commit that had them, to rerun what used them:
+REMOVED_AT = "9e88cef"
+REMOVED_OPTIONS = {
+    "model.generator.hole_fill": "zero",
+    "model.generator.downsamplings": 4,
+    "dataset.rotate": False,
+    "dataset.permute_channels": False,
+    "dataset.extra_train": [],
+}
+# Generator parts once named by a string, now Hydra nodes (conf/norm/, conf/model/musical.yaml);
+# None: a choice that was removed.
+_PART_NODES = {
+    "norm": {
+        "instance": {"_target_": "torch.nn.InstanceNorm2d", "_partial_": True, "affine": True},
+        "batch": {"_target_": "torch.nn.BatchNorm2d", "_partial_": True},
+        "layer": None,
+    },
+    "upsample": {
+        "transposed": {"_target_": "torch.nn.ConvTranspose2d", "_partial_": True, "kernel_size": 4, "stride": 2,
+                       "padding": 1},
+        "resize": None,
+    },
+}
 
 # Checkpoints written before attention became a config node named it by a string and passed its
 # options to the generator.
@@ -9,16 +35,28 @@ _OLD_ATTENTION = {"multi_scale": [1, 3], "single_scale": [3], "none": None}
 _OLD_ATTENTION_OPTIONS = ("propagate_size", "softmax_scale", "se_reduction", "max_scores")
 
 
-# Generator options added after checkpoints were written, with the layout those checkpoints have.
-_LATER_OPTIONS = {"upsample": "transposed", "downsamplings": 4, "norm": "instance", "hole_fill": "zero"}
+def removed(option: str, value) -> ValueError:
+    """The error for a configuration that used a removed option at another value than today's."""
+    return ValueError(f"{option}={value}: this option was removed after commit {REMOVED_AT}, which measured it in "
+                      f"experiments/learning/ (git checkout {REMOVED_AT} to use it)")
 
 
 def generator_config(options: dict) -> dict:
-    """A checkpoint's `model.generator` node in today's form (old string-named attention upgraded,
-    options added since filled in with the layout the checkpoint has)."""
+    """A checkpoint's `model.generator` node in today's form: old string-named attention, norm and
+    upsampling as Hydra nodes, options added since filled in with the layout the checkpoint has;
+    a ValueError for one that used a removed option."""
     options = dict(options)
     if str(options.get("_target_", "")).endswith("MusicalGenerator"):
-        options = {**_LATER_OPTIONS, **options}
+        for option in ("hole_fill", "downsamplings"):
+            value = options.pop(option, REMOVED_OPTIONS[f"model.generator.{option}"])
+            if value != REMOVED_OPTIONS[f"model.generator.{option}"]:
+                raise removed(f"model.generator.{option}", value)
+        for part, nodes in _PART_NODES.items():
+            value = options.get(part, next(iter(nodes)))  # before the option: the paper's
+            if isinstance(value, str):
+                if nodes.get(value) is None:
+                    raise removed(f"model.generator.{part}", value)
+                options[part] = nodes[value]
     attention = options.get("attention")
     if isinstance(attention, str):
         if attention not in _OLD_ATTENTION:
@@ -28,6 +66,51 @@ def generator_config(options: dict) -> dict:
         options["attention"] = None if patch_sizes is None else {
             "_target_": "musical_inpaint.models.MultiScaleAttention", "_partial_": True, "patch_sizes": patch_sizes, **moved}
     return options
+
+
+def run_config(config: dict) -> dict:
+    """A run's resolved configuration (a checkpoint's `run_config`, a run folder's config.yaml) in
+    today's form, or a ValueError naming the removed option it used."""
+    config = {**config}
+    model = config.get("model")
+    if isinstance(model, dict) and isinstance(model.get("generator"), dict):
+        config["model"] = {**model, "generator": generator_config(model["generator"])}
+    dataset = config.get("dataset")
+    if isinstance(dataset, dict):
+        dataset = dict(dataset)
+        for option in ("rotate", "permute_channels", "extra_train"):
+            value = dataset.pop(option, REMOVED_OPTIONS[f"dataset.{option}"])
+            if value != REMOVED_OPTIONS[f"dataset.{option}"] and value is not None:
+                raise removed(f"dataset.{option}", value)
+        config["dataset"] = dataset
+    if "monitor" in config:
+        config["monitor"] = current_name(config["monitor"])
+    return config
+
+
+def check_overrides(overrides: list[str]) -> None:
+    """Command-line overrides that name a removed option, or a generator part by its old string,
+    get a ValueError that says what to type instead."""
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key in REMOVED_OPTIONS:
+            raise removed(key, value)
+        part = key.removeprefix("model.generator.")
+        if part in _PART_NODES and value in _PART_NODES[part]:
+            if _PART_NODES[part][value] is None:
+                raise removed(key, value)
+            if part == "norm":
+                raise ValueError(f"{override}: the norm is a config group now: norm={value}")
+            raise ValueError(f"{override}: model.generator.{part} is a Hydra node now (conf/model/musical.yaml)")
+        if key == "monitor":
+            check_monitor(value)
+
+
+def check_monitor(monitor: str) -> None:
+    """`monitor` under an old metric name gets a ValueError naming today's."""
+    if current_name(monitor) != monitor:
+        raise ValueError(f"monitor={monitor}: the L1 metrics carry their unit in their name, in %: "
+                         f"monitor={current_name(monitor)}")
 
 
 def current_name(name: str) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pickle
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +13,13 @@ import torch.nn.functional as F
 from hydra.utils import get_object, instantiate
 from torch import Tensor, nn
 
-from musical_inpaint.compat import generator_config
+from musical_inpaint import compat
 from musical_inpaint.imaging import from_uint8, to_uint8
 from musical_inpaint.models.generator import MIN_SIDE, STRIDE, MusicalGenerator
+from musical_inpaint.errors import UserError
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint is missing, unreadable, or not a MUSICAL generator of the configured shape."""
 
 
@@ -62,13 +65,24 @@ def _check_targets(node, path: Path) -> None:
 
 
 def read_checkpoint(path: Path) -> dict:
-    """A training checkpoint's contents (weights only: no code runs), or a CheckpointError."""
+    """A training checkpoint's contents (weights only: no code runs), its run configuration in
+    today's form (`compat.run_config`), or a CheckpointError that says in one line why the file
+    is not one or cannot be used."""
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        # Mapped rather than read (a resumed run's Trainer reads it again); mmap needs the zip format.
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"cannot read checkpoint {path}: it holds Python objects that loading would have to run "
+                              "(a training checkpoint of musical-inpaint holds tensors and plain values only)") from None
     except Exception as error:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise CheckpointError(f"cannot read checkpoint {path}: {error}") from None
+        reason = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        raise CheckpointError(f"cannot read checkpoint {path}: {reason.strip()[:200]}") from None
     if not isinstance(checkpoint, dict) or not checkpoint.get("run_config") or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} is not a musical-inpaint training checkpoint (no run_config / state_dict)")
+    try:
+        checkpoint["run_config"] = compat.run_config(checkpoint["run_config"])
+    except ValueError as error:
+        raise CheckpointError(f"{path}: {error}") from None
     return checkpoint
 
 
@@ -88,10 +102,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     path = resolve_checkpoint(path)
     checkpoint = read_checkpoint(path)
     config = checkpoint["run_config"]
-    try:
-        options = generator_config(config["model"]["generator"])
-    except ValueError as error:
-        raise CheckpointError(f"{path}: {error}") from None
+    options = config["model"]["generator"]
     _check_targets(options, path)
     try:
         generator = instantiate(options)

@@ -19,33 +19,28 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from musical_inpaint.data import layouts
+from musical_inpaint.errors import OptionError
 from musical_inpaint.data.datasets import ImageFilesDataset, MaskGenerator, SyntheticDataset
 from musical_inpaint.data.transforms import ResizeCrop, train_load_size_for
 
 
-def load_sizes(train_load_size: int | Sequence[int] | None) -> tuple[int | None, int | None]:
+def _is_integer(value, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def load_sizes(train_load_size, crop_size: int) -> tuple[int | None, int | None]:
     """`dataset.train_load_size` as (short side or the jitter's low end, the jitter's high end)."""
     if train_load_size is None:
         return None, None
     sizes = [train_load_size] if isinstance(train_load_size, (int, str)) else list(train_load_size)
-    integers = all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes)
-    valid = integers and (len(sizes) == 1 or (len(sizes) == 2 and sizes[0] <= sizes[1]))
-    if not valid:
-        raise ValueError(
-            "dataset.train_load_size must be null, a short side (an integer >= 1) or a range "
-            f"[low, high] of them for a scale jitter, got {train_load_size!r}"
-        )
+    if not (all(_is_integer(s, 1) for s in sizes) and (len(sizes) == 1 or (len(sizes) == 2 and sizes[0] <= sizes[1]))):
+        raise OptionError("dataset.train_load_size", sizes if len(sizes) > 1 else train_load_size,
+                          "must be null, a short side (an integer >= 1) or a range [low, high] of them for a scale "
+                          "jitter")
+    if sizes[0] < crop_size:
+        raise OptionError("dataset.train_load_size", sizes if len(sizes) > 1 else train_load_size,
+                          f"the short side before the crop must be at least crop_size={crop_size}")
     return sizes[0], sizes[1] if len(sizes) == 2 else None
-
-
-def check_train_size(train_size, synthetic: bool = False) -> None:
-    """`dataset.train_size`: an integer >= 1, or None (all the training images) except for the
-    synthetic data, which draw that many."""
-    if not ((train_size is None and not synthetic)
-            or (isinstance(train_size, int) and not isinstance(train_size, bool) and train_size >= 1)):
-        raise ValueError(f"dataset.train_size={'null' if train_size is None else train_size}: must be an integer >= 1 "
-                         "(the number of training images)"
-                         + ("" if synthetic else " or null (all of them)"))
 
 
 class InpaintingDataModule(L.LightningDataModule):
@@ -65,8 +60,6 @@ class InpaintingDataModule(L.LightningDataModule):
             resized to crop_size. A pair [low, high]: a scale jitter, the short side drawn per
             image from that range (`ResizeCrop.max_load_size`).
         random_crop, flip: training augmentation (paper: both for Paris and Places).
-        rotate, permute_channels: more training augmentation (`ResizeCrop`): right-angle
-            rotations, random orders of R, G, B (not in the paper).
         val_size: images carved out of the training split for validation.
         train_size: train on only this many of the training images (None: all of them), a subset
             fixed by `seed`, each smaller one inside the larger ones: for learning curves over the
@@ -80,6 +73,7 @@ class InpaintingDataModule(L.LightningDataModule):
     """
 
     paper_benchmark: str | None = None
+    train_size_may_be_all = True  # train_size=None: every training image
 
     def __init__(
         self,
@@ -90,8 +84,6 @@ class InpaintingDataModule(L.LightningDataModule):
         train_load_size: int | Sequence[int] | None = None,
         random_crop: bool = False,
         flip: bool = False,
-        rotate: bool = False,
-        permute_channels: bool = False,
         val_size: int = 100,
         train_size: int | None = None,
         eval_batch_size: int | None = None,
@@ -101,16 +93,23 @@ class InpaintingDataModule(L.LightningDataModule):
         train_mask: MaskGenerator | None = None,
     ) -> None:
         super().__init__()
-        for name, value, minimum in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0), ("val_size", val_size, 1)):
-            if not isinstance(value, int) or value < minimum:
-                raise ValueError(f"dataset.{name} must be an integer >= {minimum}, got {value!r}")
-        check_train_size(train_size)
+        for name, value, minimum in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
+                                     ("val_size", val_size, 1), ("crop_size", crop_size, 1)):
+            if not _is_integer(value, minimum):
+                raise OptionError(f"dataset.{name}", value, f"must be an integer >= {minimum}")
+        for name, value in (("random_crop", random_crop), ("flip", flip), ("cache", cache)):
+            if not isinstance(value, bool):
+                raise OptionError(f"dataset.{name}", value, "must be true or false")
+        if not (_is_integer(train_size, 1) or (train_size is None and self.train_size_may_be_all)):
+            raise OptionError("dataset.train_size", train_size, "must be an integer >= 1 (the number of training "
+                              "images)" + (" or null (all of them)" if self.train_size_may_be_all else ""))
         self.mask, self.train_mask = mask, train_mask or mask
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.num_workers = num_workers
-        load_size, max_load_size = load_sizes(train_load_size)
+        self.crop_size = crop_size
+        load_size, max_load_size = load_sizes(train_load_size, crop_size)
         load_size = load_size or (train_load_size_for(crop_size) if random_crop else crop_size)
-        self.train_transform = ResizeCrop(load_size, crop_size, random_crop, flip, max_load_size, rotate, permute_channels)
+        self.train_transform = ResizeCrop(load_size, crop_size, random_crop, flip, max_load_size)
         self.eval_transform = ResizeCrop(crop_size, crop_size)
         self.val_size, self.seed, self.on_corrupt, self.cache = val_size, seed, on_corrupt, cache
         self.train_size = train_size
@@ -120,14 +119,10 @@ class InpaintingDataModule(L.LightningDataModule):
         """The files of the official 'train' or 'test' split."""
         raise NotImplementedError
 
-    def extra_training_files(self) -> list[Path]:
-        """Images that join the training split after the validation images are carved out."""
-        return []
-
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and "train" not in self.datasets:
             train, val = self._carve_validation(self.split_files("train"))
-            train = self._subset(train, carved=len(val)) + self.extra_training_files()
+            train = self._subset(train, carved=len(val))
             self.datasets["train"] = self._files_dataset(train, self.train_transform, self.train_mask, deterministic=False)
             self.datasets["val"] = self._files_dataset(val, self.eval_transform, self.mask, deterministic=True)
         if stage in (None, "test", "predict") and "test" not in self.datasets:
@@ -252,38 +247,13 @@ class PhotosDataModule(InpaintingDataModule):
     urban100 (img_081-100), paris (the 100 Paris eval images) or places50."""
 
     def __init__(self, root: str | Path, test_set: str = "bsds500", random_crop: bool = True, flip: bool = True,
-                 extra_train: Sequence[str | Path] = (), **kwargs) -> None:
+                 **kwargs) -> None:
         super().__init__(random_crop=random_crop, flip=flip, **kwargs)
         layouts.check_photos_test_set(test_set)  # at construction: before any file is listed
-        if isinstance(extra_train, (str, Path)):
-            raise ValueError(f"dataset.extra_train={extra_train}: must be a list of folders, e.g. [{extra_train}]")
         self.root, self.test_set = Path(root), test_set
-        self.extra_train = [self.root / folder for folder in extra_train or ()]
 
     def split_files(self, split: str) -> list[Path]:
         return layouts.photos_files(self.root, split, self.test_set)
-
-    def extra_training_files(self) -> list[Path]:
-        """`dataset.extra_train`: folders (below the data root, or absolute) whose images join the
-        training photos, for measuring what more photos buy; the benchmark's own training and
-        validation photos stay as they are. Refused: a file among those photos (the validation
-        photos would leak into training), of BSDS500 test, of the held-out Urban100 images, or of
-        the run's own test set (by path: a copy elsewhere is not recognised). Scoring the model on
-        another test set whose images it trained on is refused by `evaluate`."""
-        if not self.extra_train:
-            return []
-        files = layouts.images_below(self.extra_train)
-        taken = {path.resolve() for path in self.split_files("train")}
-        guarded = {path.resolve() for test_set in {"bsds500", "urban100", self.test_set}
-                   for path in layouts.photos_files(self.root, "test", test_set)}
-        for path in files:
-            resolved = path.resolve()
-            if resolved in taken or resolved in guarded:
-                raise layouts.DatasetLayoutError(
-                    f"dataset.extra_train holds {path}, {'a training or validation photo' if resolved in taken else 'a test image'} "
-                    f"of the benchmark; extra photos must be new ones, never BSDS500 test, Urban100 img_081-100 or "
-                    f"dataset.test_set={self.test_set}")
-        return files
 
 
 class SyntheticDataModule(InpaintingDataModule):
@@ -293,11 +263,10 @@ class SyntheticDataModule(InpaintingDataModule):
     """
 
     def __init__(self, train_size: int = 2000, val_size: int = 16, test_size: int = 100, **kwargs) -> None:
-        check_train_size(train_size, synthetic=True)
-        unused = [name for name in ("random_crop", "flip", "rotate", "permute_channels") if kwargs.get(name)]
+        unused = [name for name in ("random_crop", "flip") if kwargs.get(name)]
         if unused:
             raise ValueError(f"{', '.join(f'dataset.{n}=true' for n in unused)}: dataset=synthetic draws its images at "
-                             "crop_size and takes no crop, flip, rotation or channel order")
+                             "crop_size and takes no crop or flip")
         super().__init__(val_size=val_size, train_size=train_size, **kwargs)
         self.sizes = dict(train=train_size, val=val_size, test=test_size)
 

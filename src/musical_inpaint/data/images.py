@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+from musical_inpaint.errors import UserError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm"})
 HIGH_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # single-channel modes of more than 8 bits
 
 
-class ImageReadError(OSError):
+class ImageReadError(UserError, OSError):
     """An image file is missing, truncated or not an image."""
 
 

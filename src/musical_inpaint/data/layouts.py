@@ -11,11 +11,12 @@ import re
 from pathlib import Path
 
 from musical_inpaint.data.images import is_image_file, list_images
+from musical_inpaint.errors import UserError
 
 SPLITS = ("train", "test")
 
 
-class DatasetLayoutError(FileNotFoundError):
+class DatasetLayoutError(UserError, FileNotFoundError):
     """A dataset root does not hold the expected layout, or a split is empty."""
 
 

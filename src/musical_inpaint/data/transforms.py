@@ -1,5 +1,5 @@
 """The paper's resize / crop / flip, on PIL images with an explicit random generator, and for
-small training sets a scale jitter, right-angle rotations and colour-channel orders."""
+small training sets a scale jitter."""
 
 from __future__ import annotations
 
@@ -31,10 +31,6 @@ class ResizeCrop:
     `max_load_size` turns on a scale jitter: each call draws the short side uniformly from
     [load_size, max_load_size], so that a small training set shows each photo at many scales,
     from the whole view a test image has (load_size = crop_size) to a detail of it.
-
-    `rotate` turns the crop by a random multiple of 90 degrees (with `flip`: any of the square's 8
-    symmetries); `permute_channels` puts its R, G, B in a random order. Both give a small set more
-    distinct views at the price of priors the photos hold (the sky above, the colour of grass).
     """
 
     load_size: int
@@ -42,8 +38,6 @@ class ResizeCrop:
     random_crop: bool = False
     flip: bool = False
     max_load_size: int | None = None
-    rotate: bool = False
-    permute_channels: bool = False
 
     def __post_init__(self) -> None:
         if self.crop_size < 1 or self.load_size < self.crop_size:
@@ -66,9 +60,7 @@ class ResizeCrop:
         return _resize_short_side(image, self.max_load_size or self.load_size)
 
     def crop(self, image: Image.Image, rng: np.random.Generator) -> torch.Tensor:
-        """The random part, on a resized image: the jittered scale, the crop, the flip, and where
-        asked the rotation and the channel order (drawn after the others, so that turning them on
-        leaves the crops and flips of a seed as they were)."""
+        """The random part, on a resized image: the jittered scale, the crop and the flip."""
         if self.max_load_size is not None:
             image = _resize_short_side(image, int(rng.integers(self.load_size, self.max_load_size + 1)))
         spare_x, spare_y = image.width - self.crop_size, image.height - self.crop_size
@@ -79,10 +71,6 @@ class ResizeCrop:
         array = np.array(image.crop((left, top, left + self.crop_size, top + self.crop_size)))
         if self.flip and rng.random() < 0.5:
             array = array[:, ::-1]
-        if self.rotate:
-            array = np.rot90(array, int(rng.integers(4)))
-        if self.permute_channels:
-            array = array[:, :, rng.permutation(3)]
         return from_uint8(array)
 
 

@@ -12,73 +12,53 @@ Layout for the paper's defaults (base_channels=64, 256 x 256 input):
     4 x (ReLU conv3x3, IN) at 16^2, then ReLU convT k4 s2 to 32^2, 64^2 (attention here),
     128^2 and finally 256^2 with Tanh.
 
-`downsamplings=3` scales the depth to a small input: three stride-2 levels, so that at 64 x 64
-the dilated levels work on 8 x 8 features instead of 4 x 4 (the attention stays at 1/4). Their
-width is then that of the third level, half the paper's innermost (a quarter of their weights).
-
-`upsample="resize"` replaces each convT k4 s2 with nearest x2 resizing and a 3x3 convolution
-(Odena et al., Distill 2016): a transposed convolution of stride 2 computes even and odd output
-pixels with different taps of its kernel (1 and 3 against 0 and 2 along each axis), so unless
-training balances them it prints a period-2 checkerboard into fills; after nearest resizing one
-kernel computes every output pixel.
+Three parts are injected rather than chosen by name, so that a variant of your own needs no edit
+here: the attention (`channels -> module`), the normalisation (`channels -> module`, IN above) and
+the decoder's upsampling (`(in_channels, out_channels) -> module` doubling the resolution, convT
+above). The configs build each as a Hydra `_partial_` node (conf/attention/, conf/norm/,
+conf/model/musical.yaml).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from musical_inpaint.imaging import harmonic_fill
 from musical_inpaint.models.multi_scale_attention import MultiScaleAttention
 
 # An attention variant: channels -> a module `(features B x C x h x w, hole B x 1 x h x w) -> B x C x h x w`.
 AttentionFactory = Callable[[int], nn.Module]
-DOWNSAMPLINGS = (3, 4)  # stride-2 levels: the paper's 4, or 3 for small inputs; the attention needs 3
-STRIDE = 2 ** max(DOWNSAMPLINGS)  # input sides must be multiples of this (the deepest layout's stride)
+# A normalisation: channels -> a module that keeps the shape (the paper's: instance norm with an
+# affine scale and shift per channel).
+NormFactory = Callable[[int], nn.Module]
+# An upsampling: (in_channels, out_channels) -> a module doubling height and width.
+UpsampleFactory = Callable[[int, int], nn.Module]
+
+DOWNSAMPLINGS = 4  # the stride-2 levels before the dilated ones
+STRIDE = 2**DOWNSAMPLINGS  # input sides must be multiples of this
 MIN_SIDE = 2 * STRIDE  # the innermost levels' instance norms need more than one value per channel
 ATTENTION_LEVEL = 2  # attention runs on the output of decoder level 2 (0 = outermost): 1/4 resolution
-UPSAMPLINGS = ("transposed", "resize")
-# How each level's features are normalised: the paper's per-image, per-channel "instance" norm; "batch"
-# (per channel over the batch: an image keeps its own channel means, which at 64 x 64 the 4 x 4
-# innermost instance norms take away); "layer" (per image over all channels and positions: one
-# GroupNorm group, which keeps the channels' means relative to each other). Each has an affine
-# scale and shift per channel.
-NORMS = ("instance", "batch", "layer")
-# What the network sees in the hole: 0 (mid grey, the paper's), or the known pixels' harmonic
-# interpolation (imaging.harmonic_fill), a smooth guess that the network corrects.
-HOLE_FILLS = ("zero", "harmonic")
 
-
-def _norm(kind: str, channels: int) -> nn.Module:
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    if kind == "layer":
-        return nn.GroupNorm(1, channels)
-    return nn.InstanceNorm2d(channels, affine=True)
-
-
-def _upsampling(upsample: str, in_channels: int, out_channels: int) -> list[nn.Module]:
-    """The layers that double the resolution of a decoder level."""
-    if upsample == "transposed":
-        return [nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1)]
-    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_channels, out_channels, 3, padding=1)]
+instance_norm: NormFactory = functools.partial(nn.InstanceNorm2d, affine=True)
+transposed_convolution: UpsampleFactory = functools.partial(nn.ConvTranspose2d, kernel_size=4, stride=2, padding=1)
 
 
 class _DilatedBlock(nn.Module):
     """A stride-1 level that replaces one of the U-Net's innermost downsamplings."""
 
-    def __init__(self, channels: int, dilation: int, norm: str) -> None:
+    def __init__(self, channels: int, dilation: int, norm: NormFactory) -> None:
         super().__init__()
         self.body = nn.Sequential(
             nn.LeakyReLU(0.2, inplace=False),
             nn.Conv2d(channels, channels, 3, padding=1),
-            _norm(norm, channels),
+            norm(channels),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation),
-            _norm(norm, channels),
+            norm(channels),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -98,18 +78,17 @@ class MusicalGenerator(nn.Module):
         base_channels: width of the first level (paper: 64); deeper levels double up to 8x.
         dilated_blocks: number of stride-1 dilated levels at the bottom (paper: 4).
         dilation: dilation of the second convolution of each dilated level (paper: 2).
-        upsample: how the decoder doubles the resolution: "transposed" (the paper's transposed
-            convolutions, k4 s2) or "resize" (nearest x2, then a 3x3 convolution: one kernel for every output pixel).
-        downsamplings: stride-2 levels before the dilated ones (paper: 4); 3 for small inputs.
-        norm: the normalisation after each convolution but the first and the last: "instance"
-            (the paper's), "batch" or "layer" (`NORMS`).
-        hole_fill: what the input holds in the hole: "zero" (the paper's: the image times 1 - mask) or
-            "harmonic" (`imaging.harmonic_fill`: pixels with mask > 0.5 are hole, the others kept whole;
-            it reads the hole on the host to pick its solver, so it synchronises a GPU once a call).
+        norm: a factory `channels -> module` for the normalisation after each convolution but the
+            first and the last (paper: instance norm with affine parameters, `instance_norm`).
+        upsample: a factory `(in_channels, out_channels) -> module` that doubles the resolution
+            of a decoder level (paper: a transposed convolution k4 s2, `transposed_convolution`).
 
     `forward(image, mask)`: image B x 3 x H x W in [-1, 1], mask B x 1 x H x W (1 = hole), H and W
-    multiples of 16 -> the raw prediction in [-1, 1] (use `composite` to keep the known pixels).
+    multiples of `stride` (16) -> the raw prediction in [-1, 1] (use `composite` to keep the known
+    pixels).
     """
+
+    stride, min_side = STRIDE, MIN_SIDE
 
     def __init__(
         self,
@@ -117,10 +96,8 @@ class MusicalGenerator(nn.Module):
         base_channels: int = 64,
         dilated_blocks: int = 4,
         dilation: int = 2,
-        upsample: str = "transposed",
-        downsamplings: int = 4,
-        norm: str = "instance",
-        hole_fill: str = "zero",
+        norm: NormFactory = instance_norm,
+        upsample: UpsampleFactory = transposed_convolution,
     ) -> None:
         super().__init__()
         if attention is not None and not callable(attention):
@@ -133,31 +110,25 @@ class MusicalGenerator(nn.Module):
                 "MusicalGenerator: base_channels and dilation must be positive and dilated_blocks >= 0, "
                 f"got {base_channels}, {dilation}, {dilated_blocks}"
             )
-        if upsample not in UPSAMPLINGS:
-            raise ValueError(f"MusicalGenerator: upsample must be one of {', '.join(UPSAMPLINGS)}, got {upsample!r}")
-        if type(downsamplings) is not int or downsamplings not in DOWNSAMPLINGS:
-            raise ValueError(f"MusicalGenerator: downsamplings must be 3 or 4, got {downsamplings!r}")
-        if norm not in NORMS:
-            raise ValueError(f"MusicalGenerator: norm must be one of {', '.join(NORMS)}, got {norm!r}")
-        if hole_fill not in HOLE_FILLS:
-            raise ValueError(f"MusicalGenerator: hole_fill must be one of {', '.join(HOLE_FILLS)}, got {hole_fill!r}")
-        self.hole_fill = hole_fill
-        # Level widths, outermost first: 64, 128, 256, 512, then 512 for every dilated level (with
-        # 3 downsamplings 64, 128, 256, then 256: the dilated levels are half as wide).
-        widths = [base_channels * min(2**level, 8) for level in range(downsamplings)]
+        for name, factory in (("norm", norm), ("upsample", upsample)):
+            if not callable(factory):
+                raise ValueError(f"MusicalGenerator: {name} must be a factory (a class or a functools.partial), "
+                                 f"got {factory!r}")
+        # Level widths, outermost first: 64, 128, 256, 512, then 512 for every dilated level.
+        widths = [base_channels * min(2**level, 8) for level in range(DOWNSAMPLINGS)]
         widths += [widths[-1]] * dilated_blocks
 
         # Encoder levels, outermost first: the stride-2 convolutions, then the dilated levels.
         self.down = nn.ModuleList()
         in_channels = 4  # the image with its hole zeroed, plus the mask
         for level, width in enumerate(widths):
-            if level >= downsamplings:
+            if level >= DOWNSAMPLINGS:
                 self.down.append(_DilatedBlock(width, dilation, norm))
             elif level == 0:
                 self.down.append(nn.Conv2d(in_channels, width, 4, stride=2, padding=1))
             else:
                 self.down.append(
-                    nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(in_channels, width, 4, stride=2, padding=1), _norm(norm, width))
+                    nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(in_channels, width, 4, stride=2, padding=1), norm(width))
                 )
             in_channels = width
 
@@ -168,12 +139,12 @@ class MusicalGenerator(nn.Module):
             # Every decoder level outputs the width of the encoder level above it, so a level reads
             # twice its own width, except the innermost, which has no decoded input yet.
             reads = width if level == len(widths) - 1 else 2 * width
-            if level >= downsamplings:
-                self.up.append(nn.Sequential(nn.ReLU(), nn.Conv2d(reads, width, 3, padding=1), _norm(norm, width)))
+            if level >= DOWNSAMPLINGS:
+                self.up.append(nn.Sequential(nn.ReLU(), nn.Conv2d(reads, width, 3, padding=1), norm(width)))
                 continue
             out = 3 if level == 0 else widths[level - 1]
-            head = nn.Tanh() if level == 0 else _norm(norm, out)
-            self.up.append(nn.Sequential(nn.ReLU(), *_upsampling(upsample, reads, out), head))
+            head = nn.Tanh() if level == 0 else norm(out)
+            self.up.append(nn.Sequential(nn.ReLU(), upsample(reads, out), head))
 
         self.attention = attention(widths[ATTENTION_LEVEL - 1]) if attention is not None else None
         self.reset_parameters()
@@ -184,14 +155,13 @@ class MusicalGenerator(nn.Module):
             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.normal_(module.weight, 0.0, 0.02)
                 nn.init.zeros_(module.bias)
-            elif isinstance(module, (nn.InstanceNorm2d, nn.BatchNorm2d, nn.GroupNorm)) and module.affine:
+            elif isinstance(module, (nn.modules.batchnorm._NormBase, nn.GroupNorm)) and module.affine:
                 nn.init.normal_(module.weight, 1.0, 0.02)
                 nn.init.zeros_(module.bias)
 
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         self._check_inputs(image, mask)
-        filled = image * (1 - mask) if self.hole_fill == "zero" else harmonic_fill(image, mask)
-        x = torch.cat([filled, mask], 1)
+        x = torch.cat([image * (1 - mask), mask], 1)
         skips = []
         for layer in self.down:
             x = layer(x)

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from torchvision.utils import make_grid, save_image
 
+from musical_inpaint.errors import OptionError
 from musical_inpaint.imaging import composite, panel, quantise
 from musical_inpaint.losses import AdversarialLoss, InpaintingLoss
 from musical_inpaint.metrics import PaperMetrics
@@ -133,6 +134,15 @@ class MusicalInpainting(L.LightningModule):
         # Kept out of the module's children: the metric's network is not part of the checkpoint.
         self._lpips = (lpips_network(val_lpips_weights, "model.val_lpips_weights"),) if val_lpips_weights else None
         self.val_lpips = MeanMetric()
+
+    def setup(self, stage: str) -> None:
+        """The data's image size must suit the generator (before the sanity check's first batch)."""
+        crop, stride = getattr(self.trainer.datamodule, "crop_size", None), getattr(self.generator, "stride", None)
+        if crop is not None and stride is not None and (crop % stride or crop < self.generator.min_side):
+            nearest = max(self.generator.min_side, round(crop / stride) * stride)
+            raise OptionError("dataset.crop_size", crop, f"must be a multiple of {stride} and at least "
+                              f"{self.generator.min_side} (the generator halves the image four times), e.g. "
+                              f"crop_size={nearest}")
 
     # ------------------------------------------------------------------------------ training
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
