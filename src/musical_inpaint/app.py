@@ -23,7 +23,7 @@ from PIL import Image
 from musical_inpaint.baselines import BASELINES
 from musical_inpaint.data.images import ImageReadError, read_rgb
 from musical_inpaint.data.masks import CenterMask
-from musical_inpaint.inference import CheckpointError, load_generator, pick_device
+from musical_inpaint.inference import CheckpointError, add_trust_argument, load_generator, pick_device
 from musical_inpaint.inpaint import generator_fill, inpaint_image, read_picture, write_png
 
 CENTRE, PAINTED = "the paper's centre hole", "the painted strokes"
@@ -35,11 +35,11 @@ class Methods:
     """The page's choices: each checkpoint (by its run folder's name) and the classical methods,
     each a `Fill` for `inpaint_image`; checkpoints are loaded once, when the page starts."""
 
-    def __init__(self, checkpoints: list[str], device: str = "auto") -> None:
+    def __init__(self, checkpoints: list[str], device: str = "auto", trusted: list[str] = ()) -> None:
         self.device = pick_device(device)
         self.fills = {}
         for checkpoint in checkpoints:
-            generator, _ = load_generator(checkpoint, self.device)
+            generator, _ = load_generator(checkpoint, self.device, trusted)
             path = Path(checkpoint)
             name = path.name if path.is_dir() else f"{path.parent.parent.name}/{path.name}"
             self.fills[f"MUSICAL: {name}"] = generator_fill(generator.eval(), self.device)
@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: localhost only)")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--device", default="auto")
+    add_trust_argument(parser)
     parser.add_argument("--max-side", type=int, default=None, help="inpaint larger images at this size (as inpaint)")
     args = parser.parse_args(argv)
     try:
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         print("app: the web page needs Gradio: pip install 'musical-inpaint[app]'", file=sys.stderr)
         return 2
     try:
-        methods = Methods(args.checkpoint, args.device)
+        methods = Methods(args.checkpoint, args.device, args.trust_module)
     except CheckpointError as error:
         print(f"app: {error}", file=sys.stderr)
         return 2

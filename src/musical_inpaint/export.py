@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from musical_inpaint.inference import CheckpointError, load_generator
+from musical_inpaint.inference import CheckpointError, add_trust_argument, load_generator
 from musical_inpaint.models.contextual_attention import use_static_shapes
 from musical_inpaint.imaging import composite
 from musical_inpaint.models.generator import STRIDE
@@ -85,12 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, nargs=2, default=[256, 256], metavar=("HEIGHT", "WIDTH"))
     parser.add_argument("--output", type=Path, default=Path("exported"))
     parser.add_argument("--format", nargs="+", choices=["torchscript", "onnx"], default=["torchscript", "onnx"])
+    add_trust_argument(parser)
     args = parser.parse_args(argv)
     height, width = args.size
     if height <= 0 or width <= 0 or height % STRIDE or width % STRIDE:
         parser.error(f"--size must be positive multiples of {STRIDE}, got {height} {width}")
     try:
-        generator, _ = load_generator(args.checkpoint)
+        generator, _ = load_generator(args.checkpoint, trusted=args.trust_module)
     except CheckpointError as error:
         print(f"export: {error}", file=sys.stderr)
         return 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import pickle
 import sys
 import zipfile
@@ -39,8 +41,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
 def _check_targets(node, path: Path) -> None:
     """A checkpoint's config may only build networks: every `_target_` must name an nn.Module
     class of this package, of torch, or of a module the program has imported already (a variant
-    of your own: import it before loading), and no value may be an interpolation (which
-    instantiate would resolve, and could call, before building)."""
+    of your own: imported by `trust_modules`, the explicit opt-in), and no value may be an
+    interpolation (which instantiate would resolve, and could call, before building)."""
     if isinstance(node, str) and "${" in node:
         raise CheckpointError(f"{path}: its configuration holds an interpolation ({node!r}); checkpoints hold plain values")
     if isinstance(node, dict):
@@ -48,8 +50,9 @@ def _check_targets(node, path: Path) -> None:
             target_name = str(node["_target_"])
             module = target_name.rsplit(".", 1)[0]
             if not (module.startswith(("musical_inpaint.", "torch.")) or module in sys.modules):
-                raise CheckpointError(f"{path}: {target_name!r} in its configuration is not of musical_inpaint, torch "
-                                      "or an imported module (import your own variant's module before loading)")
+                raise CheckpointError(f"{path}: {target_name!r} in its configuration is not of musical_inpaint or torch; "
+                                      f"if you trust that code, let it be imported: --trust-module {module} "
+                                      f"(evaluate: trust_modules=[{module}])")
             try:
                 target = get_object(target_name)
             except Exception as error:  # noqa: BLE001 - any import failure gets the same message
@@ -92,13 +95,32 @@ def network_weights(checkpoint: dict, network: str) -> dict[str, Tensor]:
     return {k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[MusicalGenerator, dict]:
+def trust_modules(modules: list[str] | tuple[str, ...]) -> None:
+    """Imports the modules a user named to trust: a checkpoint may then build their networks
+    (an attention variant, a norm of one's own). Importing runs their code: name only your own."""
+    for module in modules or ():
+        try:
+            importlib.import_module(module)
+        except Exception as error:  # noqa: BLE001 - any import failure gets the same message
+            raise CheckpointError(f"cannot import the trusted module {module!r}: {error}") from None
+
+
+def add_trust_argument(parser: argparse.ArgumentParser) -> None:
+    """The command-line opt-in of inpaint, export and the web page: `--trust-module M`, repeatable."""
+    parser.add_argument("--trust-module", action="append", default=[], metavar="MODULE",
+                        help="import MODULE so that a checkpoint may build its networks (your own variants; repeat)")
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu",
+                   trusted: list[str] | tuple[str, ...] = ()) -> tuple[MusicalGenerator, dict]:
     """The generator of a training checkpoint (eval mode) and the run configuration it carries.
 
     Loads with weights_only=True, and builds only nn.Module classes named in the checkpoint's own
     configuration (`hydra.utils.instantiate` of its `model.generator` node, so a new attention
-    variant loads with no change here); weights that do not fit raise a CheckpointError.
+    variant loads with no change here) that belong to this package, torch, or a module imported
+    already or named in `trusted` (`trust_modules`); weights that do not fit raise a CheckpointError.
     """
+    trust_modules(trusted)
     path = resolve_checkpoint(path)
     checkpoint = read_checkpoint(path)
     config = checkpoint["run_config"]

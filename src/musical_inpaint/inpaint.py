@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from musical_inpaint.data.images import HIGH_BIT_MODES, ImageReadError, as_rgb, is_image_file, list_images, read_image, read_rgb
 from musical_inpaint.data.masks import CenterMask
-from musical_inpaint.inference import CheckpointError, inpaint_uint8, load_generator, pick_device
+from musical_inpaint.inference import CheckpointError, add_trust_argument, inpaint_uint8, load_generator, pick_device
 
 log = logging.getLogger("musical_inpaint.inpaint")
 
@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mask", required=True, help="a mask file, a folder of masks (matched by stem), or 'center'")
     parser.add_argument("--output", required=True, type=Path, help="folder for the inpainted PNG files")
     parser.add_argument("--device", default="auto", help="auto (GPU when available), cpu, cuda, cuda:1, ...")
+    add_trust_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="allow replacing existing files, inputs included")
     parser.add_argument("--max-side", type=int, default=None,
                         help="inpaint at most at this size and paste the upscaled hole back (default: full resolution)")
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs = pair_inputs(args.image, args.mask)
         targets = plan_outputs(pairs, args.image, args.output, args.overwrite)
         device = pick_device(args.device)
-        generator, _ = load_generator(args.checkpoint, device)
+        generator, _ = load_generator(args.checkpoint, device, args.trust_module)
         try:
             args.output.mkdir(parents=True, exist_ok=True)
         except OSError as error:  # e.g. a file of that name, or a read-only parent
