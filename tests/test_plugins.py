@@ -57,3 +57,21 @@ def test_a_trusted_module_that_cannot_be_imported_is_named(variant_run, tmp_path
     result = run(["--checkpoint", str(variant_run), "--image", str(tmp_path / "a.png"), "--mask", "center", "--output",
                   str(tmp_path / "out"), "--trust-module", "no_such_module"], tmp_path, "musical_inpaint.inpaint")
     assert result.returncode == 2 and "cannot import the trusted module 'no_such_module'" in result.stderr
+
+
+def test_a_dataset_layout_of_ones_own_trains_and_evaluates(tmp_path):
+    from musical_inpaint.config import compose_config
+    from musical_inpaint.evaluate import evaluate
+    from musical_inpaint.train import train
+    from tests.helpers.configs import tiny_config
+
+    data = tmp_path / "data"
+    for i in range(10):
+        write_image(data / f"{i}.png", 40, 40, seed=i)
+    (data / "train.txt").write_text("\n".join(f"{i}.png" for i in range(8)))
+    (data / "test.txt").write_text("8.png\n9.png\n")
+    layout = ["dataset=listed", f"dataset.root={data}", f"hydra.searchpath=[file://{PLUGIN_CONF}]"]
+    train(tiny_config(tmp_path / "run", *layout, "~dataset.train_size", "adv_weight=0", "trainer.max_steps=2"))
+    summary = evaluate(compose_config("evaluate", [*layout, "crop_size=32", f"ckpt_path={tmp_path / 'run'}",
+                                                   f"paths.output_dir={tmp_path / 'eval'}"]))
+    assert summary["images"] == 2 and (tmp_path / "eval" / "per_image.csv").read_text().count("\n") == 3
