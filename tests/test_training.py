@@ -622,3 +622,12 @@ def test_a_removed_option_on_the_command_line_names_the_commit_that_had_it(tmp_p
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
         assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("warn_hours, level", [(0, "WARNING"), (2, "INFO")])
+def test_a_cpu_run_says_how_long_it_would_take_after_its_first_steps(tmp_path, caplog, warn_hours, level):
+    caplog.set_level("INFO", logger="musical_inpaint.training.hardware")
+    train(tiny_config(tmp_path, "adv_weight=0", "trainer.max_steps=6", f"callbacks.run_time_estimate.warn_hours={warn_hours}"))
+    (record,) = [r for r in caplog.records if r.name == "musical_inpaint.training.hardware"]
+    assert record.levelname == level and "the 6 steps configured would take about" in record.getMessage()
+    assert ("experiment=photos_cpu" in record.getMessage()) == (level == "WARNING")
