@@ -142,8 +142,8 @@ def test_a_per_image_metric_defined_outside_the_package_plugs_in_through_configu
     root = make_photos(tmp_path / "data", urban=92)  # test images img_081-092
     common = ["method=[telea,navier_stokes]", "dataset=photos", "dataset.test_set=urban100", "crop_size=32",
               "mask=free_form", "dataset.num_workers=0", f"paths.data_dir={root}", "save_images=0"]
-    result = subprocess.run([sys.executable, "-m", "musical_inpaint.evaluate", *common, f"hydra.run.dir={tmp_path / 'run'}",
-                             f"+metrics.per_image.hole_max_error={HOLE_MAX_ERROR}"],
+    plugged = [f"hydra.run.dir={tmp_path / 'run'}", f"+metrics.per_image.hole_max_error={HOLE_MAX_ERROR}"]
+    result = subprocess.run([sys.executable, "-m", "musical_inpaint.evaluate", *common, *plugged],
                             capture_output=True, text=True, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stderr
     evaluate(compose_evaluate([*common, f"paths.output_dir={tmp_path / 'without'}"]))
@@ -175,7 +175,8 @@ def test_a_per_image_metric_defined_outside_the_package_plugs_in_through_configu
     telea = json.loads((tmp_path / "run" / "telea" / "metrics.json").read_text())
     assert f"| {telea['hole_psnr']:.2f} | {telea['hole_max_error']:.1f} |" in table.splitlines()[2]
     drop_last_cell = lambda line: line[: line[:-1].rfind("|") + 1] if line.startswith("|") else line
-    assert [drop_last_cell(line) for line in table.splitlines()] == (tmp_path / "without" / "table.md").read_text().splitlines()
+    table_without = (tmp_path / "without" / "table.md").read_text()
+    assert [drop_last_cell(line) for line in table.splitlines()] == table_without.splitlines()
 
 
 @pytest.mark.parametrize("entry, message", [
@@ -196,7 +197,8 @@ def test_a_metric_from_configuration_that_cannot_work_is_named_before_any_image(
 
 def test_metric_names_from_configuration_are_their_keys_and_never_shadow_the_packages():
     spec = MetricSpec(better="lower", definition="d", compute=hole_max_error)
-    (named,) = per_image_metrics({"hole_max_error": spec}, "model.val_metrics")  # already built (recursive instantiation)
+    # An entry already built, as a recursively instantiated node gives it:
+    (named,) = per_image_metrics({"hole_max_error": spec}, "model.val_metrics")
     assert named.name == named.label == "hole_max_error" and named.compute is hole_max_error
     for taken in ("ssim", "lpips", "hole_fraction"):
         with pytest.raises(ConfigError, match=f"model.val_metrics.{taken}: '{taken}' is taken"):
@@ -219,8 +221,8 @@ def test_paper_metrics_averages_the_protocol_and_extra_metrics_over_images():
     metric.update(prediction[2:], target[2:], mask[2:])
     means = metric.compute()
     expected = {name: values.mean() for name, values in paper_metrics(prediction, target, mask).items()}
-    expected["hole_max_error"] = torch.tensor([hole_max_error_literal(target[i], mask[i], prediction[i]) for i in range(5)],
-                                              dtype=torch.float64).mean()
+    literal = [hole_max_error_literal(target[i], mask[i], prediction[i]) for i in range(5)]
+    expected["hole_max_error"] = torch.tensor(literal, dtype=torch.float64).mean()
     assert list(means) == [*(m.name for m in PROTOCOL), "hole_max_error"]
     for name, value in expected.items():
         torch.testing.assert_close(means[name], value.double(), rtol=1e-12, atol=0, msg=name)

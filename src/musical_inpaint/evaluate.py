@@ -8,11 +8,7 @@ checkpoint or a classical baseline, printed beside the paper's published rows.
 Writes metrics.json (means, per mask-area bin), per_image.csv and table.md in its run folder (with
 several methods: one subfolder each, and one table of them all). Their columns, units and
 definitions are the metrics' declarations (musical_inpaint.metrics.METRICS); `metrics.per_image`
-adds per-image metrics defined outside the package, e.g. in an experiment's module:
-
-    python -m musical_inpaint.evaluate method=telea \
-        '+metrics.per_image.hole_max_error={_target_: musical_inpaint.metrics.MetricSpec, better: lower,
-          definition: "...", compute: {_target_: my_metrics.hole_max_error, _partial_: true}}'
+adds per-image metrics defined outside the package (conf/evaluate.yaml shows an entry).
 """
 
 from __future__ import annotations
@@ -22,7 +18,7 @@ import json
 import logging
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import hydra
@@ -142,7 +138,7 @@ def evaluate(cfg: DictConfig) -> dict | list[dict]:
 
 
 def evaluate_method(cfg: DictConfig, datamodule, method: str, checkpoint: str | None, folder: Path,
-                    per_image: list[MetricSpec] = PROTOCOL, extras: PerceptualEvaluation | None = None) -> dict:
+                    per_image: Sequence[MetricSpec] = PROTOCOL, extras: PerceptualEvaluation | None = None) -> dict:
     """One method on the test split: its summary, with metrics.json and per_image.csv in `folder`;
     `per_image` are the metrics of each image (per_image.csv's columns), `extras` adds FID and
     P-IDS / U-IDS, overall and per hole-area bin."""
@@ -198,14 +194,15 @@ def read_per_image(folder: Path) -> list[dict]:
         return [upgrade_legacy(row, fractions=True) for row in csv.DictReader(handle)]
 
 
-def _means(rows: list[dict], per_image: list[MetricSpec], extras: PerceptualEvaluation | None = None,
+def _means(rows: list[dict], per_image: Sequence[MetricSpec], extras: PerceptualEvaluation | None = None,
            indices: list[int] | None = None) -> dict[str, float]:
     """The per-image metrics' means, and FID / IDS of these images."""
     means = {metric.name: float(np.mean([r[metric.name] for r in rows])) for metric in per_image}
     return {**means, **(extras.summary(indices) if extras is not None else {})}
 
 
-def _bins(rows: list[dict], per_image: list[MetricSpec], extras: PerceptualEvaluation | None = None) -> dict[str, dict]:
+def _bins(rows: list[dict], per_image: Sequence[MetricSpec],
+          extras: PerceptualEvaluation | None = None) -> dict[str, dict]:
     bins = {}
     for low, high in zip(AREA_BINS[:-1], AREA_BINS[1:]):
         inside = [i for i, r in enumerate(rows) if low < r["hole_fraction"] <= high or (low == 0 and r["hole_fraction"] == 0)]
@@ -216,7 +213,7 @@ def _bins(rows: list[dict], per_image: list[MetricSpec], extras: PerceptualEvalu
 
 
 def markdown_table(summaries: list[dict], dataset: str | None, mask_cfg: DictConfig,
-                   metrics: list[MetricSpec] = PROTOCOL) -> str:
+                   metrics: Sequence[MetricSpec] = PROTOCOL) -> str:
     """Our rows under the paper's published rows (those only for its protocol: the centre hole), one
     column per metric of `metrics`; – where a row has no value."""
     columns = [metric.column for metric in metrics]
