@@ -14,17 +14,22 @@ import torch
 from PIL import Image, ImageOps
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from hydra.utils import instantiate
+
+from musical_inpaint.baselines import fill_with
 from musical_inpaint.config import compose_config
 from musical_inpaint.data import FreeFormMask, read_rgb
+from musical_inpaint.errors import ConfigError
 from musical_inpaint.evaluate import evaluate, read_metrics, read_per_image
 from musical_inpaint.inference import CheckpointError, load_generator, predict
 from musical_inpaint.inpaint import inpaint_image, read_picture
 from musical_inpaint.inpaint import main as inpaint_main
 from musical_inpaint.imaging import quantise
 from musical_inpaint.compat import upgrade_legacy
-from musical_inpaint.metrics import paper_metrics
+from musical_inpaint.metrics import METRICS, PROTOCOL, MetricSpec, PaperMetrics, paper_metrics, per_image_metrics
 from musical_inpaint.runs_table import describe, validations
 from tests.helpers import REPO, write_image
+from tests.helpers.layouts import make_photos
 
 
 def compose_evaluate(overrides):
@@ -96,6 +101,136 @@ def test_committed_runs_from_before_the_units_keep_their_figures():
     assert described["monitor"] == "val/hole_l1_pct" and described["final"] == f"{float(rows[-1]['val/hole_l1_pct']):.4f}"
     per_image = read_per_image(run / "eval" / "bsds500")
     assert np.mean([float(r["hole_l1_pct"]) for r in per_image]) == pytest.approx(read_metrics(run / "eval" / "bsds500")["hole_l1_pct"])
+
+
+def test_every_metric_is_declared_once_with_what_files_and_tables_show_of_it():
+    assert [m.name for m in PROTOCOL] == ["ssim", "psnr", "l1_pct", "hole_l1_pct", "hole_psnr"]
+    assert list(METRICS) == [*(m.name for m in PROTOCOL), "lpips", "fid", "p_ids", "u_ids"]
+    assert [m.column for m in METRICS.values()] == ["SSIM", "PSNR (dB)", "mean L1 (%)", "hole L1 (%)", "hole PSNR (dB)",
+                                                    "LPIPS", "FID", "P-IDS", "U-IDS"]
+    assert [METRICS[n].units_entry(False) for n in ("ssim", "psnr", "l1_pct")] == ["[0, 1]", "dB", "%"]
+    assert [METRICS[n].units_entry(True) for n in ("lpips", "fid", "p_ids")] == [
+        "[0, 1], lower is better", "lower is better", "[0, 0.5], higher is better"]
+    assert all(m.definition and m.better in ("higher", "lower") for m in METRICS.values())
+    assert all(m.compute is not None for m in PROTOCOL) and METRICS["fid"].compute is None
+
+
+def hole_max_error(out, gt, mask):
+    """A per-image metric defined outside the package: the largest absolute difference in the
+    hole, in 8-bit levels."""
+    return ((out - gt).abs() * mask).amax((1, 2, 3))
+
+
+def hole_max_error_literal(image, mask, fill):
+    """The same figure in NumPy from the [-1, 1] images: composite, round to 8 bits, largest
+    difference over the hole's pixels."""
+    to_8_bits = lambda x: np.round((np.clip(x, -1, 1) + 1) * 127.5)
+    image, mask, fill = image.numpy().astype(np.float64), mask.numpy().astype(bool), fill.numpy().astype(np.float64)
+    hole = np.broadcast_to(mask, image.shape)
+    difference = np.abs(to_8_bits(np.where(hole, fill, image)) - to_8_bits(image))
+    return float(difference[hole].max()) if hole.any() else 0.0
+
+
+HOLE_MAX_ERROR = ("{_target_: musical_inpaint.metrics.MetricSpec, label: hole max error, unit: levels, digits: 1, "
+                  "better: lower, definition: 'largest absolute difference in the hole, in 8-bit levels', "
+                  "compute: {_target_: tests.test_evaluation.hole_max_error, _partial_: true}}")
+
+
+def test_a_per_image_metric_defined_outside_the_package_plugs_in_through_configuration(tmp_path):
+    """A test module's function becomes a column of per_image.csv, metrics.json and table.md through
+    one configuration entry, with evaluate run as a user runs it; the other columns are untouched."""
+    root = make_photos(tmp_path / "data", urban=92)  # test images img_081-092
+    common = ["method=[telea,navier_stokes]", "dataset=photos", "dataset.test_set=urban100", "crop_size=32",
+              "mask=free_form", "dataset.num_workers=0", f"paths.data_dir={root}", "save_images=0"]
+    plugged = [f"hydra.run.dir={tmp_path / 'run'}", f"+metrics.per_image.hole_max_error={HOLE_MAX_ERROR}"]
+    result = subprocess.run([sys.executable, "-m", "musical_inpaint.evaluate", *common, *plugged],
+                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr
+    evaluate(compose_evaluate([*common, f"paths.output_dir={tmp_path / 'without'}"]))
+    config = compose_evaluate(common)
+    datamodule = instantiate(config.dataset)
+    datamodule.setup("test")
+    batches = list(datamodule.test_dataloader())
+    for method in ("telea", "navier_stokes"):
+        rows = list(csv.DictReader(open(tmp_path / "run" / method / "per_image.csv")))
+        assert list(rows[0]) == ["name", "index", "hole_fraction", "ssim", "psnr", "l1_pct", "hole_l1_pct", "hole_psnr",
+                                 "hole_max_error"]
+        expected = {}
+        for batch in batches:
+            filled = fill_with(method, batch["image"], batch["mask"])
+            for i, name in enumerate(batch["name"]):
+                expected[name] = hole_max_error_literal(batch["image"][i], batch["mask"][i], filled[i])
+        assert {r["name"]: float(r["hole_max_error"]) for r in rows} == expected and len(expected) == 12
+        assert max(expected.values()) > 0
+        without = list(csv.DictReader(open(tmp_path / "without" / method / "per_image.csv")))
+        assert [{k: v for k, v in r.items() if k != "hole_max_error"} for r in rows] == without
+        written = json.loads((tmp_path / "run" / method / "metrics.json").read_text())
+        assert written["hole_max_error"] == pytest.approx(np.mean(list(expected.values())), abs=1e-12)
+        assert written["units"]["hole_max_error"] == "levels, lower is better" and written["units"]["ssim"] == "[0, 1]"
+        assert written["definitions"] == {"hole_max_error": "largest absolute difference in the hole, in 8-bit levels"}
+        assert len(written["bins"]) > 1 and all("hole_max_error" in b for b in written["bins"].values())
+    table = (tmp_path / "run" / "table.md").read_text()
+    header = "| method | SSIM | PSNR (dB) | mean L1 (%) | hole L1 (%) | hole PSNR (dB) | hole max error (levels) |"
+    assert table.startswith(header) and table in result.stdout
+    telea = json.loads((tmp_path / "run" / "telea" / "metrics.json").read_text())
+    assert f"| {telea['hole_psnr']:.2f} | {telea['hole_max_error']:.1f} |" in table.splitlines()[2]
+    drop_last_cell = lambda line: line[: line[:-1].rfind("|") + 1] if line.startswith("|") else line
+    table_without = (tmp_path / "without" / "table.md").read_text()
+    assert [drop_last_cell(line) for line in table.splitlines()] == table_without.splitlines()
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("{_target_: builtins.dict, a: 1}", "metrics.per_image.x: must build a musical_inpaint.metrics.MetricSpec"),
+    ("{_target_: musical_inpaint.metrics.MetricSpec, better: up, definition: d, compute: {_target_: builtins.abs, "
+     "_partial_: true}}", "metrics.per_image.x: .*better='up': must be one of higher, lower"),
+    ("{_target_: musical_inpaint.metrics.MetricSpec, better: lower, definition: d}",
+     "metrics.per_image.x: must build .* with a compute function"),
+    ("{_target_: no.such.module, _partial_: true}", "metrics.per_image.x: .*no.such.module"),
+])
+def test_a_metric_from_configuration_that_cannot_work_is_named_before_any_image(entry, message, tmp_path):
+    config = compose_evaluate(["method=telea", "dataset=synthetic", "crop_size=32", f"paths.output_dir={tmp_path}",
+                               f"+metrics.per_image.x={entry}"])
+    with pytest.raises(ConfigError, match=message):
+        evaluate(config)
+    assert not list(tmp_path.rglob("*.csv"))
+
+
+def test_metric_names_from_configuration_are_their_keys_and_never_shadow_the_packages():
+    spec = MetricSpec(better="lower", definition="d", compute=hole_max_error)
+    # An entry already built, as a recursively instantiated node gives it:
+    (named,) = per_image_metrics({"hole_max_error": spec}, "model.val_metrics")
+    assert named.name == named.label == "hole_max_error" and named.compute is hole_max_error
+    for taken in ("ssim", "lpips", "hole_fraction"):
+        with pytest.raises(ConfigError, match=f"model.val_metrics.{taken}: '{taken}' is taken"):
+            per_image_metrics({taken: spec}, "model.val_metrics")
+    with pytest.raises(ConfigError, match="metrics.per_image.Bad-Name: name 'Bad-Name'"):
+        per_image_metrics({"Bad-Name": spec})
+    with pytest.raises(ConfigError, match="metrics.per_image.a: builds a metric named 'b'"):
+        per_image_metrics({"a": MetricSpec(name="b", better="lower", definition="d", compute=hole_max_error)})
+
+
+def test_paper_metrics_averages_the_protocol_and_extra_metrics_over_images():
+    """The running means against the per-image values of all images at once; a metric giving other
+    than one value per image is an error naming it."""
+    torch.manual_seed(0)
+    target, prediction = torch.rand(5, 3, 16, 16) * 2 - 1, torch.rand(5, 3, 16, 16) * 2 - 1
+    mask = (torch.rand(5, 1, 16, 16) < 0.4).float()
+    (extra,) = per_image_metrics({"hole_max_error": MetricSpec(better="lower", definition="d", compute=hole_max_error)})
+    metric = PaperMetrics([extra])
+    metric.update(prediction[:2], target[:2], mask[:2])
+    metric.update(prediction[2:], target[2:], mask[2:])
+    means = metric.compute()
+    expected = {name: values.mean() for name, values in paper_metrics(prediction, target, mask).items()}
+    literal = [hole_max_error_literal(target[i], mask[i], prediction[i]) for i in range(5)]
+    expected["hole_max_error"] = torch.tensor(literal, dtype=torch.float64).mean()
+    assert list(means) == [*(m.name for m in PROTOCOL), "hole_max_error"]
+    for name, value in expected.items():
+        torch.testing.assert_close(means[name], value.double(), rtol=1e-12, atol=0, msg=name)
+    scalar = MetricSpec(name="scalar", better="lower", definition="d", compute=lambda out, gt, mask: out.mean())
+    with pytest.raises(ValueError, match=r"metric 'scalar' gave \(\) for 2 images"):
+        PaperMetrics([scalar]).update(prediction[:2], target[:2], mask[:2])
+    with pytest.raises(ValueError, match="distinct names"):
+        PaperMetrics([PROTOCOL[0]])
 
 
 # --------------------------------------------------------------------------------- evaluation

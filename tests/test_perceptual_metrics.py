@@ -15,6 +15,8 @@ from musical_inpaint.backbones import PretrainedWeightsError
 from musical_inpaint.config import compose_config
 from musical_inpaint.errors import user_error
 from musical_inpaint.evaluate import evaluate
+from musical_inpaint.imaging import composite, quantise
+from musical_inpaint.metrics import PaperMetrics
 from musical_inpaint import perceptual_metrics as pm
 
 fidelity = pytest.importorskip("torch_fidelity.feature_extractor_inceptionv3")
@@ -89,6 +91,24 @@ def test_inception_discriminative_scores_know_a_separable_set_from_an_identical_
         dict(p_ids=0.0, u_ids=0.0)
     same = pm.inception_discriminative_scores(real, real.clone())
     assert same["u_ids"] == pytest.approx(0.5) and same["p_ids"] == 0.0  # ties are not "more real"
+
+
+def test_lpips_is_a_per_image_metric_that_validation_can_average_without_saving_its_network(weights):
+    """PaperMetrics with LPIPS beside the protocol's metrics: the mean of the distances of the
+    quantised composites, and no weight of the network in the state of a module that holds it."""
+    metric = PaperMetrics([pm.lpips_metric(weights["lpips_weights"], "model.val_lpips_weights")])
+    target, prediction = images(6) / 127.5 - 1, images(6, noise=40, seed=1) / 127.5 - 1
+    mask = torch.zeros(6, 1, 64, 64)
+    mask[..., 16:48, 8:40] = 1
+    metric.update(prediction[:4], target[:4], mask[:4])
+    metric.update(prediction[4:], target[4:], mask[4:])
+    unit = lambda x: x / 127.5 - 1
+    network = pm.lpips_network(weights["lpips_weights"])
+    expected = pm.lpips_distance(network, unit(quantise(composite(prediction, target, mask))), unit(quantise(target)))
+    assert metric.compute()["lpips"].item() == pytest.approx(expected.double().mean().item(), rel=1e-6)
+    holder = torch.nn.Module()
+    holder.metrics = metric
+    assert list(holder.state_dict()) == [] and sum(1 for _ in holder.parameters()) == 0
 
 
 def test_missing_weights_are_an_error_naming_the_option_and_the_file(tmp_path):

@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -62,11 +63,13 @@ from torch.utils.data import DataLoader
 
 from musical_inpaint.baselines import fill_with
 from musical_inpaint.config import compose_config
-from musical_inpaint.evaluate import photos_test_split
 from musical_inpaint.imaging import composite, quantise
 from musical_inpaint.inference import load_generator, predict
 from musical_inpaint.metrics import paper_metrics
 from musical_inpaint.models import ContextualAttention
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from photos_test_sets import photos_test_split  # noqa: E402
 
 PERIOD = 16  # pixels of the copy task's tile: 4 cells at the attention's 1/4 resolution
 # The quickstart recipe before this study (commit 608b1b2): random VGG16 terms at the paper's

@@ -9,13 +9,17 @@ floors/<size>/<test set>/<method>/metrics.json (the classical baselines).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from musical_inpaint.evaluate import comparison_grid, read_metrics, read_per_image
+from musical_inpaint.evaluate import read_metrics, read_per_image
 from musical_inpaint.inference import load_generator
 from musical_inpaint.runs_table import batches_at, validations
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from photos_test_sets import comparison_grid  # noqa: E402
 
 TEST_SETS = {"bsds500": "BSDS500 test", "urban100": "Urban100 img_081-100", "paris": "Paris eval", "places50": "Places50"}
 METHODS = ("telea", "navier_stokes", "patchmatch")

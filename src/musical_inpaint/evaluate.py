@@ -6,7 +6,9 @@ checkpoint or a classical baseline, printed beside the paper's published rows.
     python -m musical_inpaint.evaluate method=[musical,telea,patchmatch] ckpt_path=RUN dataset=paris
 
 Writes metrics.json (means, per mask-area bin), per_image.csv and table.md in its run folder (with
-several methods: one subfolder each, and one table of them all).
+several methods: one subfolder each, and one table of them all). Their columns, units and
+definitions are the metrics' declarations (musical_inpaint.metrics.METRICS); `metrics.per_image`
+adds per-image metrics defined outside the package (conf/evaluate.yaml shows an entry).
 """
 
 from __future__ import annotations
@@ -16,52 +18,40 @@ import json
 import logging
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import hydra
 import numpy as np
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch import Tensor
 from torchvision.utils import save_image
 from tqdm import tqdm
 
 from musical_inpaint.baselines import BASELINES, fill_with
-from musical_inpaint.config import CONFIG_DIR, compose_config
+from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.data.images import list_images
 from musical_inpaint.errors import ConfigError, user_error
 from musical_inpaint.inference import load_generator, pick_device, predict
-from musical_inpaint.imaging import composite, panel, quantise, to_unit
+from musical_inpaint.imaging import composite, panel, quantise
 from musical_inpaint.compat import upgrade_legacy
-from musical_inpaint.metrics import METRIC_NAMES, paper_metrics
+from musical_inpaint.metrics import PROTOCOL, MetricSpec, per_image_metrics, per_image_values
 from musical_inpaint.perceptual_metrics import PerceptualEvaluation
 
 log = logging.getLogger(__name__)
 
-# Paper Table 1-3 (SSIM, PSNR dB, mean L1 %): 256 x 256 test images with the 128 x 128 centre hole.
-PAPER_ROWS: dict[str, dict[str, tuple[float, float, float]]] = {
-    "paris": {"CE": (0.7879, 22.87, 2.943), "GLC": (0.7925, 23.01, 2.771), "Shift-Net": (0.8292, 23.85, 2.482),
-              "MUSICAL": (0.8428, 24.42, 2.264)},
-    "places": {"CE": (0.7794, 22.30, 3.157), "GLC": (0.7886, 20.74, 3.551), "Shift-Net": (0.7944, 21.14, 3.360),
-               "MUSICAL": (0.8025, 21.84, 3.063)},
-    "celeba": {"CE": (0.8631, 24.82, 2.208), "GLC": (0.8776, 24.02, 2.360), "Shift-Net": (0.8796, 25.13, 1.958),
-               "MUSICAL": (0.9008, 26.64, 1.629)},
+# Paper Table 1-3: 256 x 256 test images with the 128 x 128 centre hole.
+_paper = lambda ssim, psnr, l1_pct: dict(ssim=ssim, psnr=psnr, l1_pct=l1_pct)
+PAPER_ROWS: dict[str, dict[str, dict[str, float]]] = {
+    "paris": {"CE": _paper(0.7879, 22.87, 2.943), "GLC": _paper(0.7925, 23.01, 2.771),
+              "Shift-Net": _paper(0.8292, 23.85, 2.482), "MUSICAL": _paper(0.8428, 24.42, 2.264)},
+    "places": {"CE": _paper(0.7794, 22.30, 3.157), "GLC": _paper(0.7886, 20.74, 3.551),
+               "Shift-Net": _paper(0.7944, 21.14, 3.360), "MUSICAL": _paper(0.8025, 21.84, 3.063)},
+    "celeba": {"CE": _paper(0.8631, 24.82, 2.208), "GLC": _paper(0.8776, 24.02, 2.360),
+               "Shift-Net": _paper(0.8796, 25.13, 1.958), "MUSICAL": _paper(0.9008, 26.64, 1.629)},
 }
 AREA_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 1.0)  # hole fraction bins, as LaMa reports
-# The extras when computed (musical_inpaint.perceptual_metrics): table label, digits, unit, definition.
-EXTRA_METRICS = {
-    "lpips": ("LPIPS", 4, "[0, 1], lower is better",
-              "LPIPS v0.1, AlexNet trunk (the lpips package), composite against ground truth, per image"),
-    "fid": ("FID", 2, "lower is better",
-            "FID on the 2048-d pool features of pt_inception-2015-12-05 (torch-fidelity), composites against ground truths"),
-    "p_ids": ("P-IDS", 3, "[0, 0.5], higher is better",
-              "P-IDS (CoModGAN): share of pairs a linear SVM on the same features finds the composite more real"),
-    "u_ids": ("U-IDS", 3, "[0, 0.5], higher is better",
-              "U-IDS (CoModGAN): that SVM's misclassification rate on ground truths and composites"),
-}
 
 
 def methods_of(cfg: DictConfig) -> list[tuple[str, str | None]]:
@@ -121,21 +111,26 @@ def evaluate(cfg: DictConfig) -> dict | list[dict]:
     """Every method of `methods_of(cfg)` on the same test images and masks, side by side: one
     method writes metrics.json, per_image.csv and images/ into the run folder; several write them
     into a subfolder each (the method's name; musical_<i> for several checkpoints) and one
-    table.md of all of them in the run folder. Returns the summary, or the list of summaries."""
+    table.md of all of them in the run folder. Returns the summary, or the list of summaries.
+    Beyond the protocol's metrics: those `cfg.metrics` turns on, and the per-image ones it defines
+    (`metrics.per_image`, `musical_inpaint.metrics.per_image_metrics`)."""
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     pairs = methods_of(cfg)
+    defined = per_image_metrics(cfg.metrics.get("per_image"))
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("test")
     several_checkpoints = sum(method == "musical" for method, _ in pairs) > 1
-    extras = PerceptualEvaluation(**cfg.metrics, device=str(pick_device(cfg.device)))  # weights checked up front
+    options = {key: value for key, value in cfg.metrics.items() if key != "per_image"}
+    extras = PerceptualEvaluation(**options, device=str(pick_device(cfg.device)))  # weights checked up front
+    per_image = [*PROTOCOL, *extras.per_image_metrics, *defined]
     summaries = []
     for number, (method, checkpoint) in enumerate(pairs):
         name = f"musical_{number}" if method == "musical" and several_checkpoints else method
         folder = output_dir if len(pairs) == 1 else output_dir / name
         extras.reset()
-        summaries.append(evaluate_method(cfg, datamodule, method, checkpoint, folder, extras))
-    table = markdown_table(summaries, datamodule.paper_benchmark, cfg.mask)
+        summaries.append(evaluate_method(cfg, datamodule, method, checkpoint, folder, per_image, extras))
+    table = markdown_table(summaries, datamodule.paper_benchmark, cfg.mask, [*per_image, *extras.set_metrics])
     (output_dir / "table.md").write_text(table)
     print(table)
     print(f"metrics, per-image CSVs and panels written to {output_dir.resolve()}")
@@ -143,9 +138,10 @@ def evaluate(cfg: DictConfig) -> dict | list[dict]:
 
 
 def evaluate_method(cfg: DictConfig, datamodule, method: str, checkpoint: str | None, folder: Path,
-                    extras: PerceptualEvaluation | None = None) -> dict:
+                    per_image: Sequence[MetricSpec] = PROTOCOL, extras: PerceptualEvaluation | None = None) -> dict:
     """One method on the test split: its summary, with metrics.json and per_image.csv in `folder`;
-    `extras` adds LPIPS per image, FID and P-IDS / U-IDS, overall and per hole-area bin."""
+    `per_image` are the metrics of each image (per_image.csv's columns), `extras` adds FID and
+    P-IDS / U-IDS, overall and per hole-area bin."""
     folder.mkdir(parents=True, exist_ok=True)
     fill, label = build_method(cfg, method, checkpoint, getattr(datamodule.datasets.get("test"), "files", []),
                                getattr(datamodule, "root", None))
@@ -157,27 +153,27 @@ def evaluate_method(cfg: DictConfig, datamodule, method: str, checkpoint: str | 
         if cfg.limit is not None and len(rows) >= cfg.limit:
             break
         prediction = fill(image, mask)
-        values = paper_metrics(prediction, image, mask)
-        distances = None
-        if extras is not None and extras.enabled:
-            distances = extras.update(quantise(composite(prediction, image, mask)), quantise(image))
+        out, gt = quantise(composite(prediction, image, mask)), quantise(image)
+        values = {name: value.tolist() for name, value in per_image_values(per_image, out, gt, mask).items()}
+        if extras is not None:
+            extras.update(out, gt)
         for i in range(image.shape[0]):
             rows.append(dict(name=batch["name"][i], index=int(batch["index"][i]), hole_fraction=float(mask[i].mean()),
-                             **{name: float(values[name][i]) for name in METRIC_NAMES},
-                             **({} if distances is None else {"lpips": distances[i]})))
+                             **{name: value[i] for name, value in values.items()}))
         if saved < cfg.save_images:
             saved += _save_panels(folder / "images", image, mask, prediction, batch["name"], cfg.save_images - saved)
     rows = rows[: cfg.limit] if cfg.limit is not None else rows
     if not rows:
         raise SystemExit("evaluate: the test split is empty")
 
-    means = _means(rows, extras, list(range(len(rows))))
-    extra = [name for name in EXTRA_METRICS if name in means]
-    summary = dict(method=method, label=label, images=len(rows), **means, bins=_bins(rows, extras),
-                   dataset=OmegaConf.to_container(cfg.dataset, resolve=True), mask=OmegaConf.to_container(cfg.mask, resolve=True),
-                   units=dict(ssim="[0, 1]", psnr="dB", l1_pct="%", hole_l1_pct="%", hole_psnr="dB",
-                              **{name: EXTRA_METRICS[name][2] for name in extra}),
-                   **({"definitions": {name: EXTRA_METRICS[name][3] for name in extra}} if extra else {}))
+    means = _means(rows, per_image, extras, list(range(len(rows))))
+    metrics = [*per_image, *(extras.set_metrics if extras is not None else [])]
+    beyond = [metric for metric in metrics if metric not in PROTOCOL]  # described in the file itself
+    summary = dict(method=method, label=label, images=len(rows), **means, bins=_bins(rows, per_image, extras),
+                   dataset=OmegaConf.to_container(cfg.dataset, resolve=True),
+                   mask=OmegaConf.to_container(cfg.mask, resolve=True),
+                   units={metric.name: metric.units_entry(with_direction=metric in beyond) for metric in metrics},
+                   **({"definitions": {metric.name: metric.definition for metric in beyond}} if beyond else {}))
     (folder / "metrics.json").write_text(json.dumps(summary, indent=2))
     with open(folder / "per_image.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
@@ -198,41 +194,42 @@ def read_per_image(folder: Path) -> list[dict]:
         return [upgrade_legacy(row, fractions=True) for row in csv.DictReader(handle)]
 
 
-def _means(rows: list[dict], extras: PerceptualEvaluation | None = None, indices: list[int] | None = None) -> dict[str, float]:
-    """The per-image metrics' means (LPIPS too when computed), and FID / IDS of these images."""
-    names = METRIC_NAMES + (("lpips",) if "lpips" in rows[0] else ())
-    means = {name: float(np.mean([r[name] for r in rows])) for name in names}
+def _means(rows: list[dict], per_image: Sequence[MetricSpec], extras: PerceptualEvaluation | None = None,
+           indices: list[int] | None = None) -> dict[str, float]:
+    """The per-image metrics' means, and FID / IDS of these images."""
+    means = {metric.name: float(np.mean([r[metric.name] for r in rows])) for metric in per_image}
     return {**means, **(extras.summary(indices) if extras is not None else {})}
 
 
-def _bins(rows: list[dict], extras: PerceptualEvaluation | None = None) -> dict[str, dict]:
+def _bins(rows: list[dict], per_image: Sequence[MetricSpec],
+          extras: PerceptualEvaluation | None = None) -> dict[str, dict]:
     bins = {}
     for low, high in zip(AREA_BINS[:-1], AREA_BINS[1:]):
         inside = [i for i, r in enumerate(rows) if low < r["hole_fraction"] <= high or (low == 0 and r["hole_fraction"] == 0)]
         if inside:
-            bins[f"{low:.0%}-{high:.0%}"] = dict(images=len(inside), **_means([rows[i] for i in inside], extras, inside))
+            means = _means([rows[i] for i in inside], per_image, extras, inside)
+            bins[f"{low:.0%}-{high:.0%}"] = dict(images=len(inside), **means)
     return bins
 
 
-def markdown_table(summaries: list[dict], dataset: str | None, mask_cfg: DictConfig) -> str:
-    """Our rows under the paper's published rows (those only for its protocol: the centre hole);
-    LPIPS, FID and P-IDS / U-IDS columns when they were computed."""
-    extra = [name for name in EXTRA_METRICS if name in summaries[0]]
-    paper_columns = ["SSIM", "PSNR (dB)", "mean L1 (%)", "hole L1 (%)", "hole PSNR (dB)", *(EXTRA_METRICS[n][0] for n in extra)]
+def markdown_table(summaries: list[dict], dataset: str | None, mask_cfg: DictConfig,
+                   metrics: Sequence[MetricSpec] = PROTOCOL) -> str:
+    """Our rows under the paper's published rows (those only for its protocol: the centre hole), one
+    column per metric of `metrics`; – where a row has no value."""
+    columns = [metric.column for metric in metrics]
     header = lambda names: ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-    cells = lambda r: (f" {r['ssim']:.4f} | {r['psnr']:.2f} | {r['l1_pct']:.3f} | {r['hole_l1_pct']:.3f} | {r['hole_psnr']:.2f} |"
-                       + "".join(f" {r[n]:.{EXTRA_METRICS[n][1]}f} |" if r.get(n) is not None else " – |" for n in extra))
-    lines = header(["method", *paper_columns])
+    cell = lambda value, digits: " – |" if value is None else f" {value:.{digits}f} |"
+    cells = lambda r: "".join(cell(r.get(metric.name), metric.digits) for metric in metrics)
+    lines = header(["method", *columns])
     papers_protocol = mask_cfg.get("_target_", "").endswith("CenterMask") and mask_cfg.get("fraction") == 0.5
     if dataset in PAPER_ROWS and papers_protocol:
-        for method, (ssim, psnr, l1) in PAPER_ROWS[dataset].items():
-            lines.append(f"| {method} (paper) | {ssim:.4f} | {psnr:.2f} | {l1:.3f} | – | – |" + " – |" * len(extra))
+        lines += [f"| {method} (paper) |" + cells(row) for method, row in PAPER_ROWS[dataset].items()]
     lines += [f"| {s['label']} |" + cells(s) for s in summaries]
     note = f"\n{summaries[0]['images']} test images" + (
         "" if dataset in PAPER_ROWS and papers_protocol else "; the paper's rows apply to its own test sets with the centre hole only")
     for s in summaries:
         if len(s["bins"]) > 1:
-            lines += ["", f"{s['label']}, by hole area:", "", *header(["hole area", "images", *paper_columns])]
+            lines += ["", f"{s['label']}, by hole area:", "", *header(["hole area", "images", *columns])]
             lines += [f"| {name} | {b['images']} |" + cells(b) for name, b in s["bins"].items()]
     return "\n".join(lines) + "\n" + note + "\n"
 
@@ -244,31 +241,6 @@ def _save_panels(folder: Path, image: Tensor, mask: Tensor, prediction: Tensor, 
         rows, columns = panel(image[i : i + 1], mask[i : i + 1], prediction[i : i + 1], raw_output=False)
         save_image(rows, folder / f"{Path(names[i]).stem}.png", nrow=columns)
     return count
-
-
-def photos_test_split(data_dir: str | Path, test_set: str, crop_size: int) -> Dataset:
-    """A photos test set (`dataset=photos dataset.test_set=...`) at `crop_size` under this module's
-    protocol: the images as `python -m musical_inpaint.evaluate` reads them, with their fixed holes."""
-    cfg = compose_config("evaluate", ["dataset=photos", f"dataset.test_set={test_set}", f"paths.data_dir={data_dir}",
-                                      f"crop_size={crop_size}", "dataset.num_workers=0"])
-    datamodule = instantiate(cfg.dataset)
-    datamodule.setup("test")
-    return datamodule.datasets["test"]
-
-
-def comparison_grid(generators: list[nn.Module], data_dir: str | Path, crop_size: int, path: Path, count: int = 4,
-                    test_sets: tuple[str, ...] = ("bsds500", "urban100")) -> None:
-    """A PNG of the first `count` images of each photos test set under this module's protocol,
-    one row each: masked input | Telea | PatchMatch | each generator's composite | ground truth."""
-    rows = []
-    for test_set in test_sets:
-        batch = next(iter(DataLoader(photos_test_split(data_dir, test_set, crop_size), batch_size=count)))
-        image, mask = batch["image"], batch["mask"]
-        filled = [composite(predict(generator, image, mask), image, mask) for generator in generators]
-        rows.append(torch.stack([image * (1 - mask) + mask, fill_with("telea", image, mask),
-                                 fill_with("patchmatch", image, mask), *filled, image], 1))
-    grid = torch.cat(rows)
-    save_image(to_unit(grid.flatten(0, 1)), path, nrow=grid.shape[1], padding=2, pad_value=1)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")

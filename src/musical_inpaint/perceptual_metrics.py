@@ -18,6 +18,7 @@ missing one is an error that says which file to put where, never a random networ
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import warnings
 from pathlib import Path
@@ -27,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from musical_inpaint.backbones import PretrainedWeightsError
+from musical_inpaint.metrics import METRICS, MetricSpec
 
 EXTRAS = "pip install 'musical-inpaint[metrics]'"
 
@@ -139,45 +141,60 @@ def inception_discriminative_scores(real: Tensor, fake: Tensor) -> dict[str, flo
     return dict(p_ids=p_ids, u_ids=float(u_ids))
 
 
+class LpipsScore:
+    """The per-image function of LPIPS (`metrics.PerImage`): quantised composites against quantised
+    targets, in float32 whatever the autocast around it, on `device` (None: the images' own)."""
+
+    def __init__(self, network: nn.Module, device: str | torch.device | None = None) -> None:
+        self.network, self.device = network, device
+
+    def __call__(self, out: Tensor, gt: Tensor, mask: Tensor) -> Tensor:
+        device = torch.device(self.device) if self.device is not None else out.device
+        unit = lambda x: (x / 127.5 - 1).to(device)
+        with torch.autocast(device_type=device.type, enabled=False):
+            return lpips_distance(self.network.to(device), unit(out), unit(gt))
+
+
+def lpips_metric(weights: str | Path | None, option: str = "metrics.lpips_weights",
+                 device: str | torch.device | None = None) -> MetricSpec:
+    """LPIPS as a per-image metric (`metrics.METRICS["lpips"]` with its network, from `weights` as
+    `lpips_network` reads them), for an evaluation or `metrics.PaperMetrics`."""
+    network = lpips_network(weights, option)
+    return dataclasses.replace(METRICS["lpips"], compute=LpipsScore(network.to(device) if device else network, device))
+
+
 class PerceptualEvaluation:
     """The configured extras of one evaluation (`metrics` in evaluate.yaml), networks loaded once:
-    per-image LPIPS and, for FID and P-IDS / U-IDS, the Inception features of every ground truth and
-    composite, kept per image so that any subset (a hole-area bin) has its own FID. The methods of
-    one evaluation see the same test images in the same order, so the ground truths' features are
-    extracted once, by the first method, and `reset` keeps them."""
+    per-image LPIPS (`per_image_metrics`, computed with the evaluation's other per-image metrics)
+    and, for FID and P-IDS / U-IDS (`set_metrics`), the Inception features of every ground truth
+    and composite, kept per image so that any subset (a hole-area bin) has its own FID. The methods
+    of one evaluation see the same test images in the same order, so the ground truths' features
+    are extracted once, by the first method, and `reset` keeps them."""
 
     def __init__(self, lpips: bool = False, fid: bool = False, ids: bool = False,
                  inception_weights: str | None = None, lpips_weights: str | None = None, device: str = "cpu") -> None:
         self.device = torch.device(device)
         if ids:
             _require("sklearn", "metrics.ids=true")  # before any image is evaluated
-        self.lpips = lpips_network(lpips_weights).to(self.device) if lpips else None
+        self.per_image_metrics = [lpips_metric(lpips_weights, device=self.device)] if lpips else []
         self.inception = inception(inception_weights).to(self.device) if fid or ids else None
         self.fid, self.ids = fid, ids
+        self.set_metrics = [METRICS[name] for name, on in (("fid", fid), ("p_ids", ids), ("u_ids", ids)) if on]
         self.real: list[Tensor] = []
         self.fake: list[Tensor] = []
-
-    @property
-    def enabled(self) -> bool:
-        return self.lpips is not None or self.inception is not None
 
     def reset(self) -> None:
         """Before the next method: its composites' features anew, the ground truths' kept."""
         self.fake = []
 
-    def update(self, inpainted: Tensor, target: Tensor) -> list[float] | None:
-        """One batch of quantised composites and ground truths (0..255); returns its per-image
-        LPIPS when that is on."""
-        distances = None
-        if self.lpips is not None:
-            unit = lambda x: (x / 127.5 - 1).to(self.device)
-            distances = lpips_distance(self.lpips, unit(inpainted), unit(target)).cpu().tolist()
+    def update(self, inpainted: Tensor, target: Tensor) -> None:
+        """One batch of quantised composites and ground truths (0..255): their Inception features,
+        where FID or P-IDS / U-IDS are on."""
         if self.inception is not None:
             as_bytes = lambda x: x.to(torch.uint8).to(self.device)
             if len(self.fake) == len(self.real):  # a batch no earlier method has seen
                 self.real.append(inception_features(self.inception, as_bytes(target)))
             self.fake.append(inception_features(self.inception, as_bytes(inpainted)))
-        return distances
 
     def summary(self, indices: list[int] | None = None) -> dict[str, float]:
         """FID (and P-IDS / U-IDS) over the images seen, or over those at `indices`."""

@@ -20,9 +20,14 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from musical_inpaint.compat import current_name, upgrade_legacy
+from musical_inpaint.metrics import METRICS
 
+# The validation metric shown beside the classical floor's (training.callbacks.ClassicalFloor: Telea).
+BESIDE_FLOOR = METRICS["hole_l1_pct"]
+VAL_COLUMN = f"val {BESIDE_FLOOR.label} {BESIDE_FLOOR.unit}".strip()
+FLOOR_COLUMN = f"Telea {BESIDE_FLOOR.label} {BESIDE_FLOOR.unit}".strip()
 # "batches": the last step of the run's CSV; steps count batches (generator updates).
-COLUMNS = ("run", "overrides", "status", "batches", "monitor", "final", "best", "val hole L1 %", "Telea hole L1 %")
+COLUMNS = ("run", "overrides", "status", "batches", "monitor", "final", "best", VAL_COLUMN, FLOOR_COLUMN)
 
 
 def run_folders(paths: list[Path]) -> list[Path]:
@@ -45,7 +50,7 @@ def batches_at(row: dict) -> int:
     return int(row["step"]) + (1 if row.get("epoch") not in (None, "") else 0)
 
 
-def validations(run: Path, metric: str = "val/hole_l1_pct") -> list[dict]:
+def validations(run: Path, metric: str = f"val/{BESIDE_FLOOR.name}") -> list[dict]:
     """The rows of a run's metrics.csv that hold `metric`: one per validation (older CSVs' L1
     columns read under today's names and unit, `metrics.upgrade_legacy`)."""
     path = run / "csv" / "metrics.csv"
@@ -68,7 +73,7 @@ def describe(run: Path) -> dict:
     # A run killed from outside (or still running) has no FAILED note: "validated" says only that.
     status = "failed" if (run / "FAILED").is_file() else "validated" if checked else "no validation"
     last = checked[-1] if checked else {}
-    percent = lambda key: f"{float(last[key]):.2f}" if last.get(key) else ""
+    beside = lambda key: f"{float(last[key]):.2f}" if last.get(key) else ""
     return {
         "run": str(run),
         "overrides": overrides,
@@ -77,8 +82,8 @@ def describe(run: Path) -> dict:
         "monitor": monitor,
         "final": f"{values[-1]:.4f}" if values else "",
         "best": f"{(min if mode == 'min' else max)(values):.4f}" if values else "",
-        "val hole L1 %": percent("val/hole_l1_pct"),
-        "Telea hole L1 %": percent("val/telea_hole_l1_pct"),
+        VAL_COLUMN: beside(f"val/{BESIDE_FLOOR.name}"),
+        FLOOR_COLUMN: beside(f"val/telea_{BESIDE_FLOOR.name}"),
     }
 
 
