@@ -642,21 +642,3 @@ def test_padding_never_shows_the_hole_contents_to_the_network(checkpoint, size):
     bright, dark = image.clone(), image.clone()
     bright[mask.expand_as(image) > 0], dark[mask.expand_as(image) > 0] = 1.0, -1.0
     torch.testing.assert_close(predict(generator, bright, mask), predict(generator, dark, mask))
-
-
-def test_a_checkpoint_is_never_scored_on_images_its_run_trained_on(tmp_path):
-    from musical_inpaint.errors import ConfigError
-    from musical_inpaint.evaluate import check_not_trained_on
-    from tests.helpers.layouts import make_photos
-
-    root = make_photos(tmp_path / "data")
-    paris = [root / "paris" / "context_encoder_pytorch" / "001_im.png"]
-    run_config = {"dataset": {"root": str(root), "extra_train": ["paris/context_encoder_pytorch"]}}
-    with pytest.raises(ConfigError, match=r"ckpt_path=run: its run trained on 1 of these 1 test images "
-                                          r"\(dataset.extra_train=\['paris/context_encoder_pytorch'\]"):
-        check_not_trained_on(run_config, "run", paris)
-    check_not_trained_on(run_config, "run", sorted((root / "bsds500" / "test").iterdir()))  # another test set
-    check_not_trained_on({"dataset": {"root": str(root), "extra_train": []}}, "run", paris)
-    moved = {"dataset": {"root": str(tmp_path / "where_it_trained"), "extra_train": ["paris/context_encoder_pytorch"]}}
-    with pytest.raises(ConfigError, match=r"its run trained on 1 of these 1 test images"):  # the photos have moved
-        check_not_trained_on(moved, "run", paris, data_root=root)

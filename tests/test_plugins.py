@@ -40,6 +40,15 @@ def test_a_variant_of_ones_own_is_refused_until_its_module_is_trusted_then_inpai
     assert (tmp_path / "out" / "a.png").is_file()
 
 
+def test_a_variant_of_ones_own_is_evaluated_once_trusted(variant_run, tmp_path):
+    args = ["dataset=synthetic", "crop_size=32", f"ckpt_path={variant_run}", "limit=2", "save_images=0"]
+    refused = run([*args, "hydra.run.dir=refused"], tmp_path, "musical_inpaint.evaluate")
+    assert refused.returncode == 2 and f"trust_modules=[{MODULE}]" in refused.stderr + refused.stdout
+    done = run([*args, f"trust_modules=[{MODULE}]", "hydra.run.dir=done"], tmp_path, "musical_inpaint.evaluate")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "MUSICAL, ours" in (tmp_path / "done" / "table.md").read_text()
+
+
 def test_a_variant_of_ones_own_exports_and_serves_the_web_page(variant_run, tmp_path):
     exported = run(["--checkpoint", str(variant_run), "--size", "32", "32", "--output", str(tmp_path / "x"),
                     "--format", "torchscript", "--trust-module", MODULE], tmp_path, "musical_inpaint.export")

@@ -31,8 +31,7 @@ from tqdm import tqdm
 
 from musical_inpaint.baselines import BASELINES, fill_with
 from musical_inpaint.config import CONFIG_DIR
-from musical_inpaint.data.images import list_images
-from musical_inpaint.errors import ConfigError, user_error
+from musical_inpaint.errors import user_error
 from musical_inpaint.inference import load_generator, pick_device, predict
 from musical_inpaint.imaging import composite, panel, quantise
 from musical_inpaint.compat import upgrade_legacy
@@ -74,37 +73,15 @@ def methods_of(cfg: DictConfig) -> list[tuple[str, str | None]]:
     return pairs
 
 
-def build_method(cfg: DictConfig, method: str, checkpoint: str | None, test_files: list[Path] = (),
-                 data_root: Path | None = None) -> tuple[Callable[[Tensor, Tensor], Tensor], str]:
-    """A function from (images in [-1, 1], masks) to predictions, and a label for the table; a
-    checkpoint whose run trained on any of `test_files` (read below `data_root`) is refused."""
+def build_method(cfg: DictConfig, method: str, checkpoint: str | None) -> tuple[Callable[[Tensor, Tensor], Tensor], str]:
+    """A function from (images in [-1, 1], masks) to predictions, and a label for the table."""
     if method == "musical":
         device = pick_device(cfg.device)
-        generator, run_config = load_generator(checkpoint, device)
-        check_not_trained_on(run_config, checkpoint, test_files, data_root)
+        generator, _ = load_generator(checkpoint, device, cfg.trust_modules)
         return (lambda image, mask: predict(generator, image.to(device), mask.to(device)).float().cpu()), (
             f"MUSICAL, ours ({checkpoint})"
         )
     return (lambda image, mask: fill_with(method, image, mask)), f"{method} (classical)"
-
-
-def check_not_trained_on(run_config: dict, checkpoint: str | None, test_files: list[Path],
-                         data_root: Path | None = None) -> None:
-    """A run with `dataset.extra_train` may have trained on the images of a test set it did not
-    guard (`PhotosDataModule.extra_training_files`); its scores there would mean nothing. Its
-    folders below a data root are looked for below the run's root and below `data_root`, the
-    evaluation's (the same photos may have moved since the run)."""
-    dataset = run_config.get("dataset") or {}
-    if not dataset.get("extra_train") or not test_files:
-        return
-    roots = {Path(dataset.get("root") or "."), *([Path(data_root)] if data_root is not None else [])}
-    folders = [root / folder for root in roots for folder in dataset["extra_train"]]
-    trained = {path.resolve() for folder in folders if folder.is_dir() for path in list_images(folder)}
-    seen = [path for path in test_files if Path(path).resolve() in trained]
-    if seen:
-        raise ConfigError(f"ckpt_path={checkpoint}: its run trained on {len(seen)} of these {len(test_files)} test images "
-                          f"(dataset.extra_train={list(dataset['extra_train'])}, e.g. {seen[0]}); scores on them would "
-                          "mean nothing")
 
 
 def evaluate(cfg: DictConfig) -> dict | list[dict]:
@@ -143,8 +120,7 @@ def evaluate_method(cfg: DictConfig, datamodule, method: str, checkpoint: str | 
     `per_image` are the metrics of each image (per_image.csv's columns), `extras` adds FID and
     P-IDS / U-IDS, overall and per hole-area bin."""
     folder.mkdir(parents=True, exist_ok=True)
-    fill, label = build_method(cfg, method, checkpoint, getattr(datamodule.datasets.get("test"), "files", []),
-                               getattr(datamodule, "root", None))
+    fill, label = build_method(cfg, method, checkpoint)
     loader = datamodule.test_dataloader()
     batches = len(loader) if cfg.limit is None else min(len(loader), math.ceil(cfg.limit / loader.batch_size))
     rows, saved = [], 0
@@ -248,8 +224,9 @@ def main(cfg: DictConfig) -> dict:
     try:
         return evaluate(cfg)
     except Exception as error:
-        if user_error(error):
-            log.error("%s", user_error(error))
+        shown = user_error(error, cfg)
+        if shown:
+            log.error("%s", shown)
             sys.exit(2)
         raise
 
