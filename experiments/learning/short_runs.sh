@@ -2,7 +2,7 @@
 # Short runs of the photos_cpu recipe at 64 x 64, or 128 with SIZE (experiments/learning/README.md, section 11): is
 # it limited by its 340 training photos, and what do more views per photo or a shallower U-Net buy?
 # Their baseline keeps the paper's instance norms, as when sections 11 and 16 ran them (the preset
-# has batch norms since session 18: the run named batch).
+# has batch norms since commit 69b0ac2: the run named batch).
 # Each run: bf16-mixed (PRECISION=32-true where the CPU emulates bfloat16: the training log warns),
 # STEPS steps, its cosine over them, no time guard (so the figures do not depend on what else the
 # machine ran), the same validation photos; NAMES from:

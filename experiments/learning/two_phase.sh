@@ -7,7 +7,7 @@
 # four test sets as experiments/photos_cpu/run.sh does, beside the classical floors at 128 of a
 # photos_cpu run folder (FLOORS/128, made by `baselines.sh DATA FLOORS 128`; checked first).
 # Extra overrides go to both phases; the paper's instance norms unless they say otherwise, as when
-# section 10 ran it (the preset has batch norms since session 18).
+# section 10 ran it (the preset has batch norms since commit 69b0ac2).
 #   bash experiments/learning/two_phase.sh DATA_DIR OUT_DIR FLOORS_DIR STEPS1 STEPS2 [overrides...]
 set -euo pipefail
 DATA=${1:?data dir}; OUT=${2:?output dir}; FLOORS=${3:?floors of a photos_cpu run: RUN/floors}

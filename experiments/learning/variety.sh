@@ -4,7 +4,7 @@
 # over [64, 128] and (V2) that plus training holes of the same size at random places; side by
 # side, one thread each; then each run on the four test sets as experiments/photos_cpu/run.sh does,
 # beside the classical floors of a photos_cpu run folder (FLOORS, made by its baselines.sh). The
-# paper's instance norms, as then (the preset has batch norms since session 18).
+# paper's instance norms, as then (the preset has batch norms since commit 69b0ac2).
 #   bash experiments/learning/variety.sh DATA_DIR OUT_DIR FLOORS_DIR
 set -euo pipefail
 DATA=${1:?data dir}; OUT=${2:?output dir}; FLOORS=${3:?floors of a photos_cpu run: OUT/floors}

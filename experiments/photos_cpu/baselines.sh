@@ -14,7 +14,7 @@ for size in $SIZES; do
         > /dev/null
     done
   done
-  for method in telea patchmatch harmonic; do  # Urban100, all 100 images (the figures the issue quoted)
+  for method in telea patchmatch harmonic; do  # Urban100, all 100 images (figures over the whole set)
     $PY -m musical_inpaint.evaluate method=$method dataset=folder dataset.root=$DATA/urban100 dataset.test_root=$DATA/urban100 \
       crop_size=$size dataset.num_workers=0 save_images=0 hydra.run.dir=$OUT/$size/urban100_all/$method > /dev/null
   done

@@ -24,7 +24,7 @@ from photos_test_sets import comparison_grid  # noqa: E402
 TEST_SETS = {"bsds500": "BSDS500 test", "urban100": "Urban100 img_081-100", "paris": "Paris eval", "places50": "Places50"}
 METHODS = ("telea", "navier_stokes", "patchmatch")
 FLOOR_METHODS = (*METHODS, "harmonic")  # the floors table also shows a harmonic fill where it was measured
-TARGET = 0.9  # the issue: hole L1 at least 10 % below Telea's and PatchMatch's
+TARGET = 0.9  # the question: hole L1 at least 10 % below Telea's and PatchMatch's
 
 
 def per_image_hole_l1(folder: Path) -> dict[str, float]:
