@@ -78,11 +78,11 @@ class RunTimeEstimate(Callback):
     @rank_zero_only
     def say(self, seconds_per_step: float, total: int, seconds: float, trainer: L.Trainer) -> None:
         timer = next((c for c in trainer.callbacks if isinstance(c, Timer) and c.time_remaining() is not None), None)
-        capped = timer is not None and timer.time_remaining() < seconds
-        if capped:
+        message = f"on this CPU a step takes {seconds_per_step:.2f} s: the {total:,} steps configured would take about " \
+                  f"{_duration(seconds)} more"
+        if timer is not None and timer.time_remaining() < seconds:
+            message += f"; trainer.max_time stops the run after {_duration(timer.time_remaining())}"
             seconds = timer.time_remaining()
-        message = (f"on this CPU a step takes {seconds_per_step:.2f} s: the {total:,} steps configured would take "
-                   f"about {_duration(seconds)} more" + (" (trainer.max_time stops it then)" if capped else ""))
         if seconds > 3600 * self.warn_hours:
             log.warning("%s. For a CPU, train a preset sized for it: experiment=photos_cpu (an hour on 2 cores, real "
                         "photos) or experiment=quickstart (about 5 minutes, synthetic); the paper's setting needs a GPU",
