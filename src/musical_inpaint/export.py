@@ -104,11 +104,20 @@ def main(argv: list[str] | None = None) -> int:
     exporters = {"torchscript": (export_torchscript, check_torchscript, "pt"), "onnx": (export_onnx, check_onnx, "onnx")}
     for name in args.format:
         export, check, suffix = exporters[name]
-        path = export(model, inputs, args.output / f"musical_{height}x{width}.{suffix}")
-        difference = check(path, reference, inputs)
-        if not difference <= TOLERANCE:
-            print(f"export: {name} output differs from eager PyTorch by {difference:.3g}", file=sys.stderr)
-            return 1
+        # Written under a temporary name and renamed once checked: a file that fails the check
+        # never stands under a result's name.
+        path = args.output / f"musical_{height}x{width}.{suffix}"
+        partial = path.with_name(f".{path.name}.partial")
+        try:
+            export(model, inputs, partial)
+            difference = check(partial, reference, inputs)
+            if not difference <= TOLERANCE:
+                print(f"export: {name} output differs from eager PyTorch by {difference:.3g}; nothing written",
+                      file=sys.stderr)
+                return 1
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
         print(f"{name}: {path} (max difference from eager: {difference:.2g})")
     return 0
 
