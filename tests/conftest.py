@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import SHARED_DATA
+from tests.helpers.runs import Fit, TrainedRun, train_run
 
 
 @pytest.fixture
@@ -15,11 +16,30 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory) -> Path:
-    """A tiny model trained for a few steps, with a discriminator: a real checkpoint of a real run."""
-    from musical_inpaint.train import train
-    from tests.helpers.configs import tiny_config
+def adversarial_run(tmp_path_factory) -> TrainedRun:
+    """A tiny model trained for 4 steps with a discriminator, validated at steps 2 and 4: a real
+    run folder of a real run, trained once for every test that reads it (none may change it)."""
+    return train_run(tmp_path_factory.mktemp("adversarial_run"), "adv_weight=0.3")
 
-    folder = tmp_path_factory.mktemp("run")
-    train(tiny_config(folder, "adv_weight=0.3", "trainer.max_steps=4"))
-    return folder / "checkpoints" / "last.ckpt"
+
+@pytest.fixture(scope="session")
+def checkpoint(adversarial_run) -> Path:
+    """The last checkpoint of `adversarial_run`."""
+    return adversarial_run.last
+
+
+@pytest.fixture
+def fits(monkeypatch) -> list[Fit]:
+    """Every Trainer.fit the test makes, in order, with the module's weights as each fit began."""
+    import lightning as L
+
+    records: list[Fit] = []
+    fit = L.Trainer.fit
+
+    def recorded(trainer, module, *args, **kwargs):
+        initial = {name: value.detach().cpu().clone() for name, value in module.state_dict().items()}
+        records.append(Fit(trainer, module, initial))
+        return fit(trainer, module, *args, **kwargs)
+
+    monkeypatch.setattr(L.Trainer, "fit", recorded)
+    return records

@@ -106,6 +106,18 @@ def test_the_command_line_names_a_bad_checkpoint(tmp_path, capsys):
     assert "app: " in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("options, host, port",
+                         [([], "127.0.0.1", 7860), (["--host", "0.0.0.0", "--port", "8123"], "0.0.0.0", 8123)])
+def test_the_command_line_serves_localhost_only_unless_told(checkpoint, monkeypatch, capsys, options, host, port):
+    from musical_inpaint.app import main
+
+    launched = []  # what the page would be served with; nothing is served
+    monkeypatch.setattr(gr.Blocks, "launch", lambda page, *args, **kwargs: launched.append((args, kwargs)))
+    assert main(["--checkpoint", str(checkpoint), "--device", "cpu", *options]) == 0
+    assert launched == [((), dict(server_name=host, server_port=port))]
+    assert f"serving on http://{host}:{port}" in capsys.readouterr().out
+
+
 def test_nothing_painted_says_what_to_do(served, tmp_path):
     url, methods = served
     image = write_image(tmp_path / "a.png", 40, 40, seed=1)

@@ -3,7 +3,6 @@
 import csv
 import json
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -425,15 +424,46 @@ def test_no_hole_returns_the_image_and_all_hole_stays_finite(checkpoint, tmp_pat
     assert filled.std() < 60 and 0 < filled.mean() < 255  # a plain, finite image rather than noise
 
 
-def test_one_mask_for_a_folder_and_the_downscaled_strategy(checkpoint, tmp_path):
+@pytest.fixture
+def fills(monkeypatch):
+    """What inpaint's network fill receives, per call: the image's shape and the hole's bounding
+    box (top, bottom, left, right)."""
+    import musical_inpaint.inpaint as inpaint
+
+    shapes = []
+    make_fill = inpaint.generator_fill
+
+    def recorded(generator, device):
+        fill = make_fill(generator, device)
+
+        def spied(rgb, hole):
+            rows, cols = np.nonzero(hole)
+            shapes.append((rgb.shape, (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1)))
+            return fill(rgb, hole)
+
+        return spied
+
+    monkeypatch.setattr(inpaint, "generator_fill", recorded)
+    return shapes
+
+
+def test_one_mask_for_a_folder_and_the_downscaled_strategy(checkpoint, tmp_path, fills):
     for i in range(2):
         write_image(tmp_path / "in" / f"{i}.png", 96, 80, seed=i)
     mask = _mask_file(tmp_path / "m.png", 96, 80, box=(20, 20, 60, 70))
     assert _run(checkpoint, tmp_path / "in", mask, tmp_path / "out", "--max-side", "48") == 0
+    # 96 x 80 at a longest side of 48: the network fills 48 x 40, the hole halved and grown by the
+    # pixels it partly covers there
+    assert fills == [((40, 48, 3), (9, 31, 9, 36))] * 2
+    hole = np.asarray(Image.open(mask)) >= 127
     for i in range(2):
         out, original = (np.asarray(Image.open(p)) for p in (tmp_path / "out" / f"{i}.png", tmp_path / "in" / f"{i}.png"))
-        hole = np.asarray(Image.open(mask)) >= 127
         assert out.shape == original.shape and np.array_equal(out[~hole], original[~hole])
+        assert not np.array_equal(out[hole], original[hole])
+    # An image within --max-side is filled at its own size.
+    fills.clear()
+    assert _run(checkpoint, tmp_path / "in" / "0.png", mask, tmp_path / "full", "--max-side", "96") == 0
+    assert fills == [((80, 96, 3), (20, 60, 20, 70))]
 
 
 def test_bad_inputs_get_clear_errors(checkpoint, tmp_path, capsys):
@@ -482,13 +512,18 @@ def test_inpaint_never_writes_over_its_inputs(checkpoint, tmp_path, capsys):
 
 
 def test_inpaint_refuses_existing_files_and_writes_nothing_partial(checkpoint, tmp_path, capsys):
-    image = write_image(tmp_path / "x.png", 40, 40)
-    assert _run(checkpoint, image, "center", tmp_path / "out") == 0
-    first = (tmp_path / "out" / "x.png").read_bytes()
-    assert _run(checkpoint, image, "center", tmp_path / "out") == 2
-    assert "already exist" in capsys.readouterr().err and (tmp_path / "out" / "x.png").read_bytes() == first
-    assert _run(checkpoint, image, "center", tmp_path / "out", "--overwrite") == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.png"]  # no temporary file left
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    for name in ("a", "b", "c"):
+        write_image(photos / f"{name}.png", 40, 40, seed=ord(name))
+    assert _run(checkpoint, photos / "c.png", "center", out) == 0  # the last output of the folder, there already
+    last = (out / "c.png").read_bytes()
+    assert _run(checkpoint, photos, "center", out) == 2
+    err = capsys.readouterr().err
+    assert "c.png already exist" in err and "a.png" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["c.png"]  # nothing written
+    assert (out / "c.png").read_bytes() == last
+    assert _run(checkpoint, photos, "center", out, "--overwrite") == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "c.png"]  # no temporary file left
 
 
 def test_inpaint_keeps_every_result_of_inputs_sharing_a_stem(checkpoint, tmp_path, capsys):
@@ -510,18 +545,23 @@ def test_inpaint_output_that_is_a_file_is_a_clear_error(checkpoint, tmp_path, ca
     assert "cannot write to --output" in capsys.readouterr().err and notes.read_text() == "mine"
 
 
-def test_inpaint_read_only_output_is_a_clear_error(checkpoint, tmp_path, capsys):
-    if os.geteuid() == 0:
-        pytest.skip("root ignores file permissions")
+@pytest.mark.parametrize("refused", ["save", "rename"])
+def test_inpaint_read_only_output_is_a_clear_error(checkpoint, tmp_path, capsys, monkeypatch, refused):
+    # A read-only folder, as the OS answers it (root ignores file modes, so it is simulated):
+    # refused when the temporary file is written, or when it is renamed to its name.
+    import musical_inpaint.inpaint as inpaint
+
+    def deny(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
     image = write_image(tmp_path / "x.png", 40, 40)
     locked = tmp_path / "locked"
     locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        assert _run(checkpoint, image, "center", locked) == 2
-        assert "cannot write" in capsys.readouterr().err and not list(locked.iterdir())
-    finally:
-        locked.chmod(0o700)
+    monkeypatch.setattr(*((Image.Image, "save") if refused == "save" else (inpaint.os, "replace")), deny)
+    assert _run(checkpoint, image, "center", locked) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"inpaint: cannot write .*locked/x.png below --output: .*Permission denied", err), err
+    assert not list(locked.iterdir())  # the partial file removed
 
 
 @pytest.mark.parametrize("size", [(1, 1), (7, 9), (16, 16), (17, 40)])

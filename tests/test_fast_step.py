@@ -11,6 +11,7 @@ from musical_inpaint.models import DenseNetDiscriminator
 from musical_inpaint.models.discriminator import SplitBatchNorm2d
 from musical_inpaint.train import train
 from tests.helpers.configs import tiny_config
+from tests.helpers.runs import moves
 
 
 @pytest.mark.parametrize("momentum", [0.1, None])
@@ -89,7 +90,7 @@ def test_pair_falls_back_to_two_passes_after_conversion_to_sync_batch_norm():
         torch.testing.assert_close(ours, theirs)
 
 
-def test_a_fast_step_trains_to_the_same_weights(tmp_path):
+def test_a_fast_step_trains_to_the_same_weights(tmp_path, fits):
     # The real Trainer, two batches with a discriminator: one-pass D, static-shape attention and
     # foreach Adam against today's step, from the same seed. In float64 and at 64 x 64, batch 4:
     # at 32 x 32, batch 2 the last dense block's batch norms see 2 values per channel, whose
@@ -104,3 +105,10 @@ def test_a_fast_step_trains_to_the_same_weights(tmp_path):
     assert today.keys() == fast.keys() and any(k.startswith("discriminator.") for k in today)
     for name, value in today.items():
         torch.testing.assert_close(fast[name], value, rtol=1e-7, atol=1e-8, msg=name)
+    # From one starting point, and most of each network's tensors moved by the two steps (Adam's
+    # first steps are about lr = 1e-3 each) far beyond that tolerance.
+    start = fits[0].initial
+    assert len(fits) == 2 and all(torch.equal(fits[1].initial[name], value) for name, value in start.items())
+    for network in ("generator", "discriminator"):
+        moved = moves(today, start, network)
+        assert moved[len(moved) // 2] > 1e-4 and moved[-1] > 1e-3, (network, moved)

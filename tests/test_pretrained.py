@@ -1,5 +1,5 @@
 import re
-import socket
+from urllib.error import URLError
 
 import pytest
 import torch
@@ -81,21 +81,26 @@ def test_random_initialisation_only_when_asked():
     assert DenseNetDiscriminator(weights=None)(torch.zeros(1, 3, 64, 64)).shape == (1, 256, 2, 2)
 
 
-def _network_reachable() -> bool:
-    try:
-        socket.getaddrinfo("download.pytorch.org", 443)
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(_network_reachable(), reason="needs a machine without internet")
 def test_offline_imagenet_request_names_the_option(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(PretrainedWeightsError, match="model.loss.vgg_weights=/path/to/vgg16-397923af.pth"):
+    # No network, as torch.hub meets it: the download's request fails with a URLError (an OSError).
+    requested = []
+
+    def offline(request, *args, **kwargs):
+        requested.append(request.full_url)
+        raise URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "urlopen", offline)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache
+    cache = tmp_path / "hub" / "checkpoints"
+    with pytest.raises(PretrainedWeightsError) as vgg:
         VGG16Features(weights="imagenet")
+    assert re.search(rf"model.loss.vgg_weights: cannot obtain ImageNet weights .*name resolution.*place it at "
+                     rf"{cache}/vgg16-397923af.pth or set model.loss.vgg_weights=/path/to/vgg16-397923af.pth",
+                     str(vgg.value))
     with pytest.raises(PretrainedWeightsError, match="pretrained=false .* model.discriminator.weights=null"):
         DenseNetDiscriminator(weights="imagenet")
+    assert [url.rsplit("/", 1)[-1] for url in requested] == ["vgg16-397923af.pth", "densenet121-a639ec97.pth"]
+    assert not list(cache.iterdir())  # no partial download left in the cache
 
 
 def test_bad_weight_files_get_clear_errors(tmp_path, vgg_file):

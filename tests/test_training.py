@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from musical_inpaint.baselines import fill_with
+from musical_inpaint.losses import HingeLoss, NonSaturatingLoss
 from musical_inpaint.metrics import paper_metrics
 from musical_inpaint.training.module import MusicalInpainting, NonFiniteLossError
 from musical_inpaint.errors import ConfigError
@@ -25,6 +26,7 @@ from musical_inpaint.train import train
 from musical_inpaint.training.init_from import read_init, start_from
 from tests.helpers import CONFIG_DIR, REPO
 from tests.helpers.configs import TINY, compose_train, tiny_config
+from tests.helpers.runs import train_run
 
 PATCH_SIZES = {"multi_scale": [1, 3], "single_scale": [3]}
 
@@ -57,7 +59,7 @@ def test_every_option_of_every_group_composes_and_instantiates(group, option, tm
     config = compose_train(overrides)
     if group in ("dataset", "mask", "experiment"):
         assert isinstance(instantiate(config.dataset), L.LightningDataModule)
-    if group in ("model", "attention", "experiment", "variant"):
+    if group in ("model", "attention", "experiment"):
         module = instantiate(config.model)
         assert isinstance(module, MusicalInpainting)
         assert (module.discriminator is None) == (config.adv_weight == 0)
@@ -92,6 +94,45 @@ def test_experiment_presets_hold_the_papers_settings(experiment, adv, attention,
     for key, value in extra.items():
         assert OmegaConf.select(config, key) == value
     assert compose_train([*f"experiment={experiment}".split(), "adv_weight=0.5"]).model.adversarial.weight == 0.5  # overrides win
+
+
+# variant -> (the attention's patch sizes, adv_weight)
+VARIANTS = {"full": ([1, 3], 0.3), "no_adv": ([1, 3], 0.0), "single_scale": ([3], 0.3),
+            "no_attention_no_adv": (None, 0.0)}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_variant_sets_its_attention_and_adversarial_weight_and_nothing_else(variant):
+    assert group_options("variant") == sorted(VARIANTS)
+    patch_sizes, adv = VARIANTS[variant]
+    for preset in ([], ["experiment=celeba"]):  # with and without an adversarial loss to begin with
+        config = compose_train([*preset, f"variant={variant}"])
+        attention = config.model.generator.attention
+        assert (None if attention is None else list(attention.patch_sizes)) == patch_sizes
+        assert config.adv_weight == config.model.adversarial.weight == adv
+        changed, before = (OmegaConf.to_container(c) for c in (config, compose_train(preset)))
+        for tree in (changed, before):
+            del tree["adv_weight"], tree["model"]["generator"]["attention"]
+        assert changed == before
+    small = ["pretrained=false", "model.generator.base_channels=4", "model.generator.dilated_blocks=1"]
+    module = instantiate(compose_train([f"variant={variant}", *small]).model)
+    built = module.generator.attention
+    assert (None if built is None else [b.patch_size for b in built.branches]) == patch_sizes
+    assert (module.discriminator is None) == (module.adversarial is None) == (adv == 0)
+
+
+@pytest.mark.parametrize("option, loss", [("non_saturating", NonSaturatingLoss), ("hinge", HingeLoss)])
+def test_every_adversarial_option_builds_its_loss_at_adv_weight(option, loss):
+    assert group_options("adversarial") == ["hinge", "non_saturating"]
+    assert compose_train([]).model.adversarial._target_.endswith(".NonSaturatingLoss")  # the paper's
+    small = ["pretrained=false", "model.generator.base_channels=4", "model.generator.dilated_blocks=1"]
+    config = compose_train([f"adversarial={option}", "adv_weight=0.7", *small])
+    assert config.model.adversarial._target_ == f"musical_inpaint.losses.{loss.__name__}"
+    assert config.model.adversarial.weight == 0.7 and config.model.adversarial.r1_weight == 0
+    module = instantiate(config.model)
+    assert type(module.adversarial) is loss and module.adversarial.weight == 0.7 and module.discriminator is not None
+    off = instantiate(compose_train([f"adversarial={option}", "adv_weight=0", *small]).model)
+    assert off.adversarial is None and off.discriminator is None
 
 
 def test_cpu_presets_keep_the_recipes_their_committed_runs_used():
@@ -132,14 +173,32 @@ def test_adv_weight_zero_builds_no_discriminator_and_one_optimiser(tmp_path):
 
 @pytest.mark.parametrize("attention", ["multi_scale", "single_scale", "none"])
 @pytest.mark.parametrize("adv_weight", [0.0, 0.3])
-def test_fast_dev_run_for_every_variant(attention, adv_weight, tmp_path):
-    config = tiny_config(tmp_path, f"attention={attention}", f"adv_weight={adv_weight}", "debug=fdr")
-    train(config)
+def test_fast_dev_run_for_every_variant(attention, adv_weight, tmp_path, fits):
+    # debug=fdr: one training batch that updates every weight of the variant's networks, one
+    # validation batch that gives the monitored metric, and no checkpoint.
+    value = train(tiny_config(tmp_path, f"attention={attention}", f"adv_weight={adv_weight}", "debug=fdr"))
+    (fit,) = fits
+    assert fit.trainer.fast_dev_run and fit.trainer.global_step == 1
+    assert value is not None and math.isfinite(value) and fit.trainer.callback_metrics["val/ssim"] > 0
+    built = fit.module.generator.attention
+    assert (None if built is None else [b.patch_size for b in built.branches]) == PATCH_SIZES.get(attention)
+    networks = ["generator"] + (["discriminator"] if adv_weight else [])
+    assert (fit.module.discriminator is None) == (adv_weight == 0)
+    assert ("train/d_loss" in fit.trainer.callback_metrics) == (adv_weight > 0)
+    for network in networks:
+        # (the squeeze-excitation's few ReLU units of a 4-channel model may all be off for one
+        # batch: their weights then get no gradient; the bias after them still moves)
+        dead = ("attention.se.fc.0.", "attention.se.fc.2.weight")
+        still = [name for name, moved in fit.moved(network).items() if not moved and not name.startswith(dead)]
+        assert not still and fit.moved(network), (network, still)
+    assert not (tmp_path / "checkpoints").exists()
 
 
-def test_bf16_mixed_precision_stays_finite(tmp_path):
+def test_bf16_mixed_precision_stays_finite(tmp_path, fits):
     config = tiny_config(tmp_path, "adv_weight=0.3", "trainer.precision=bf16-mixed", "trainer.max_steps=4")
     train(config)
+    (fit,) = fits
+    assert fit.trainer.precision == "bf16-mixed" and all(fit.moved("discriminator").values())
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     assert all(torch.isfinite(v).all() for v in checkpoint["state_dict"].values() if v.is_floating_point())
 
@@ -152,36 +211,43 @@ def test_hinge_loss_with_an_r1_penalty_trains(tmp_path):
     assert len(r1) == len(d_loss) == 4 and all(math.isfinite(v) and v >= 0 for v in r1 + d_loss)
 
 
-def test_a_run_folder_holds_config_logs_checkpoints_and_images(tmp_path):
-    value = train(tiny_config(tmp_path, "adv_weight=0.3"))
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory):
+    """The tiny 4-step run without a discriminator, validated at steps 2 and 4 (read-only)."""
+    return train_run(tmp_path_factory.mktemp("plain_run"), "adv_weight=0")
+
+
+def test_a_run_folder_holds_config_logs_checkpoints_and_images(adversarial_run):
+    folder, value = adversarial_run.folder, adversarial_run.value
     assert isinstance(value, float) and 0 < value <= 100  # the monitored metric: the quickstart's val/hole_l1_pct
-    assert (tmp_path / "config.yaml").is_file() and "adv_weight: 0.3" in (tmp_path / "config.yaml").read_text()
-    checkpoints = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert (folder / "config.yaml").is_file() and "adv_weight: 0.3" in (folder / "config.yaml").read_text()
+    checkpoints = sorted(p.name for p in (folder / "checkpoints").iterdir())
     assert "last.ckpt" in checkpoints and any(name.startswith("best-") for name in checkpoints)
-    assert sorted(p.name for p in (tmp_path / "images").iterdir())  # validation panels
-    rows = list(csv.DictReader(open(tmp_path / "csv" / "metrics.csv")))
-    columns = set(rows[0])
+    assert [p.suffix for p in (folder / "images").iterdir()] == [".png", ".png"]  # a panel per validation
+    columns = set(adversarial_run.metrics()[0])
     for name in ("train/d_loss", "train/g_total", "train/g_style", "train/g_perceptual", "train/g_adversarial",
                  "train/g_tv", "train/g_l1", "val/ssim", "val/psnr", "val/l1_pct", "val/hole_l1_pct"):
         assert name in columns, name
-    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(adversarial_run.last, weights_only=False)
     assert checkpoint["global_step"] == 4 and len(checkpoint["optimizer_states"]) == 2
     assert any(k.startswith("generator.") for k in checkpoint["state_dict"])
     assert any(k.startswith("discriminator.") for k in checkpoint["state_dict"])
     assert checkpoint["run_config"]["adv_weight"] == 0.3  # the checkpoint describes itself
 
 
-@pytest.mark.parametrize("adv_weight", [0.3, 0])
-def test_every_step_number_counts_batches_with_or_without_a_discriminator(tmp_path, adv_weight):
-    train(tiny_config(tmp_path, f"adv_weight={adv_weight}", "trainer.max_steps=4", "trainer.val_check_interval=2"))
-    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+@pytest.mark.parametrize("run", ["adversarial_run", "plain_run"])
+def test_every_step_number_counts_batches_with_or_without_a_discriminator(request, run):
+    # Both runs: trainer.max_steps=4, trainer.val_check_interval=2 (TINY).
+    run = request.getfixturevalue(run)
+    checkpoint = torch.load(run.last, weights_only=False)
+    assert (len(checkpoint["optimizer_states"]) == 2) == (checkpoint["run_config"]["adv_weight"] > 0)
     batches = checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["completed"]
     assert batches == 4 and checkpoint["global_step"] == 4  # max_steps=4 trained 4 batches
-    rows = list(csv.DictReader(open(tmp_path / "csv" / "metrics.csv")))
+    rows = run.metrics()
     assert [int(r["step"]) for r in rows if r.get("train/g_total")] == [1, 2, 3, 4]
     assert [int(r["step"]) for r in rows if r.get("val/hole_l1_pct")] == [2, 4]
-    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["val_step00000002.png", "val_step00000004.png"]
-    assert [p.name for p in (tmp_path / "checkpoints").glob("best-*")][0].endswith(
+    assert sorted(p.name for p in (run.folder / "images").iterdir()) == ["val_step00000002.png", "val_step00000004.png"]
+    assert [p.name for p in (run.folder / "checkpoints").glob("best-*")][0].endswith(
         ("step00000002.ckpt", "step00000004.ckpt"))
 
 
@@ -267,11 +333,9 @@ def test_init_from_names_what_does_not_fit(tmp_path):
     assert not (tmp_path / "b" / "checkpoints").exists()
 
 
-def test_every_run_reports_telea_on_its_validation_images(tmp_path, caplog):
-    config = tiny_config(tmp_path, "adv_weight=0")
-    with caplog.at_level("INFO", logger="musical_inpaint.train"):
-        train(config)
-    rows = [r for r in csv.DictReader(open(tmp_path / "csv" / "metrics.csv")) if r.get("val/hole_l1_pct")]
+def test_every_run_reports_telea_on_its_validation_images(plain_run, tmp_path):
+    config = tiny_config(tmp_path, "adv_weight=0")  # plain_run's: its data and masks
+    rows = [r for r in plain_run.metrics() if r.get("val/hole_l1_pct")]
     assert len(rows) == 2  # steps 2 and 4: Telea computed once, logged beside both
     assert rows[0]["val/telea_hole_l1_pct"] == rows[1]["val/telea_hole_l1_pct"] and "time/train_minutes" in rows[0]
     # The same value as Telea run directly on the same validation images and masks.
@@ -281,8 +345,8 @@ def test_every_run_reports_telea_on_its_validation_images(tmp_path, caplog):
     image, mask = torch.cat([b["image"] for b in batches]), torch.cat([b["mask"] for b in batches])
     expected = paper_metrics(fill_with("telea", image, mask), image, mask)["hole_l1_pct"].mean()
     assert float(rows[0]["val/telea_hole_l1_pct"]) == pytest.approx(float(expected), rel=1e-6)
-    assert "final validation hole L1" in caplog.text and "telea on the same images" in caplog.text
-    assert "data: 8 train, 2 val" in caplog.text  # the split sizes, said at the start
+    assert "final validation hole L1" in plain_run.log and "telea on the same images" in plain_run.log
+    assert "data: 8 train, 2 val" in plain_run.log  # the split sizes, said at the start
 
 
 def test_cosine_schedule_decays_both_learning_rates_to_zero(tmp_path):
