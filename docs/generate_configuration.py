@@ -107,6 +107,8 @@ def described(rows: list[tuple[str, str, str]], explained: dict[str, str]) -> li
             comment = f"Lightning's `Trainer({key.split('.')[1]}=...)`"
         if not comment and key.endswith("._target_"):
             comment = "the class built"
+        if not comment and default.startswith("`") and "." in default and not explained.get(key):
+            comment = "the part this option builds (described above)"
         out.append((key, default, comment or explained.get(key, "")))
     return out
 
