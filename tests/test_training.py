@@ -36,7 +36,7 @@ def group_options(group):
 def test_the_papers_celeba_command_composes_exactly_as_typed():
     config = compose_train(["dataset=celeba", "adv_weight=0"])
     assert config.model.adversarial.weight == 0 and config.dataset._target_.endswith("CelebADataModule")
-    assert list(config.model.generator.attention.patch_sizes) == [1, 3] and config.model.loss.style == 250
+    assert list(config.model.generator.attention.patch_sizes) == [1, 3] and config.model.loss.terms.style.weight == 250
 
 
 @pytest.mark.parametrize(
@@ -85,7 +85,8 @@ def test_experiment_presets_hold_the_papers_settings(experiment, adv, attention,
     config = compose_train(f"experiment={experiment}".split())
     assert config.adv_weight == adv and list(config.model.generator.attention.patch_sizes) == PATCH_SIZES[attention]
     assert config.dataset.batch_size == 5 and config.model.lr == 2e-4 and list(config.model.betas) == [0.5, 0.999]
-    assert config.model.loss.tv == 0.001 and config.model.loss.l1 == 100 and config.model.loss.perceptual == 0.07
+    weights = {name: term.weight for name, term in config.model.loss.terms.items()}
+    assert weights == {"perceptual": 0.07, "style": 250, "tv": 0.001, "l1": 100, "hole_l1": extra.get("hole_l1_weight", 0)}
     for key, value in extra.items():
         assert OmegaConf.select(config, key) == value
     assert compose_train([*f"experiment={experiment}".split(), "adv_weight=0.5"]).model.adversarial.weight == 0.5  # overrides win
@@ -100,7 +101,8 @@ def test_cpu_presets_keep_the_recipes_their_committed_runs_used():
     ablation = compose_train(["experiment=ablation_photos"])
     assert ablation.dataset.train_load_size is None and ablation.trainer.max_steps == 800
     assert ablation.model.generator.norm == "instance"
-    assert ablation.model.loss.hole_l1 == photos.model.loss.hole_l1 == 100 and ablation.model.lr == photos.model.lr
+    assert ablation.model.loss.terms.hole_l1.weight == photos.model.loss.terms.hole_l1.weight == 100
+    assert ablation.model.lr == photos.model.lr
     # the preset decays by its guard too where 18,000 steps do not fit it; the ablation has no guard
     assert photos.model.lr_clock == "time" and photos.trainer.max_time and ablation.trainer.max_time is None
 

@@ -203,10 +203,9 @@ class MusicalInpainting(L.LightningModule):
         if batch_idx % self.g_every == 0:
             g_optimiser = optimisers[0]
             self.toggle_optimizer(g_optimiser)
-            terms = self.loss(prediction, image, mask)
-            if self.discriminator is not None:
-                terms["adversarial"] = self.adversarial.generator_loss(self.discriminator(prediction))
-                terms["total"] = terms["total"] + self.adversarial.weight * terms["adversarial"]
+            adversarial = {} if self.discriminator is None else {"adversarial": (
+                self.adversarial.weight, lambda context: self.adversarial.generator_term(self.discriminator, context.prediction))}
+            terms = self.loss(prediction, image, mask, adversarial)
             self._step(g_optimiser, terms["total"], terms, self.generator)
             self.untoggle_optimizer(g_optimiser)
             # g_*: the generator's loss terms (on [-1, 1] images, before weighting), apart from the
