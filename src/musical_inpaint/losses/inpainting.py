@@ -58,7 +58,8 @@ class InpaintingLoss(nn.Module):
                     or not callable(entry["term"]):
                 raise ConfigError(f"model.loss.terms.{name}={entry}: a term is {{weight: W, term: {{_target_: "
                                   "module.function, _partial_: true}}}}, named anything but total")
-            self.weights[name] = check_weight(entry["weight"], WEIGHT_OPTIONS.get(name, f"model.loss.terms.{name}.weight"))
+            option = WEIGHT_OPTIONS.get(name, f"model.loss.terms.{name}.weight")
+            self.weights[name] = check_weight(entry["weight"], option)
             if self.weights[name]:
                 self.terms[name] = entry["term"]
         self.vgg = VGG16Features(vgg_weights) if any(reads_vgg(term) for term in self.terms.values()) else None
