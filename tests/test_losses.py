@@ -5,6 +5,7 @@ import torch
 
 from torch import nn
 
+from musical_inpaint.errors import ConfigError, OptionError
 from musical_inpaint.losses import (
     HingeLoss,
     InpaintingLoss,
@@ -13,10 +14,13 @@ from musical_inpaint.losses import (
     gram_matrix,
     hole_l1_loss,
     l1_loss,
+    paper_terms,
     perceptual_loss,
     style_loss,
     total_variation_loss,
+    uses_vgg,
 )
+from tests.plugins import losses as plugins
 
 
 def test_total_variation_of_a_ramp():
@@ -87,12 +91,46 @@ def test_r1_penalty_against_its_closed_form_and_it_trains_the_discriminator():
     assert torch.isfinite(discriminator.c.grad) and discriminator.c.grad != 0
 
 
-@pytest.mark.parametrize("bad", [-1.0, float("nan"), "0.3"])
-def test_adversarial_weights_are_validated(bad):
-    with pytest.raises(ValueError, match="weight must be a finite number"):
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), "0.3", True])
+def test_adversarial_weights_are_validated_naming_the_option(bad):
+    # The constructor names the key of the configuration; the entry points name what the user
+    # typed (adv_weight, interpolated into model.adversarial.weight: test_training.py).
+    with pytest.raises(OptionError, match=r"^model.adversarial.weight=.*: must be a finite number >= 0 \(0 turns the term off\)$"):
         NonSaturatingLoss(weight=bad)
-    with pytest.raises(ValueError, match="r1_weight must be a finite number"):
+    with pytest.raises(OptionError, match=r"^model.adversarial.r1_weight=.*: must be a finite number >= 0 \(0 turns the"):
         HingeLoss(r1_weight=bad)
+
+
+class _CountingDiscriminator(_Quadratic):
+    """A discriminator that counts the images it judged, in one pass (`pair`) or one at a time."""
+
+    def __init__(self) -> None:
+        super().__init__(0.5)
+        self.images = 0
+
+    def forward(self, x):
+        self.images += len(x)
+        return super().forward(x)
+
+    def pair(self, real, fake):
+        return tuple(self(torch.cat([real, fake])).chunk(2))
+
+
+@pytest.mark.parametrize("one_pass", [False, True])
+def test_the_adversarial_step_runs_the_discriminator_through_one_method(one_pass, monkeypatch):
+    real, fake = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4, requires_grad=True)
+    loss, discriminator = NonSaturatingLoss(weight=0.3, r1_weight=1.0), _CountingDiscriminator()
+    judged = []
+    discriminate = loss.discriminate
+    monkeypatch.setattr(loss, "discriminate", lambda d, *images, **options: judged.append(len(images)) or
+                        discriminate(d, *images, **options))
+    loss.discriminator_loss(discriminator, real, fake, one_pass=one_pass)
+    term = loss.generator_term(discriminator, fake)
+    assert judged == [2, 1] and discriminator.images == 6  # both updates' images, all through discriminate
+    # the generator's term is the objective on the logits of its images, with a gradient to them
+    assert term.item() == pytest.approx(loss.generator_loss(discriminator(fake)).item())
+    term.backward()
+    assert fake.grad.abs().sum() > 0
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +151,7 @@ def test_vgg_features_are_frozen_but_differentiable(vgg):
 
 
 def make_loss(vgg, **weights):
-    loss = InpaintingLoss(vgg_weights=None, **weights)
+    loss = InpaintingLoss(paper_terms(**weights), vgg_weights=None)
     if loss.vgg is not None:
         loss.vgg = vgg  # the same random VGG for every check
     return loss
@@ -129,49 +167,119 @@ def test_perfect_prediction_has_zero_reconstruction_terms(vgg):
     assert losses["total"].item() == pytest.approx(0.001 * total_variation_loss(target).item(), rel=1e-5)
 
 
-def test_terms_use_both_raw_output_and_composite(vgg):
+def test_perceptual_and_style_compare_both_the_raw_output_and_the_composite(vgg):
     torch.manual_seed(1)
     target = torch.rand(1, 3, 32, 32) * 2 - 1
     mask = torch.zeros(1, 1, 32, 32)
     mask[..., 8:24, 8:24] = 1
-    prediction = target + 0.5 * (1 - mask)  # wrong only where known: the composite equals the target
-    losses = make_loss(vgg)(prediction, target, mask)
-    target_maps, prediction_maps = vgg(target), vgg(prediction)
-    assert losses["perceptual"].item() == pytest.approx(perceptual_loss(prediction_maps, target_maps).item(), rel=1e-5)
+    wrong = torch.rand(1, 3, 32, 32)
+    loss = make_loss(vgg)
+    target_maps = vgg(target)
     grams = [gram_matrix(m) for m in target_maps]
-    assert losses["style"].item() == pytest.approx(style_loss(prediction_maps, grams).item(), rel=1e-5)
+    halves = lambda image: (perceptual_loss(vgg(image), target_maps).item(), style_loss(vgg(image), grams).item())
+    # Wrong only where known: the composite is the target, so only the raw output's half counts.
+    prediction = target + wrong * (1 - mask)
+    losses = loss(prediction, target, mask)
+    (perceptual, style), composite_halves = halves(prediction), halves(target)
+    assert composite_halves[0] == 0 and composite_halves[1] == 0 and perceptual > 0 and style > 0
+    assert losses["perceptual"].item() == pytest.approx(perceptual, rel=1e-5)
+    assert losses["style"].item() == pytest.approx(style, rel=1e-5)
+    # Wrong everywhere: the raw output's half plus the composite's, each a sizeable part.
+    prediction = target + wrong
+    composite = target + wrong * mask
+    losses = loss(prediction, target, mask)
+    (raw_perceptual, raw_style), (composite_perceptual, composite_style) = halves(prediction), halves(composite)
+    assert composite_perceptual > 0.1 * raw_perceptual and composite_style > 0.01 * raw_style
+    assert losses["perceptual"].item() == pytest.approx(raw_perceptual + composite_perceptual, rel=1e-5)
+    assert losses["style"].item() == pytest.approx(raw_style + composite_style, rel=1e-5)
 
 
 def test_weighted_total_and_paper_defaults(vgg):
     loss = make_loss(vgg)
     assert loss.weights == dict(style=250, perceptual=0.07, tv=0.001, l1=100, hole_l1=0)
+    assert InpaintingLoss(vgg_weights=None).weights == loss.weights  # the paper's terms without a configuration
     target, prediction = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     mask = torch.ones(2, 1, 32, 32)
     losses = loss(prediction, target, mask)
-    assert set(losses) == {"style", "perceptual", "tv", "l1", "total"}
+    assert list(losses) == ["perceptual", "style", "tv", "l1", "total"]
     expected = sum(loss.weights[name] * value for name, value in losses.items() if name != "total")
     assert losses["total"].item() == pytest.approx(expected.item(), rel=1e-6)
 
 
+def test_extra_terms_are_computed_after_the_configured_ones_and_summed_with_them():
+    calls = []
+    recorded = lambda name, value: lambda context: calls.append(name) or torch.tensor(value)
+    loss = InpaintingLoss({"a": {"weight": 2.0, "term": recorded("a", 1.0)},
+                           "b": {"weight": 0.5, "term": recorded("b", 4.0)}}, vgg_weights=None)
+    image = torch.zeros(1, 3, 4, 4)
+    losses = loss(image, image, image[:, :1], {"adversarial": (0.25, recorded("adversarial", 8.0))})
+    assert calls == ["a", "b", "adversarial"]
+    assert losses["total"].item() == 2 * 1 + 0.5 * 4 + 0.25 * 8 and losses["adversarial"].item() == 8
+    for name in ("a", "total"):
+        with pytest.raises(ValueError, match=f"extra term '{name}' has the name of another"):
+            loss(image, image, image[:, :1], {name: (1.0, recorded(name, 0.0))})
+
+
 def test_zero_weight_terms_are_never_computed(vgg):
-    loss = InpaintingLoss(style=0, perceptual=0, vgg_weights=None)
-    assert loss.vgg is None
+    loss = InpaintingLoss(paper_terms(style=0, perceptual=0), vgg_weights=None)
+    assert loss.vgg is None  # without style and perceptual, VGG16 is not even built
     losses = loss(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), torch.ones(1, 1, 16, 16))
     assert set(losses) == {"tv", "l1", "total"}
 
+    def never(context):
+        raise AssertionError("a term of weight 0 was computed")
+
+    assert InpaintingLoss({"never": {"weight": 0, "term": uses_vgg(never)}}, vgg_weights=None).vgg is None
+
 
 def test_ground_truth_features_are_computed_once(vgg):
-    loss = make_loss(vgg)
+    @uses_vgg
+    def deep_l1(context):  # a third term on the VGG16 maps shares their passes
+        return sum((p - t).abs().mean() for p, t in zip(context.composite_maps, context.target_maps))
+
+    loss = InpaintingLoss({**paper_terms(), "deep_l1": {"weight": 1.0, "term": deep_l1}}, vgg_weights=None)
+    loss.vgg = vgg
     calls = []
     handle = vgg.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape[0]))
     try:
-        loss(torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32), torch.ones(2, 1, 32, 32))
+        losses = loss(torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32), torch.ones(2, 1, 32, 32))
     finally:
         handle.remove()
-    assert calls == [2, 4]  # the target once; prediction and composite together
+    assert sorted(calls) == [2, 4] and losses["deep_l1"] > 0  # the target once; prediction and composite together
 
 
-def test_reconstruction_weights_are_validated():
-    for bad in (-1.0, float("nan"), "0.3"):
-        with pytest.raises(ValueError, match="weight tv"):
-            InpaintingLoss(tv=bad, style=0, perceptual=0)
+def test_a_term_reading_vgg_features_unmarked_is_named_clearly():
+    loss = InpaintingLoss({"deep": {"weight": 1.0, "term": lambda context: context.target_maps[0].mean()}}, vgg_weights=None)
+    assert loss.vgg is None
+    with pytest.raises(RuntimeError, match="reads VGG16 features .* mark the term's function with @musical_inpaint"):
+        loss(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), torch.ones(1, 1, 16, 16))
+
+
+def test_a_term_from_outside_the_package_plugs_in_with_its_options(vgg):
+    from functools import partial
+
+    terms = {**paper_terms(style=0, perceptual=0), "sharpness": {"weight": 2.0, "term": partial(plugins.sharpness, scale=3.0)}}
+    prediction, target = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    losses = InpaintingLoss(terms, vgg_weights=None)(prediction, target, torch.ones(1, 1, 16, 16))
+    dy = (prediction.diff(dim=-2) - target.diff(dim=-2)).abs().mean()
+    dx = (prediction.diff(dim=-1) - target.diff(dim=-1)).abs().mean()
+    assert losses["sharpness"].item() == pytest.approx(3 * (dy + dx).item())
+    expected = 0.001 * losses["tv"] + 100 * losses["l1"] + 2 * losses["sharpness"]
+    assert losses["total"].item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), "0.3", False])
+def test_reconstruction_weights_are_validated_naming_the_option(bad):
+    with pytest.raises(OptionError, match=r"^model.loss.terms.tv.weight=.*: must be a finite number >= 0 \(0 turns the term off\)$"):
+        InpaintingLoss(paper_terms(tv=bad, style=0, perceptual=0), vgg_weights=None)
+    with pytest.raises(OptionError, match=r"^model.loss.terms.sharpness.weight=.*: must be a finite number >= 0"):
+        InpaintingLoss({"sharpness": {"weight": bad, "term": plugins.sharpness}}, vgg_weights=None)
+
+
+@pytest.mark.parametrize("entry", [{"weight": 1.0}, {"weight": 1.0, "term": "l1"}, 3.0,
+                                   {"weight": 1.0, "term": plugins.sharpness, "scale": 2}])
+def test_malformed_terms_are_named(entry):
+    with pytest.raises(ConfigError, match=r"^model.loss.terms.sharp=.*: a term is \{weight: W, term: \{_target_"):
+        InpaintingLoss({"sharp": entry}, vgg_weights=None)
+    with pytest.raises(ConfigError, match=r"^model.loss.terms.total=.*named anything but total"):
+        InpaintingLoss({"total": {"weight": 1.0, "term": plugins.sharpness}}, vgg_weights=None)

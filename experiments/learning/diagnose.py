@@ -75,7 +75,7 @@ PERIOD = 16  # pixels of the copy task's tile: 4 cells at the attention's 1/4 re
 # The quickstart recipe before this study (commit 608b1b2): random VGG16 terms at the paper's
 # weights, the authors' hole term, batch 8, constant learning rate.
 OLD_QUICKSTART = ["experiment=quickstart", "style_weight=250", "perceptual_weight=0.07", "l1_weight=100",
-                  "hole_l1_weight=6", "dataset.batch_size=8", "model.lr_schedule=constant"]
+                  "hole_l1_weight=6", "dataset.batch_size=8", "lr_schedule=constant"]
 
 
 # ------------------------------------------------------------------------------------ gradients

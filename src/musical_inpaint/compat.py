@@ -71,7 +71,7 @@ def generator_config(options: dict) -> dict:
 def run_config(config: dict) -> dict:
     """A run's resolved configuration (a checkpoint's `run_config`, a run folder's config.yaml) in
     today's form, or a ValueError naming the removed option it used."""
-    config = {**config}
+    config = upgrade_run_config(config)
     model = config.get("model")
     if isinstance(model, dict) and isinstance(model.get("generator"), dict):
         config["model"] = {**model, "generator": generator_config(model["generator"])}
@@ -138,3 +138,46 @@ def upgrade_legacy(record: dict, fractions: bool) -> dict:
         if upgraded.get(new) in (None, ""):
             upgraded[new] = value
     return upgraded
+
+
+# The reconstruction loss before its terms were configured: one keyword per weight, with these
+# defaults; today's terms are named alike and summed in this order.
+_OLD_LOSS_WEIGHTS = {"perceptual": 0.07, "style": 250.0, "tv": 0.001, "l1": 100.0, "hole_l1": 0.0}
+_SCHEDULER = "musical_inpaint.training.schedules.WarmupCosineLR"
+
+
+def upgrade_run_config(config: dict) -> dict:
+    """A run's configuration (a checkpoint's `run_config` or a run folder's .hydra/config.yaml,
+    resolved or not) with `model.loss` and the learning-rate schedule in today's form: the old
+    loss's weights become the weights of today's terms, and the old `model.lr_schedule`,
+    `model.lr_clock` and `model.warmup_steps` the `model.scheduler` node that conf/lr_schedule/
+    builds (a cosine ends at `${trainer.max_steps}`, as it did). Today's form is returned as it is."""
+    config = dict(config)
+    model = dict(config.get("model") or {})
+    loss = model.get("loss")
+    if isinstance(loss, dict) and "terms" not in loss:
+        terms = {name: {"weight": loss.get(name, default),
+                        "term": {"_target_": f"musical_inpaint.losses.terms.{name}", "_partial_": True}}
+                 for name, default in _OLD_LOSS_WEIGHTS.items()}
+        model["loss"] = {"_target_": loss["_target_"], "terms": terms,
+                         "vgg_weights": loss.get("vgg_weights", "imagenet")}
+    if "model" in config and "scheduler" not in model:
+        schedule, clock = model.pop("lr_schedule", "constant"), model.pop("lr_clock", "steps")
+        scheduler = {"_target_": _SCHEDULER, "_partial_": True, "warmup_steps": model.pop("warmup_steps", 0)}
+        if schedule == "cosine":
+            scheduler.update(total_steps="${trainer.max_steps}", clock=clock)
+        elif schedule == "constant":
+            scheduler.update(total_steps=None)
+        else:
+            raise ValueError(f"unknown model.lr_schedule {schedule!r} in the run's configuration")
+        model["scheduler"] = scheduler
+    if "model" in config:
+        config["model"] = model
+    return config
+
+
+def scheduler_states_before_schedulers(global_step: int, count: int) -> list[dict]:
+    """The state of each of `count` schedulers for a checkpoint written before the learning rates
+    had torch schedulers: it holds none, and its optimisers hold the rates of the step before
+    `global_step`. The schedulers start at that step; the training module steps them on."""
+    return [{"last_epoch": global_step - 1, "_step_count": global_step} for _ in range(count)]

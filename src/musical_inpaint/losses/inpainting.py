@@ -1,71 +1,78 @@
-"""The generator's reconstruction objective, paper eq. 7 without its adversarial term (which is
-musical_inpaint.losses.adversarial's), with one weight per term."""
+"""The generator's objective, paper eq. 7: a weighted sum of named terms, configured as
+model.loss.terms (conf/model/musical.yaml); the adversarial term joins it from
+musical_inpaint.losses.adversarial."""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable, Mapping
 
-import torch
 from torch import Tensor, nn
 
-from musical_inpaint.losses import terms
-from musical_inpaint.losses.vgg import VGG16Features, gram_matrix
-from musical_inpaint.imaging import composite
 from musical_inpaint.backbones import WeightsSource
+from musical_inpaint.errors import ConfigError
+from musical_inpaint.losses import terms as loss_terms
+from musical_inpaint.losses.terms import LossContext, reads_vgg
+from musical_inpaint.losses.vgg import VGG16Features
+from musical_inpaint.losses.weights import check_weight
+
+# The paper's weights (and the authors' hole L1, off), in the order the total sums the terms.
+PAPER_WEIGHTS = {"perceptual": 0.07, "style": 250.0, "tv": 0.001, "l1": 100.0, "hole_l1": 0.0}
+# The keys of conf/train.yaml that set these weights: a bad weight is reported as typed there.
+def paper_terms(**weights: float) -> dict[str, dict]:
+    """The terms of PAPER_WEIGHTS as InpaintingLoss takes them, with the weights given instead."""
+    unknown = set(weights) - set(PAPER_WEIGHTS)
+    if unknown:
+        raise TypeError(f"paper_terms: no term named {', '.join(sorted(unknown))}")
+    return {name: {"weight": weights.get(name, weight), "term": getattr(loss_terms, name)}
+            for name, weight in PAPER_WEIGHTS.items()}
 
 
 class InpaintingLoss(nn.Module):
-    """L = style * L_style + perceptual * L_perc + tv * L_tv + l1 * L_l1 (+ hole_l1 * L_hole, the
-    authors' extra term, 0 by default). Defaults are the paper's; the training module adds the
-    adversarial term of its AdversarialLoss.
+    """L = sum of weight * term over the named terms (paper: style, perceptual, TV and L1).
 
-    The perceptual and style terms compare the VGG16 features of both the raw prediction and the
-    composite with the ground truth's, which are computed once per call. A term of weight 0 is
-    never computed, and without style and perceptual terms VGG16 is not even built.
+    Args:
+        terms: name -> {"weight": w, "term": term(context) -> Tensor} (musical_inpaint.losses.terms);
+            None: the paper's (`paper_terms()`). A weight must be a finite number >= 0; a term of
+            weight 0 is never computed.
+        vgg_weights: VGG16's weights (musical_inpaint.backbones), built only when a term of
+            positive weight reads its feature maps (`@uses_vgg`: style and perceptual).
 
-    `forward(prediction, target, mask)` returns a dict with every computed term (unweighted) and
-    their weighted sum under "total".
+    The terms share one `LossContext` per call: the VGG16 maps of the target, and of the raw
+    prediction and the composite together, are computed once, whatever the terms that read them.
+
+    `forward(prediction, target, mask, extra_terms)` returns every computed term (unweighted) and
+    under "total" their weighted sum: the generator's whole objective, summed here alone.
+    `extra_terms` (name -> (weight, term)) are terms from elsewhere, computed after these (the
+    adversarial term, whose weight and discriminator are the adversarial objective's).
     """
 
-    def __init__(
-        self,
-        style: float = 250.0,
-        perceptual: float = 0.07,
-        tv: float = 0.001,
-        l1: float = 100.0,
-        hole_l1: float = 0.0,
-        vgg_weights: WeightsSource = "imagenet",
-    ) -> None:
+    def __init__(self, terms: Mapping[str, Mapping] | None = None, vgg_weights: WeightsSource = "imagenet") -> None:
         super().__init__()
-        self.weights = dict(style=style, perceptual=perceptual, tv=tv, l1=l1, hole_l1=hole_l1)
-        for name, weight in self.weights.items():
-            if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
-                raise ValueError(f"InpaintingLoss: weight {name} must be a finite number >= 0, got {weight!r}")
-        self.vgg = VGG16Features(vgg_weights) if style or perceptual else None
+        self.weights: dict[str, float] = {}
+        self.terms: dict[str, Callable[[LossContext], Tensor]] = {}  # those of positive weight, in order
+        for name, entry in (paper_terms() if terms is None else terms).items():
+            if name == "total" or not isinstance(entry, Mapping) or set(entry) != {"weight", "term"} \
+                    or not callable(entry["term"]):
+                raise ConfigError(f"model.loss.terms.{name}={entry}: a term is {{weight: W, term: {{_target_: "
+                                  "module.function, _partial_: true}}}}, named anything but total")
+            self.weights[name] = check_weight(entry["weight"], f"model.loss.terms.{name}.weight")
+            if self.weights[name]:
+                self.terms[name] = entry["term"]
+        self.vgg = VGG16Features(vgg_weights) if any(reads_vgg(term) for term in self.terms.values()) else None
 
-    def forward(self, prediction: Tensor, target: Tensor, mask: Tensor) -> dict[str, Tensor]:
-        w = self.weights
-        losses: dict[str, Tensor] = {}
-        if self.vgg is not None:
-            with torch.no_grad():
-                target_maps = self.vgg(target)
-            # One VGG pass over prediction and composite together.
-            joint_maps = self.vgg(torch.cat([prediction, composite(prediction, target, mask)]))
-            prediction_maps, composite_maps = zip(*(m.chunk(2) for m in joint_maps))
-            if w["perceptual"]:
-                losses["perceptual"] = terms.perceptual_loss(prediction_maps, target_maps) + terms.perceptual_loss(
-                    composite_maps, target_maps
-                )
-            if w["style"]:
-                target_grams = [gram_matrix(m) for m in target_maps]
-                losses["style"] = terms.style_loss(prediction_maps, target_grams) + terms.style_loss(
-                    composite_maps, target_grams
-                )
-        if w["tv"]:
-            losses["tv"] = terms.total_variation_loss(prediction)
-        if w["l1"]:
-            losses["l1"] = terms.l1_loss(prediction, target)
-        if w["hole_l1"]:
-            losses["hole_l1"] = terms.hole_l1_loss(prediction, target, mask)
-        losses["total"] = sum((w[name] * value for name, value in losses.items()), prediction.new_zeros(()))
-        return losses
+    def forward(
+        self,
+        prediction: Tensor,
+        target: Tensor,
+        mask: Tensor,
+        extra_terms: Mapping[str, tuple[float, Callable[[LossContext], Tensor]]] | None = None,
+    ) -> dict[str, Tensor]:
+        weighted = {name: (self.weights[name], term) for name, term in self.terms.items()}
+        for name, extra in (extra_terms or {}).items():
+            if name in weighted or name == "total":
+                raise ValueError(f"InpaintingLoss: the extra term {name!r} has the name of another")
+            weighted[name] = extra
+        context = LossContext(prediction, target, mask, self.vgg)
+        values = {name: term(context) for name, (_, term) in weighted.items()}
+        values["total"] = sum((weighted[name][0] * value for name, value in values.items()), prediction.new_zeros(()))
+        return values

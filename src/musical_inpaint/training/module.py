@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -16,22 +15,14 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from torchvision.utils import make_grid, save_image
 
+from musical_inpaint.compat import scheduler_states_before_schedulers
 from musical_inpaint.errors import OptionError
 from musical_inpaint.imaging import composite, panel, quantise
 from musical_inpaint.losses import AdversarialLoss, InpaintingLoss
 from musical_inpaint.metrics import PaperMetrics
 from musical_inpaint.models.contextual_attention import use_static_shapes
 from musical_inpaint.perceptual_metrics import lpips_distance, lpips_network
-
-LR_SCHEDULES = ("constant", "cosine")
-LR_CLOCKS = ("steps", "time")
-
-
-def check_lr_options(lr_schedule: str, lr_clock: str) -> None:
-    for name, value, allowed in (("lr_schedule", lr_schedule, LR_SCHEDULES), ("lr_clock", lr_clock, LR_CLOCKS)):
-        if value not in allowed:
-            raise ValueError(f"model.{name}={'null' if value is None else value}: must be one of {', '.join(allowed)}")
-
+from musical_inpaint.training.schedules import WarmupCosineLR
 
 class NonFiniteLossError(FloatingPointError):
     """A training loss became NaN or infinite; the step was not applied."""
@@ -58,23 +49,21 @@ class MusicalInpainting(L.LightningModule):
 
     Args:
         generator: the inpainting network, `generator(image, mask) -> prediction`.
-        loss: the generator's reconstruction objective (style, perceptual, TV, L1).
-        adversarial: the GAN objective; a discriminator exists iff it is given with a positive weight.
+        loss: the generator's objective (its configured terms: style, perceptual, TV, L1), which
+            sums them with the adversarial term once.
+        adversarial: the GAN objective, which runs the discriminator for both networks' updates; a
+            discriminator exists iff it is given with a positive weight.
         discriminator: a factory for the discriminator, called only when the adversarial weight is
             positive, so that at adv_weight=0 neither it nor its optimiser is ever built.
         lr, betas: Adam for both networks (paper: 2e-4, (0.5, 0.999)); d_lr defaults to lr.
         d_every, g_every: update the discriminator / generator on every n-th batch (paper: 1 : 1).
         grad_clip: clip each network's gradient norm to this value (None: no clipping).
-        lr_schedule: "constant" (paper) or "cosine": both learning rates follow a half cosine from
-            their value at step 0 to 0 at `trainer.max_steps`, after `warmup_steps` of linear rise.
-        lr_clock: what the cosine's progress counts. "steps": the share of `trainer.max_steps`
-            done (reproducible bit for bit). "time": the larger of that and the share of
-            `trainer.max_time` spent (Lightning's Timer, from the start of training, the warm-up
-            included; where one is set), so that a run on a slower machine still decays to 0 by
-            its time limit instead of being stopped half-way down; its rates, and so its result,
-            then depend on the machine's speed. A resumed run keeps its Timer's time: to train a
-            time-clocked run longer, raise `trainer.max_time` with `trainer.max_steps` (the rate
-            then rises again, as it does when a step-clocked run's max_steps is raised).
+        scheduler: `scheduler(optimiser) -> torch LRScheduler` (a Hydra `_partial_` node, the
+            `lr_schedule` group), one for each optimiser, stepped with the generator: during
+            generator step s both rates follow the schedule's step s. None: constant rates. The
+            time clock of `WarmupCosineLR` reads Lightning's Timer (from the start of training, the
+            warm-up included, over every start of a resumed run): to train a time-clocked run
+            longer, raise `trainer.max_time` with `trainer.max_steps`.
         val_images: how many validation images go into the saved and logged panels.
         run_config: the resolved run configuration, stored in every checkpoint.
         val_lpips_weights: torchvision's AlexNet weights file (alexnet-owt-7be5be79.pth): validation
@@ -101,9 +90,7 @@ class MusicalInpainting(L.LightningModule):
         d_every: int = 1,
         g_every: int = 1,
         grad_clip: float | None = None,
-        lr_schedule: str = "constant",
-        lr_clock: str = "steps",
-        warmup_steps: int = 0,
+        scheduler: Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler] | None = None,
         val_images: int = 4,
         run_config: dict | None = None,
         fast_step: bool = False,
@@ -121,10 +108,9 @@ class MusicalInpainting(L.LightningModule):
         self.discriminator = discriminator() if self.adversarial is not None else None
         self.lr, self.betas, self.d_lr = lr, tuple(betas), d_lr or lr
         self.d_every, self.g_every, self.grad_clip = d_every, g_every, grad_clip
-        check_lr_options(lr_schedule, lr_clock)
-        if not isinstance(warmup_steps, int) or warmup_steps < 0:
-            raise ValueError(f"model.warmup_steps must be an integer >= 0, got {warmup_steps!r}")
-        self.lr_schedule, self.lr_clock, self.warmup_steps = lr_schedule, lr_clock, warmup_steps
+        self.scheduler = scheduler
+        if scheduler is not None:  # built once on a stand-in, so that bad options fail before any data is read
+            scheduler(torch.optim.SGD([nn.Parameter(torch.zeros(()))], lr=1.0))
         self.val_images = val_images
         self.run_config = run_config
         self.fast_step = fast_step
@@ -155,11 +141,11 @@ class MusicalInpainting(L.LightningModule):
         optimisers = [make(self.generator.parameters(), self.lr)]
         if self.discriminator is not None:
             optimisers.append(make(self.discriminator.parameters(), self.d_lr))
-        return optimisers
+        if self.scheduler is None:
+            return optimisers
+        return optimisers, [self.scheduler(optimiser) for optimiser in optimisers]
 
     def on_fit_start(self) -> None:
-        if self.lr_schedule == "cosine" and self.trainer.max_steps <= 0:
-            raise ValueError("model.lr_schedule=cosine decays to 0 at trainer.max_steps: set trainer.max_steps")
         resumed = getattr(self, "_minutes_before", 0.0) if self.trainer.ckpt_path else 0.0  # not for a fresh fit
         self._started = time.monotonic() - 60 * resumed
 
@@ -177,27 +163,26 @@ class MusicalInpainting(L.LightningModule):
         elapsed = timer.time_elapsed()
         return self.trainer.strategy.broadcast(elapsed / (elapsed + timer.time_remaining()), src=0)
 
-    def lr_factor(self, step: int, time_share: float = 0.0) -> float:
-        """The learning rates' multiplier at generator step `step` (Lightning's global_step), and
-        for `lr_clock="time"` when `time_share` of trainer.max_time has passed (`time_share()`)."""
-        if step < self.warmup_steps:
-            return (step + 1) / self.warmup_steps
-        if self.lr_schedule == "constant":
-            return 1.0
-        progress = (step - self.warmup_steps) / max(1, self.trainer.max_steps - self.warmup_steps)
-        if self.lr_clock == "time":
-            progress = max(progress, time_share)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    def _follow_schedules(self) -> None:
+        """Step every scheduler up to the generator's step count, before the step's updates: each
+        steps after the optimiser steps of the step before, as torch expects, and the time clock
+        is read once, as the step starts."""
+        schedulers = self.lr_schedulers()
+        schedulers = schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []
+        behind = [s for s in schedulers if s.last_epoch < self.global_step]
+        timed = [s for s in behind if isinstance(s, WarmupCosineLR) and s.clock == "time"]
+        share = self.time_share() if timed else 0.0
+        for scheduler in behind:
+            if scheduler in timed:
+                scheduler.time_share = share
+            while scheduler.last_epoch < self.global_step:
+                scheduler.step()
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         image, mask = batch["image"], batch["mask"]
+        self._follow_schedules()
         optimisers = self.optimizers()
         optimisers = optimisers if isinstance(optimisers, list) else [optimisers]
-        timed = self.lr_schedule == "cosine" and self.lr_clock == "time"
-        factor = self.lr_factor(self.global_step, self.time_share() if timed else 0.0)
-        for optimiser, base in zip(optimisers, (self.lr, self.d_lr)):
-            for group in optimiser.param_groups:
-                group["lr"] = base * factor
         prediction = self.generator(image, mask)
         logs: dict[str, Tensor] = {}
 
@@ -213,10 +198,10 @@ class MusicalInpainting(L.LightningModule):
         if batch_idx % self.g_every == 0:
             g_optimiser = optimisers[0]
             self.toggle_optimizer(g_optimiser)
-            terms = self.loss(prediction, image, mask)
-            if self.discriminator is not None:
-                terms["adversarial"] = self.adversarial.generator_loss(self.discriminator(prediction))
-                terms["total"] = terms["total"] + self.adversarial.weight * terms["adversarial"]
+            # the adversarial term joins the objective last, through the discriminator just updated
+            adversarial = lambda context: self.adversarial.generator_term(self.discriminator, context.prediction)
+            extra = {} if self.discriminator is None else {"adversarial": (self.adversarial.weight, adversarial)}
+            terms = self.loss(prediction, image, mask, extra)
             self._step(g_optimiser, terms["total"], terms, self.generator)
             self.untoggle_optimizer(g_optimiser)
             # g_*: the generator's loss terms (on [-1, 1] images, before weighting), apart from the
@@ -300,3 +285,6 @@ class MusicalInpainting(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # A resumed run's time axis continues where the checkpoint left it (0 for older files).
         self._minutes_before = float(checkpoint.get("train_minutes", 0.0))
+        if self.scheduler is not None and not checkpoint.get("lr_schedulers"):
+            optimisers = 1 + (self.discriminator is not None)
+            checkpoint["lr_schedulers"] = scheduler_states_before_schedulers(checkpoint["global_step"], optimisers)
