@@ -84,3 +84,17 @@ def test_a_dataset_layout_of_ones_own_trains_and_evaluates(tmp_path):
     summary = evaluate(compose_config("evaluate", [*layout, "crop_size=32", f"ckpt_path={tmp_path / 'run'}",
                                                    f"paths.output_dir={tmp_path / 'eval'}"]))
     assert summary["images"] == 2 and (tmp_path / "eval" / "per_image.csv").read_text().count("\n") == 3
+
+
+def test_a_metric_of_ones_own_is_logged_by_validation(tmp_path):
+    import csv
+
+    from musical_inpaint.train import train
+    from tests.helpers.configs import tiny_config
+
+    metric = ("+model.val_per_image.hole_max_error={_target_: musical_inpaint.metrics.MetricSpec, better: lower, "
+              "definition: largest difference in the hole, compute: {_target_: tests.test_evaluation.hole_max_error, "
+              "_partial_: true}}")
+    train(tiny_config(tmp_path, metric, "adv_weight=0", "trainer.max_steps=2"))
+    rows = [r for r in csv.DictReader(open(tmp_path / "csv" / "metrics.csv")) if r.get("val/hole_max_error")]
+    assert rows and all(0 <= float(r["val/hole_max_error"]) <= 255 for r in rows)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torchmetrics import Metric
 
@@ -185,6 +185,8 @@ def per_image_metrics(entries: Mapping | None, option: str = "metrics.per_image"
     metrics = []
     for name, entry in (entries or {}).items():
         where = f"{option}.{name}"
+        if isinstance(entry, DictConfig) and OmegaConf.get_type(entry) is MetricSpec:
+            entry = OmegaConf.to_object(entry)  # built already, and held by OmegaConf as a structured node
         if isinstance(entry, (Mapping, DictConfig)):
             try:
                 entry = instantiate(entry)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -12,16 +12,15 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Timer
 from torch import Tensor, nn
-from torchmetrics import MeanMetric
 from torchvision.utils import make_grid, save_image
 
 from musical_inpaint.compat import scheduler_states_before_schedulers
 from musical_inpaint.errors import OptionError
-from musical_inpaint.imaging import composite, panel, quantise
+from musical_inpaint.imaging import panel
 from musical_inpaint.losses import AdversarialLoss, InpaintingLoss
-from musical_inpaint.metrics import PaperMetrics
+from musical_inpaint.metrics import PaperMetrics, per_image_metrics
 from musical_inpaint.models.contextual_attention import use_static_shapes
-from musical_inpaint.perceptual_metrics import lpips_distance, lpips_network
+from musical_inpaint.perceptual_metrics import lpips_metric
 from musical_inpaint.training.schedules import WarmupCosineLR
 
 class NonFiniteLossError(FloatingPointError):
@@ -68,6 +67,8 @@ class MusicalInpainting(L.LightningModule):
         run_config: the resolved run configuration, stored in every checkpoint.
         val_lpips_weights: torchvision's AlexNet weights file (alexnet-owt-7be5be79.pth): validation
             also logs `val/lpips` of the composites (musical_inpaint.perceptual_metrics); None: not.
+        val_per_image: per-image metrics of one's own, logged as `val/<name>` (name -> a node that
+            builds a `musical_inpaint.metrics.MetricSpec`, as evaluate's `metrics.per_image`).
         fast_step: the same losses and updates with fewer launches and no mask-dependent
             shapes, for accelerators: the discriminator sees real and fake in one forward
             (`DenseNetDiscriminator.pair`), the attention queries every position
@@ -95,6 +96,7 @@ class MusicalInpainting(L.LightningModule):
         run_config: dict | None = None,
         fast_step: bool = False,
         val_lpips_weights: str | None = None,
+        val_per_image: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -116,10 +118,10 @@ class MusicalInpainting(L.LightningModule):
         self.fast_step = fast_step
         if fast_step:
             use_static_shapes(self.generator)
-        self.val_metrics = PaperMetrics()
-        # Kept out of the module's children: the metric's network is not part of the checkpoint.
-        self._lpips = (lpips_network(val_lpips_weights, "model.val_lpips_weights"),) if val_lpips_weights else None
-        self.val_lpips = MeanMetric()
+        extra = per_image_metrics(val_per_image, "model.val_per_image")
+        if val_lpips_weights:
+            extra.append(lpips_metric(val_lpips_weights, "model.val_lpips_weights"))
+        self.val_metrics = PaperMetrics(extra)
 
     def setup(self, stage: str) -> None:
         """The data's image size must suit the generator (before the sanity check's first batch)."""
@@ -235,11 +237,6 @@ class MusicalInpainting(L.LightningModule):
         image, mask = batch["image"], batch["mask"]
         prediction = self.generator(image, mask).float()
         self.val_metrics.update(prediction, image, mask)
-        if self._lpips is not None:
-            network = self._lpips[0].to(image.device)
-            unit = lambda x: quantise(x) / 127.5 - 1  # the 8-bit images evaluation sees
-            with torch.autocast(device_type=image.device.type, enabled=False):  # in float32, as evaluate
-                self.val_lpips.update(lpips_distance(network, unit(composite(prediction, image, mask)), unit(image)))
         if batch_idx == 0 and self.val_images > 0:
             self._save_panel(image, mask, prediction)
 
@@ -249,9 +246,6 @@ class MusicalInpainting(L.LightningModule):
         # compute() already summed the states over processes, so every rank holds the same values;
         # sync_dist averages these equal values (a no-op) and keeps Lightning from warning per key.
         self.log_dict({f"val/{name}": value.float() for name, value in values.items()}, sync_dist=True)
-        if self._lpips is not None:
-            self.log("val/lpips", self.val_lpips.compute().float(), sync_dist=True)
-            self.val_lpips.reset()
         self._log_step()
         if not self.trainer.sanity_checking and hasattr(self, "_started"):
             # Wall time since training started, to draw the curves against time as well as steps.
