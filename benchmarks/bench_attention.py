@@ -60,18 +60,23 @@ def feature_mask(kind: str, batch: int, size: int) -> torch.Tensor:
             area = F.max_pool2d(strokes, 4).mean().item()
             if area >= low:
                 break
-            strokes = torch.maximum(strokes, torch.from_numpy(FreeFormMask("thick")(size * 4, size * 4, rng))[None, None])
+            strokes = torch.maximum(
+                strokes, torch.from_numpy(FreeFormMask("thick")(size * 4, size * 4, rng))[None, None]
+            )
         if low <= F.max_pool2d(strokes, 4).mean().item() <= high:
             mask[filled] = F.max_pool2d(strokes, 4)[0]
             filled += 1
     return mask
 
 
-def attention_step(implementation: str, x: torch.Tensor, mask: torch.Tensor, backward: bool = True,
-                   max_scores: int | None = None):
+def attention_step(
+    implementation: str, x: torch.Tensor, mask: torch.Tensor, backward: bool = True, max_scores: int | None = None
+):
     """One call of both branches (and their backward): "ours" or the authors' algorithm."""
-    modules = [AuthorsAttention(p) if implementation == "authors" else ContextualAttention(p, max_scores=max_scores)
-               for p in BRANCHES]
+    modules = [
+        AuthorsAttention(p) if implementation == "authors" else ContextualAttention(p, max_scores=max_scores)
+        for p in BRANCHES
+    ]
 
     def run():
         leaf = x.detach().requires_grad_(backward)
@@ -112,7 +117,11 @@ def child_generator_1024() -> None:
     start = time.perf_counter()
     with torch.no_grad():
         out = generator(image, mask)
-    print(json.dumps(dict(seconds=time.perf_counter() - start, peak_gb=peak_rss_gb(), finite=bool(torch.isfinite(out).all()))))
+    print(
+        json.dumps(
+            dict(seconds=time.perf_counter() - start, peak_gb=peak_rss_gb(), finite=bool(torch.isfinite(out).all()))
+        )
+    )
 
 
 def forward_flops() -> None:
@@ -127,8 +136,15 @@ def forward_flops() -> None:
             with torch.no_grad(), FlopCounterMode(display=False) as counter:
                 attention_step(implementation, x, mask, backward=False)()
             flops[implementation] = counter.get_total_flops()
-        rows.append([kind, f"{float(mask.mean()):.0%}", f"{flops['ours'] / 1e9:.1f}", f"{flops['authors'] / 1e9:.1f}",
-                     f"{flops['authors'] / flops['ours']:.1f}x"])
+        rows.append(
+            [
+                kind,
+                f"{float(mask.mean()):.0%}",
+                f"{flops['ours'] / 1e9:.1f}",
+                f"{flops['authors'] / 1e9:.1f}",
+                f"{flops['authors'] / flops['ours']:.1f}x",
+            ]
+        )
     print("\n## Forward GFLOP per sample, both branches, 128 x 64 x 64 features\n")
     print(markdown(["hole", "area", "ours", "authors'", "ratio"], rows))
 
@@ -140,9 +156,15 @@ def budget_times() -> None:
     for batch, kind in ((2, "free50"), (2, "free10"), (5, "centre")):
         torch.manual_seed(0)
         x, mask = torch.randn(batch, CHANNELS, 64, 64), feature_mask(kind, batch, 64)
-        times = time_side_by_side({e: attention_step("ours", x, mask, max_scores=2**e) for e in (21, 22, 23)}, repeats=5)
-        memory = {e: peak_memory_in_child("benchmarks.bench_attention", "--child", "ours", str(batch), kind, "64", "1",
-                                          "--budget-exp", str(e)).get("extra_gb", float("nan")) for e in (21, 22, 23)}
+        times = time_side_by_side(
+            {e: attention_step("ours", x, mask, max_scores=2**e) for e in (21, 22, 23)}, repeats=5
+        )
+        memory = {
+            e: peak_memory_in_child(
+                "benchmarks.bench_attention", "--child", "ours", str(batch), kind, "64", "1", "--budget-exp", str(e)
+            ).get("extra_gb", float("nan"))
+            for e in (21, 22, 23)
+        }
         rows.append([batch, kind, *(f"{times[e]['median_s']:.2f} s, {memory[e]:.2f} GB" for e in (21, 22, 23))])
     print("\n## Ours, both branches, forward + backward, against the score budget (time, extra memory)\n")
     print(markdown(["batch", "hole", "2^21", "2^22", "2^23"], rows))
@@ -175,44 +197,93 @@ def main() -> None:
         torch.manual_seed(0)
         x, mask = torch.randn(batch, CHANNELS, 64, 64), feature_mask(kind, batch, 64)
         difference = difference_from_dense(x, mask)
-        times = time_side_by_side({impl: attention_step(impl, x, mask) for impl in ("ours", "authors")}, repeats=repeats)
-        memory = {impl: peak_memory_in_child("benchmarks.bench_attention", "--child", impl, str(batch), kind, "64", "1")
-                  for impl in ("ours", "authors")}
-        entry = dict(batch=batch, mask=kind, hole_area=float(mask.mean()), max_difference_from_dense=difference,
-                     times=times, memory=memory)
+        times = time_side_by_side(
+            {impl: attention_step(impl, x, mask) for impl in ("ours", "authors")}, repeats=repeats
+        )
+        memory = {
+            impl: peak_memory_in_child("benchmarks.bench_attention", "--child", impl, str(batch), kind, "64", "1")
+            for impl in ("ours", "authors")
+        }
+        entry = dict(
+            batch=batch,
+            mask=kind,
+            hole_area=float(mask.mean()),
+            max_difference_from_dense=difference,
+            times=times,
+            memory=memory,
+        )
         results["paper_setting"].append(entry)
         speedup = times["authors"]["median_s"] / times["ours"]["median_s"]
         ours_gb, authors_gb = (memory[impl].get("extra_gb", float("nan")) for impl in ("ours", "authors"))
         memory_ratio = ours_gb / authors_gb if authors_gb > 0 else float("nan")
-        rows.append([batch, kind, f"{entry['hole_area']:.0%}", f"{times['ours']['median_s']:.2f}",
-                     f"{times['authors']['median_s']:.2f}", f"{speedup:.1f}x",
-                     f"{ours_gb:.2f}", f"{authors_gb:.2f}",
-                     f"{memory_ratio:.2f}", f"{difference:.1e}"])
+        rows.append(
+            [
+                batch,
+                kind,
+                f"{entry['hole_area']:.0%}",
+                f"{times['ours']['median_s']:.2f}",
+                f"{times['authors']['median_s']:.2f}",
+                f"{speedup:.1f}x",
+                f"{ours_gb:.2f}",
+                f"{authors_gb:.2f}",
+                f"{memory_ratio:.2f}",
+                f"{difference:.1e}",
+            ]
+        )
     print("\n## Attention, both branches, forward + backward, 128 x 64 x 64 features\n")
-    print(markdown(["batch", "hole", "area", "ours (s)", "authors' (s)", "speed-up", "ours extra GB", "authors' extra GB",
-                    "memory ratio", "max |ours - dense|"], rows))
+    print(
+        markdown(
+            [
+                "batch",
+                "hole",
+                "area",
+                "ours (s)",
+                "authors' (s)",
+                "speed-up",
+                "ours extra GB",
+                "authors' extra GB",
+                "memory ratio",
+                "max |ours - dense|",
+            ],
+            rows,
+        )
+    )
 
     scale_rows = []
-    for image_size in ((256, 512) if args.quick else (256, 512, 1024)):
+    for image_size in (256, 512) if args.quick else (256, 512, 1024):
         size = image_size // 4
         line = dict(image=image_size, features=size)
         for impl in ("ours", "authors"):
             if impl == "authors" and image_size >= 1024:
                 line[impl] = dict(error="not run: one dense score map alone is N^2 x 4 B = 17 GB")
                 continue
-            line[impl] = peak_memory_in_child("benchmarks.bench_attention", "--child", impl, "1", "centre", str(size), "0")
+            line[impl] = peak_memory_in_child(
+                "benchmarks.bench_attention", "--child", impl, "1", "centre", str(size), "0"
+            )
         results["scaling"].append(line)
         cell = lambda r: f"{r['seconds']:.2f} s, {r['peak_gb']:.2f} GB" if "seconds" in r else r["error"]
         scale_rows.append([image_size, f"{size}^2", cell(line["ours"]), cell(line["authors"])])
-    print("\n## Scaling: attention forward, both branches, batch 1, half-side centre hole (time, peak RSS of the process)\n")
+    print(
+        "\n## Scaling: attention forward, both branches, batch 1, half-side centre hole (time, peak RSS of the process)\n"
+    )
     print(markdown(["input", "features", "ours", "authors'"], scale_rows))
 
     if not args.quick:
         big = peak_memory_in_child("benchmarks.bench_attention", "--child-generator-1024")
         results["generator_1024"] = big
         print("\n## Paper-sized generator, 1024 x 1024 image, 512 x 512 hole, CPU, no grad\n")
-        print(markdown(["seconds", "peak RSS (GB)", "finite"], [[f"{big.get('seconds', float('nan')):.1f}",
-                                                                 f"{big.get('peak_gb', float('nan')):.2f}", big.get("finite")]]))
+        print(
+            markdown(
+                ["seconds", "peak RSS (GB)", "finite"],
+                [
+                    [
+                        f"{big.get('seconds', float('nan')):.1f}",
+                        f"{big.get('peak_gb', float('nan')):.2f}",
+                        big.get("finite"),
+                    ]
+                ],
+            )
+        )
     print(f"\nwritten {write_json('attention' + ('_quick' if args.quick else ''), results)}")
 
 

@@ -75,10 +75,20 @@ def loop_ms_per_step(cfg, precision: str, steps: int, warmup: int = 42) -> float
     datamodule = instantiate(cfg.dataset)
     module = instantiate(cfg.model)
     clock = StepClock()
-    trainer = L.Trainer(accelerator="cpu", devices=1, precision=precision, max_steps=warmup + steps, limit_val_batches=0,
-                        max_time=cfg.trainer.max_time,  # the preset's guard, which its learning rate reads
-                        num_sanity_val_steps=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[clock])
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        precision=precision,
+        max_steps=warmup + steps,
+        limit_val_batches=0,
+        max_time=cfg.trainer.max_time,  # the preset's guard, which its learning rate reads
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[clock],
+    )
     trainer.fit(module, datamodule=datamodule)
     gaps = [b - a for a, b in zip(clock.times[warmup:], clock.times[warmup + 1 :])]
     return 1000 * statistics.median(gaps)
@@ -86,7 +96,9 @@ def loop_ms_per_step(cfg, precision: str, steps: int, warmup: int = 42) -> float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder holding bsds500/ and urban100/")
+    parser.add_argument(
+        "--data", type=Path, default=Path("../shared/data"), help="folder holding bsds500/ and urban100/"
+    )
     parser.add_argument("--steps", type=int, default=150, help="timed steps per run of the whole loop")
     parser.add_argument("--compile", action="store_true", help="also torch.compile (minutes of compilation)")
     parser.add_argument("--step-only", action="store_true", help="only part 1, the generator's step")
@@ -96,21 +108,32 @@ def main() -> None:
     cfg = recipe(args.data.resolve())
 
     variants = ["float32", "bf16 autocast", "channels_last"] + (["torch.compile"] if args.compile else [])
-    steps = {name: generator_step(cfg, name if name != "torch.compile" else "float32", compiled=name == "torch.compile")
-             for name in variants}
+    steps = {
+        name: generator_step(cfg, name if name != "torch.compile" else "float32", compiled=name == "torch.compile")
+        for name in variants
+    }
     timed = time_side_by_side(steps, repeats=20, warmup=3)
     reference = timed["float32"]["median_s"]
-    rows = [[name, f"{t['median_s'] * 1000:.1f}", f"{t['min_s'] * 1000:.1f}-{t['max_s'] * 1000:.1f}",
-             f"{reference / t['median_s']:.2f}x"] for name, t in timed.items()]
-    print("## The generator's step alone (batch %d, %d x %d)\n" % (cfg.dataset.batch_size, cfg.crop_size, cfg.crop_size))
+    rows = [
+        [
+            name,
+            f"{t['median_s'] * 1000:.1f}",
+            f"{t['min_s'] * 1000:.1f}-{t['max_s'] * 1000:.1f}",
+            f"{reference / t['median_s']:.2f}x",
+        ]
+        for name, t in timed.items()
+    ]
+    print(f"## The generator's step alone (batch {cfg.dataset.batch_size}, {cfg.crop_size} x {cfg.crop_size})\n")
     print(markdown(["variant", "ms / step (median)", "range", "speed-up vs float32"], rows))
     if args.step_only:
         write_json(f"cpu_recipe_step_{torch.backends.cpu.get_cpu_capability().lower()}", dict(generator_step=timed))
         return
 
-    settings = {"the preset (32-true)": (cfg, "32-true"),
-                "without the scale jitter": (recipe(args.data.resolve(), "dataset.train_load_size=null"), "32-true"),
-                "bf16-mixed": (cfg, "bf16-mixed")}
+    settings = {
+        "the preset (32-true)": (cfg, "32-true"),
+        "without the scale jitter": (recipe(args.data.resolve(), "dataset.train_load_size=null"), "32-true"),
+        "bf16-mixed": (cfg, "bf16-mixed"),
+    }
     loops: dict[str, list[float]] = {name: [] for name in settings}
     for _ in range(2):
         for name, (config, precision) in settings.items():
@@ -118,9 +141,20 @@ def main() -> None:
     full = {name: statistics.mean(values) for name, values in loops.items()}
     reference = full["the preset (32-true)"]
     print("\n## The whole training loop (real module, data and Trainer)\n")
-    print(markdown(["setting", "ms / step (two runs)", "steps in 58 minutes", "speed-up vs the preset"],
-                   [[name, " / ".join(f"{v:.1f}" for v in loops[name]), f"{58 * 60_000 / full[name]:,.0f}",
-                     f"{reference / full[name]:.2f}x"] for name in loops]))
+    print(
+        markdown(
+            ["setting", "ms / step (two runs)", "steps in 58 minutes", "speed-up vs the preset"],
+            [
+                [
+                    name,
+                    " / ".join(f"{v:.1f}" for v in loops[name]),
+                    f"{58 * 60_000 / full[name]:,.0f}",
+                    f"{reference / full[name]:.2f}x",
+                ]
+                for name in loops
+            ],
+        )
+    )
     print()
     write_json("cpu_recipe", dict(generator_step=timed, loop_ms_per_step=loops, steps=args.steps))
 

@@ -58,11 +58,16 @@ def phase_timing(folder: Path, size: int, repeats: int) -> dict:
     with torch.no_grad():
         reference = eager(image, mask)
         (exported,) = session.run(None, feeds)
-        timings = time_side_by_side({"eager": lambda: eager(image, mask), "onnxruntime": lambda: session.run(None, feeds)},
-                                    repeats=repeats)
-    return dict(max_difference=float((torch.from_numpy(exported) - reference).abs().max()),
-                eager_s=timings["eager"]["median_s"], onnxruntime_s=timings["onnxruntime"]["median_s"], timings=timings,
-                threads=torch.get_num_threads())
+        timings = time_side_by_side(
+            {"eager": lambda: eager(image, mask), "onnxruntime": lambda: session.run(None, feeds)}, repeats=repeats
+        )
+    return dict(
+        max_difference=float((torch.from_numpy(exported) - reference).abs().max()),
+        eager_s=timings["eager"]["median_s"],
+        onnxruntime_s=timings["onnxruntime"]["median_s"],
+        timings=timings,
+        threads=torch.get_num_threads(),
+    )
 
 
 def main() -> None:
@@ -80,22 +85,47 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         result = dict(size=args.size)
         common = ("--folder", folder, "--size", str(args.size), "--repeats", str(args.repeats))
-        children = [("export", MODULE, ("--phase", "export", *common)),
-                    ("session", "benchmarks.ort_session", (str(Path(folder) / "model.onnx"), str(args.size))),
-                    ("timing", MODULE, ("--phase", "timing", *common))]
+        children = [
+            ("export", MODULE, ("--phase", "export", *common)),
+            ("session", "benchmarks.ort_session", (str(Path(folder) / "model.onnx"), str(args.size))),
+            ("timing", MODULE, ("--phase", "timing", *common)),
+        ]
         for phase, module, arguments in children:
             found = peak_memory_in_child(module, *arguments)
             if "error" in found:
                 raise SystemExit(f"bench_export: the {phase} phase failed: {found['error']}")
             result.update(found)
     result["onnxruntime_over_eager"] = result["onnxruntime_s"] / result["eager_s"]
-    print(markdown(
-        ["size", "export (s)", "export peak (GB)", "file (MB)", "default session: open (s)", "session peak (GB)",
-         "eager (s)", "onnxruntime (s)", "ratio", "max |difference|"],
-        [[f"{args.size} x {args.size}", f"{result['export_s']:.1f}", f"{result['export_peak_gb']:.2f}",
-          f"{result['file_mb']:.1f}", f"{result['session_open_s']:.1f}", f"{result['session_peak_gb']:.2f}",
-          f"{result['eager_s']:.3f}", f"{result['onnxruntime_s']:.3f}", f"{result['onnxruntime_over_eager']:.2f}",
-          f"{result['max_difference']:.1e}"]]))
+    print(
+        markdown(
+            [
+                "size",
+                "export (s)",
+                "export peak (GB)",
+                "file (MB)",
+                "default session: open (s)",
+                "session peak (GB)",
+                "eager (s)",
+                "onnxruntime (s)",
+                "ratio",
+                "max |difference|",
+            ],
+            [
+                [
+                    f"{args.size} x {args.size}",
+                    f"{result['export_s']:.1f}",
+                    f"{result['export_peak_gb']:.2f}",
+                    f"{result['file_mb']:.1f}",
+                    f"{result['session_open_s']:.1f}",
+                    f"{result['session_peak_gb']:.2f}",
+                    f"{result['eager_s']:.3f}",
+                    f"{result['onnxruntime_s']:.3f}",
+                    f"{result['onnxruntime_over_eager']:.2f}",
+                    f"{result['max_difference']:.1e}",
+                ]
+            ],
+        )
+    )
     print(f"written to {write_json('export', result)}")
 
 

@@ -58,8 +58,9 @@ def forward_backward(generator: MusicalGenerator, image: torch.Tensor, mask: tor
 class TrainingStep:
     """One batch of the GAN loop as MusicalInpainting runs it, without the Trainer around it."""
 
-    def __init__(self, attention: bool = True, device: str | torch.device = "cpu",
-                 fused_adam: bool | None = None) -> None:
+    def __init__(
+        self, attention: bool = True, device: str | torch.device = "cpu", fused_adam: bool | None = None
+    ) -> None:
         # The paper's multi-scale attention, or none.
         self.generator = (MusicalGenerator() if attention else MusicalGenerator(None)).to(device)
         self.discriminator = DenseNetDiscriminator(weights=None).to(device)
@@ -108,6 +109,7 @@ def compiled_inference(generator: MusicalGenerator, image: torch.Tensor, mask: t
         def call():
             with torch.no_grad():
                 model(image, mask)
+
         return call
 
     times = time_side_by_side({"eager": run(generator), "compiled": run(compiled)}, repeats=max(repeats, 5))
@@ -124,21 +126,30 @@ def main() -> None:
 
     image, mask = inputs(batch, 256)
     ours, authors = MusicalGenerator(), with_authors_attention(MusicalGenerator())
-    times = time_side_by_side({"ours": forward_backward(ours, image, mask), "authors": forward_backward(authors, image, mask)},
-                              repeats=repeats)
+    times = time_side_by_side(
+        {"ours": forward_backward(ours, image, mask), "authors": forward_backward(authors, image, mask)},
+        repeats=repeats,
+    )
     results["generator_forward_backward"] = dict(batch=batch, size=256, times=times)
     speedup = times["authors"]["median_s"] / times["ours"]["median_s"]
     print(f"\n## Generator forward + backward, batch {batch}, 256 x 256, paper widths\n")
-    print(markdown(["ours (s)", "with the authors' attention (s)", "speed-up"],
-                   [[f"{times['ours']['median_s']:.2f}", f"{times['authors']['median_s']:.2f}", f"{speedup:.1f}x"]]))
+    print(
+        markdown(
+            ["ours (s)", "with the authors' attention (s)", "speed-up"],
+            [[f"{times['ours']['median_s']:.2f}", f"{times['authors']['median_s']:.2f}", f"{speedup:.1f}x"]],
+        )
+    )
 
     step = TrainingStep()
     step(image, mask)  # warm-up
     with FlopCounterMode(display=False) as counter:
         step(image, mask)
     flops = counter.get_total_flops()
-    conv_flops = sum(count for op, count in counter.get_flop_counts()["Global"].items()
-                     if any(name in str(op) for name in CONVOLUTION_OPS))
+    conv_flops = sum(
+        count
+        for op, count in counter.get_flop_counts()["Global"].items()
+        if any(name in str(op) for name in CONVOLUTION_OPS)
+    )
     with profile(activities=[ProfilerActivity.CPU]) as trace:
         start = time.perf_counter()
         step(image, mask)
@@ -148,18 +159,46 @@ def main() -> None:
     peak = mm_peak_flops()
     step_times = time_side_by_side({"step": lambda: step(image, mask)}, repeats=repeats, warmup=0)["step"]
     results["training_step"] = dict(
-        batch=batch, seconds=step_times, images_per_second=batch / step_times["median_s"], flops=flops,
-        conv_flops=conv_flops, conv_seconds_profiled=conv_seconds, conv_flops_per_second=conv_flops / conv_seconds,
-        mm_peak_flops_per_second=peak, profiled_step_seconds=seconds,
-        top_ops=[dict(op=e.key, self_seconds=e.self_cpu_time_total / 1e6) for e in
-                 sorted(events, key=lambda e: -e.self_cpu_time_total)[:12]],
+        batch=batch,
+        seconds=step_times,
+        images_per_second=batch / step_times["median_s"],
+        flops=flops,
+        conv_flops=conv_flops,
+        conv_seconds_profiled=conv_seconds,
+        conv_flops_per_second=conv_flops / conv_seconds,
+        mm_peak_flops_per_second=peak,
+        profiled_step_seconds=seconds,
+        top_ops=[
+            dict(op=e.key, self_seconds=e.self_cpu_time_total / 1e6)
+            for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:12]
+        ],
     )
     r = results["training_step"]
     print(f"\n## Training step (D + G, VGG16 style / perceptual, DenseNet121), batch {batch}, 256 x 256\n")
-    print(markdown(["s / step", "images / s", "TFLOP / step", "conv TFLOP", "conv GFLOP/s (profiled)", "torch.mm peak GFLOP/s", "conv / peak"],
-                   [[f"{r['seconds']['median_s']:.2f}", f"{r['images_per_second']:.2f}", f"{flops / 1e12:.2f}",
-                     f"{conv_flops / 1e12:.2f}", f"{r['conv_flops_per_second'] / 1e9:.0f}", f"{peak / 1e9:.0f}",
-                     f"{r['conv_flops_per_second'] / peak:.0%}"]]))
+    print(
+        markdown(
+            [
+                "s / step",
+                "images / s",
+                "TFLOP / step",
+                "conv TFLOP",
+                "conv GFLOP/s (profiled)",
+                "torch.mm peak GFLOP/s",
+                "conv / peak",
+            ],
+            [
+                [
+                    f"{r['seconds']['median_s']:.2f}",
+                    f"{r['images_per_second']:.2f}",
+                    f"{flops / 1e12:.2f}",
+                    f"{conv_flops / 1e12:.2f}",
+                    f"{r['conv_flops_per_second'] / 1e9:.0f}",
+                    f"{peak / 1e9:.0f}",
+                    f"{r['conv_flops_per_second'] / peak:.0%}",
+                ]
+            ],
+        )
+    )
     print("\nTop operators by self CPU time (one profiled step):\n")
     print(markdown(["operator", "self s"], [[o["op"], f"{o['self_seconds']:.2f}"] for o in r["top_ops"]]))
 
@@ -168,15 +207,24 @@ def main() -> None:
     for size in (256, 512):
         image1, mask1 = inputs(1, size)
         with torch.no_grad():
-            latency[size] = time_side_by_side({"eager": lambda: generator(image1, mask1)}, repeats=repeats)["eager"]
+            latency[size] = time_side_by_side({"eager": lambda: generator(image1, mask1)}, repeats=repeats)["eager"]  # noqa: B023 - timed here, in this iteration
     image8, mask8 = inputs(8 if not args.quick else 2, 256)
     with torch.no_grad():
         throughput = time_side_by_side({"eager": lambda: generator(image8, mask8)}, repeats=repeats)["eager"]
     results["inference"] = dict(latency=latency, throughput_batch=image8.shape[0], throughput=throughput)
     print("\n## Inference (paper-sized generator, CPU, no grad)\n")
-    print(markdown(["256 x 256, batch 1 (s)", "512 x 512, batch 1 (s)", f"256 x 256, batch {image8.shape[0]} (images / s)"],
-                   [[f"{latency[256]['median_s']:.2f}", f"{latency[512]['median_s']:.2f}",
-                     f"{image8.shape[0] / throughput['median_s']:.2f}"]]))
+    print(
+        markdown(
+            ["256 x 256, batch 1 (s)", "512 x 512, batch 1 (s)", f"256 x 256, batch {image8.shape[0]} (images / s)"],
+            [
+                [
+                    f"{latency[256]['median_s']:.2f}",
+                    f"{latency[512]['median_s']:.2f}",
+                    f"{image8.shape[0] / throughput['median_s']:.2f}",
+                ]
+            ],
+        )
+    )
 
     if args.skip_compile:
         print(f"\nwritten {write_json('generator' + ('_quick' if args.quick else ''), results)}")
@@ -184,10 +232,22 @@ def main() -> None:
     results["compile"] = compiled_inference(generator, *inputs(1, 256), repeats=repeats)
     c = results["compile"]
     print("\n## torch.compile (inductor) against eager, inference, 256 x 256, batch 1\n")
-    print(markdown(["eager (s)", "compiled (s)", "speed-up", "compile + first call (s)", "max |compiled - eager|"],
-                   [[f"{c['times']['eager']['median_s']:.3f}", f"{c['times']['compiled']['median_s']:.3f}",
-                     f"{c['times']['eager']['median_s'] / c['times']['compiled']['median_s']:.2f}x",
-                     f"{c['compile_seconds']:.0f}", f"{c['max_difference']:.1e}"]] if "times" in c else [[c["error"], "", "", "", ""]]))
+    print(
+        markdown(
+            ["eager (s)", "compiled (s)", "speed-up", "compile + first call (s)", "max |compiled - eager|"],
+            [
+                [
+                    f"{c['times']['eager']['median_s']:.3f}",
+                    f"{c['times']['compiled']['median_s']:.3f}",
+                    f"{c['times']['eager']['median_s'] / c['times']['compiled']['median_s']:.2f}x",
+                    f"{c['compile_seconds']:.0f}",
+                    f"{c['max_difference']:.1e}",
+                ]
+            ]
+            if "times" in c
+            else [[c["error"], "", "", "", ""]],
+        )
+    )
     print(f"\nwritten {write_json('generator' + ('_quick' if args.quick else ''), results)}")
 
 

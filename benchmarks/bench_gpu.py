@@ -64,30 +64,71 @@ def attention_section(quick: bool) -> dict:
         torch.manual_seed(0)
         x, mask = torch.randn(batch, CHANNELS, 64, 64, device=DEVICE), feature_mask(kind, batch, 64).to(DEVICE)
         difference = difference_from_dense(x, mask)
-        steps = {"ours": attention_step("ours", x, mask, max_scores=None),
-                 "ours, small budget": attention_step("ours", x, mask, max_scores=SMALL_BUDGET),
-                 "authors": attention_step("authors", x, mask)}
+        steps = {
+            "ours": attention_step("ours", x, mask, max_scores=None),
+            "ours, small budget": attention_step("ours", x, mask, max_scores=SMALL_BUDGET),
+            "authors": attention_step("authors", x, mask),
+        }
         times = time_side_by_side(steps, repeats=5 if quick else 10, warmup=2, cuda=True)
         memory = {name: cuda_peak_gb(step) for name, step in steps.items()}
-        results["paper_setting"].append(dict(batch=batch, mask=kind, hole_area=float(mask.mean()),
-                                             max_difference_from_dense=difference, times=times, memory_gb=memory))
+        results["paper_setting"].append(
+            dict(
+                batch=batch,
+                mask=kind,
+                hole_area=float(mask.mean()),
+                max_difference_from_dense=difference,
+                times=times,
+                memory_gb=memory,
+            )
+        )
         ms = {name: 1e3 * t["median_s"] for name, t in times.items()}
-        rows.append([batch, kind, f"{float(mask.mean()):.0%}", f"{ms['ours']:.1f}", f"{ms['authors']:.1f}",
-                     f"{ms['authors'] / ms['ours']:.1f}x", f"{memory['ours']:.3f}", f"{memory['authors']:.3f}",
-                     f"{memory['ours'] / memory['authors']:.2f}", f"{ms['ours, small budget']:.1f}",
-                     f"{memory['ours, small budget']:.3f}", f"{difference:.1e}"])
+        rows.append(
+            [
+                batch,
+                kind,
+                f"{float(mask.mean()):.0%}",
+                f"{ms['ours']:.1f}",
+                f"{ms['authors']:.1f}",
+                f"{ms['authors'] / ms['ours']:.1f}x",
+                f"{memory['ours']:.3f}",
+                f"{memory['authors']:.3f}",
+                f"{memory['ours'] / memory['authors']:.2f}",
+                f"{ms['ours, small budget']:.1f}",
+                f"{memory['ours, small budget']:.3f}",
+                f"{difference:.1e}",
+            ]
+        )
     print("\n## Attention, both branches, forward + backward, 128 x 64 x 64 features, GPU\n")
-    print(markdown(["batch", "hole", "area", "ours (ms)", "authors' (ms)", "speed-up", "ours GB", "authors' GB",
-                    "memory ratio", "ours at 2^23 (ms)", "ours at 2^23 (GB)", "max |ours - dense|"], rows))
+    print(
+        markdown(
+            [
+                "batch",
+                "hole",
+                "area",
+                "ours (ms)",
+                "authors' (ms)",
+                "speed-up",
+                "ours GB",
+                "authors' GB",
+                "memory ratio",
+                "ours at 2^23 (ms)",
+                "ours at 2^23 (GB)",
+                "max |ours - dense|",
+            ],
+            rows,
+        )
+    )
 
     scale_rows = []
     for image_size in (256, 512) if quick else (256, 512, 1024):
         size = image_size // 4
         x, mask = torch.randn(1, CHANNELS, size, size, device=DEVICE), feature_mask("centre", 1, size).to(DEVICE)
         line = dict(image=image_size)
-        for name, step in (("ours", attention_step("ours", x, mask, backward=False)),
-                           ("ours, small budget", attention_step("ours", x, mask, backward=False, max_scores=SMALL_BUDGET)),
-                           ("authors", attention_step("authors", x, mask, backward=False))):
+        for name, step in (
+            ("ours", attention_step("ours", x, mask, backward=False)),
+            ("ours, small budget", attention_step("ours", x, mask, backward=False, max_scores=SMALL_BUDGET)),
+            ("authors", attention_step("authors", x, mask, backward=False)),
+        ):
             try:
                 seconds = time_side_by_side({name: step}, repeats=3, warmup=1, cuda=True)[name]["median_s"]
                 line[name] = dict(seconds=seconds, peak_gb=cuda_peak_gb(step))
@@ -98,7 +139,9 @@ def attention_section(quick: bool) -> dict:
             torch.cuda.empty_cache()
         results["scaling"].append(line)
         cell = lambda r: f"{1e3 * r['seconds']:.1f} ms, {r['peak_gb']:.2f} GB" if "seconds" in r else r["error"]
-        scale_rows.append([image_size, f"{size}^2", cell(line["ours"]), cell(line["ours, small budget"]), cell(line["authors"])])
+        scale_rows.append(
+            [image_size, f"{size}^2", cell(line["ours"]), cell(line["ours, small budget"]), cell(line["authors"])]
+        )
     print("\n## Scaling: attention forward, both branches, batch 1, half-side centre hole, GPU\n")
     print(markdown(["input", "features", "ours", "ours at 2^23", "authors'"], scale_rows))
     return results
@@ -114,9 +157,24 @@ def budget_section(quick: bool) -> list[dict]:
         steps = {exponent: attention_step("ours", x, mask, max_scores=2**exponent) for exponent in range(21, 29)}
         times = time_side_by_side(steps, repeats=5, warmup=2, cuda=True)
         for exponent, step in steps.items():
-            results.append(dict(batch=batch, mask=kind, max_scores=2**exponent, seconds=times[exponent]["median_s"],
-                                peak_gb=cuda_peak_gb(step)))
-            rows.append([batch, kind, f"2^{exponent}", f"{1e3 * times[exponent]['median_s']:.1f}", f"{results[-1]['peak_gb']:.3f}"])
+            results.append(
+                dict(
+                    batch=batch,
+                    mask=kind,
+                    max_scores=2**exponent,
+                    seconds=times[exponent]["median_s"],
+                    peak_gb=cuda_peak_gb(step),
+                )
+            )
+            rows.append(
+                [
+                    batch,
+                    kind,
+                    f"2^{exponent}",
+                    f"{1e3 * times[exponent]['median_s']:.1f}",
+                    f"{results[-1]['peak_gb']:.3f}",
+                ]
+            )
     print("\n## Attention (both branches, forward + backward) against the score budget, GPU\n")
     print(markdown(["batch", "hole", "max_scores", "ms", "peak GB"], rows))
     return results
@@ -128,13 +186,17 @@ def step_section(quick: bool) -> dict:
     GPU spent in kernels, and the host-side operators of the paper's step."""
     image, mask = (t.to(DEVICE) for t in inputs(5, 256))
     steps = {}
-    for name, attention, fused in (("multi_scale", True, None), ("no attention", False, None),
-                                   ("multi_scale, fused Adam", True, True)):
+    for name, attention, fused in (
+        ("multi_scale", True, None),
+        ("no attention", False, None),
+        ("multi_scale, fused Adam", True, True),
+    ):
         step = TrainingStep(attention, DEVICE, fused_adam=fused)
 
         def run(step=step):
             with torch.autocast("cuda", torch.bfloat16):
                 step(image, mask)
+
         steps[name] = run
     times = time_side_by_side(steps, repeats=10, warmup=3, cuda=True)
     gpu_ms = {}
@@ -143,14 +205,24 @@ def step_section(quick: bool) -> dict:
             run()
             torch.cuda.synchronize()
         events = trace.key_averages()
-        gpu_ms[name] = sum(e.self_device_time_total for e in events if e.device_type == torch.autograd.DeviceType.CUDA) / 1e3
+        gpu_ms[name] = (
+            sum(e.self_device_time_total for e in events if e.device_type == torch.autograd.DeviceType.CUDA) / 1e3
+        )
         if name == "multi_scale":
             top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:15]
-            print(markdown(["op (host side)", "self CPU ms", "calls"],
-                           [[e.key[:60], f"{e.self_cpu_time_total / 1e3:.1f}", e.count] for e in top]))
+            print(
+                markdown(
+                    ["op (host side)", "self CPU ms", "calls"],
+                    [[e.key[:60], f"{e.self_cpu_time_total / 1e3:.1f}", e.count] for e in top],
+                )
+            )
     print("\n## Training step, bf16 autocast, batch 5, 256 x 256: wall time against GPU busy time\n")
-    print(markdown(["variant", "wall ms", "GPU busy ms"],
-                   [[name, f"{1e3 * times[name]['median_s']:.1f}", f"{gpu_ms[name]:.1f}"] for name in steps]))
+    print(
+        markdown(
+            ["variant", "wall ms", "GPU busy ms"],
+            [[name, f"{1e3 * times[name]['median_s']:.1f}", f"{gpu_ms[name]:.1f}"] for name in steps],
+        )
+    )
     return dict(times=times, gpu_busy_ms=gpu_ms)
 
 
@@ -197,34 +269,64 @@ def mfu(images_per_second: float, flops_per_image: float) -> float | None:
     return None if peak is None else images_per_second * flops_per_image / (peak * 1e12)
 
 
-def train_images_per_second(size: int, batch: int, precision: str, warmup: int, steps: int, fast_step: bool = False) -> dict:
+def train_images_per_second(
+    size: int, batch: int, precision: str, warmup: int, steps: int, fast_step: bool = False
+) -> dict:
     """The paper's model and losses (adv_weight 0.3: G, D, VGG16) trained by the real Trainer;
     fast_step: `model.fast_step=true` (one-pass D, static-shape attention, fused Adam)."""
     with tempfile.TemporaryDirectory() as folder:
-        cfg = compose_config("train", [
-            "trainer=gpu", f"trainer.precision={precision}", "pretrained=false", f"crop_size={size}",
-            f"dataset.batch_size={batch}", f"dataset.train_size={batch * (warmup + steps)}",
-            "dataset.num_workers=8", "~logger", "~callbacks", f"paths.output_dir={folder}",
-            "trainer.max_epochs=1", "+trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0",
-            "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-            "+trainer.enable_checkpointing=false", f"model.fast_step={str(fast_step).lower()}",
-        ])
+        cfg = compose_config(
+            "train",
+            [
+                "trainer=gpu",
+                f"trainer.precision={precision}",
+                "pretrained=false",
+                f"crop_size={size}",
+                f"dataset.batch_size={batch}",
+                f"dataset.train_size={batch * (warmup + steps)}",
+                "dataset.num_workers=8",
+                "~logger",
+                "~callbacks",
+                f"paths.output_dir={folder}",
+                "trainer.max_epochs=1",
+                "+trainer.limit_val_batches=0",
+                "trainer.num_sanity_val_steps=0",
+                "trainer.enable_progress_bar=false",
+                "trainer.enable_model_summary=false",
+                "+trainer.enable_checkpointing=false",
+                f"model.fast_step={str(fast_step).lower()}",
+            ],
+        )
         timer = StepTimer(warmup)
         trainer = instantiate(cfg.trainer, default_root_dir=folder, logger=False, callbacks=[timer])
         trainer.fit(instantiate(cfg.model), datamodule=instantiate(cfg.dataset))
     step = statistics.median(timer.steps)
     measured = len(timer.steps)
-    return dict(size=size, batch=batch, precision=precision, fast_step=fast_step, steps=measured, seconds_per_step=step,
-                images_per_second=batch / step,
-                images_per_second_with_loader=batch * measured / (timer.loop_end - timer.loop_start),
-                peak_gb=torch.cuda.max_memory_allocated() / 1e9, reserved_gb=torch.cuda.max_memory_reserved() / 1e9)
+    return dict(
+        size=size,
+        batch=batch,
+        precision=precision,
+        fast_step=fast_step,
+        steps=measured,
+        seconds_per_step=step,
+        images_per_second=batch / step,
+        images_per_second_with_loader=batch * measured / (timer.loop_end - timer.loop_start),
+        peak_gb=torch.cuda.max_memory_allocated() / 1e9,
+        reserved_gb=torch.cuda.max_memory_reserved() / 1e9,
+    )
 
 
 def training_section(quick: bool) -> list[dict]:
     # Today's step and model.fast_step side by side where issue 18 sets its targets (256, bf16).
-    settings = [(256, 5, "bf16-mixed", False), (256, 5, "bf16-mixed", True), (256, 16, "bf16-mixed", False),
-                (256, 16, "bf16-mixed", True), (256, 5, "32-true", False), (512, 5, "bf16-mixed", False),
-                (512, 5, "32-true", False)]
+    settings = [
+        (256, 5, "bf16-mixed", False),
+        (256, 5, "bf16-mixed", True),
+        (256, 16, "bf16-mixed", False),
+        (256, 16, "bf16-mixed", True),
+        (256, 5, "32-true", False),
+        (512, 5, "bf16-mixed", False),
+        (512, 5, "32-true", False),
+    ]
     flops = {size: training_flops_per_image(size) for size in sorted({s[0] for s in settings})}
     results = []
     for size, batch, precision, fast in settings[:2] if quick else settings:
@@ -233,12 +335,37 @@ def training_section(quick: bool) -> list[dict]:
         result.update(flops_per_image=flops[size], mfu=mfu(result["images_per_second"], flops[size]))
         results.append(result)
     print("\n## Training step (D + G, VGG16 style / perceptual, DenseNet121), real Trainer, GPU\n")
-    print(markdown(["size", "batch", "precision", "fast_step", "s / step", "images / s", "images / s (loader counted)",
-                    "MFU (bf16 peak)", "peak allocated GB", "peak reserved GB"],
-                   [[r["size"], r["batch"], r["precision"], r["fast_step"], f"{r['seconds_per_step']:.3f}",
-                     f"{r['images_per_second']:.1f}", f"{r['images_per_second_with_loader']:.1f}",
-                     "–" if r["mfu"] is None else f"{100 * r['mfu']:.1f} %", f"{r['peak_gb']:.2f}", f"{r['reserved_gb']:.2f}"]
-                    for r in results]))
+    print(
+        markdown(
+            [
+                "size",
+                "batch",
+                "precision",
+                "fast_step",
+                "s / step",
+                "images / s",
+                "images / s (loader counted)",
+                "MFU (bf16 peak)",
+                "peak allocated GB",
+                "peak reserved GB",
+            ],
+            [
+                [
+                    r["size"],
+                    r["batch"],
+                    r["precision"],
+                    r["fast_step"],
+                    f"{r['seconds_per_step']:.3f}",
+                    f"{r['images_per_second']:.1f}",
+                    f"{r['images_per_second_with_loader']:.1f}",
+                    "–" if r["mfu"] is None else f"{100 * r['mfu']:.1f} %",
+                    f"{r['peak_gb']:.2f}",
+                    f"{r['reserved_gb']:.2f}",
+                ]
+                for r in results
+            ],
+        )
+    )
     return results
 
 
@@ -250,36 +377,66 @@ def inference_section(quick: bool) -> list[dict]:
         image, mask = (t.to(DEVICE) for t in inputs(batch, size))
         line = dict(size=size, batch=batch)
         for precision in ("fp32", "bf16"):
-            def run():
+
+            def run(precision=precision, image=image, mask=mask):
                 with torch.no_grad(), torch.autocast("cuda", torch.bfloat16, enabled=precision == "bf16"):
                     generator(image, mask)
+
             seconds = time_side_by_side({precision: run}, repeats=5, warmup=2, cuda=True)[precision]["median_s"]
             line[precision] = dict(seconds=seconds, images_per_second=batch / seconds, peak_gb=cuda_peak_gb(run))
         results.append(line)
     print("\n## Inference (paper-sized generator, centre hole of half the side, no grad), GPU\n")
-    print(markdown(["size", "batch", "fp32 (ms)", "bf16 (ms)", "fp32 images / s", "bf16 images / s", "fp32 GB", "bf16 GB"],
-                   [[r["size"], r["batch"], f"{1e3 * r['fp32']['seconds']:.1f}", f"{1e3 * r['bf16']['seconds']:.1f}",
-                     f"{r['fp32']['images_per_second']:.1f}", f"{r['bf16']['images_per_second']:.1f}",
-                     f"{r['fp32']['peak_gb']:.2f}", f"{r['bf16']['peak_gb']:.2f}"] for r in results]))
+    print(
+        markdown(
+            ["size", "batch", "fp32 (ms)", "bf16 (ms)", "fp32 images / s", "bf16 images / s", "fp32 GB", "bf16 GB"],
+            [
+                [
+                    r["size"],
+                    r["batch"],
+                    f"{1e3 * r['fp32']['seconds']:.1f}",
+                    f"{1e3 * r['bf16']['seconds']:.1f}",
+                    f"{r['fp32']['images_per_second']:.1f}",
+                    f"{r['bf16']['images_per_second']:.1f}",
+                    f"{r['fp32']['peak_gb']:.2f}",
+                    f"{r['bf16']['peak_gb']:.2f}",
+                ]
+                for r in results
+            ],
+        )
+    )
     return results
 
 
-SECTIONS = dict(attention=attention_section, training=training_section, inference=inference_section,
-                budget=budget_section, step=step_section)
+SECTIONS = dict(
+    attention=attention_section,
+    training=training_section,
+    inference=inference_section,
+    budget=budget_section,
+    step=step_section,
+)
 DEFAULT_SECTIONS = ["attention", "training", "inference"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", nargs="+", default=DEFAULT_SECTIONS, choices=list(SECTIONS),
-                        help="sections to run; budget and step are diagnostics, not run by default")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=DEFAULT_SECTIONS,
+        choices=list(SECTIONS),
+        help="sections to run; budget and step are diagnostics, not run by default",
+    )
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("bench_gpu needs a CUDA device; the CPU figures come from bench_attention and bench_generator")
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
     results = {name: SECTIONS[name](args.quick) for name in args.only}
-    name = "gpu" + ("_quick" if args.quick else "") + ("" if sorted(args.only) == sorted(DEFAULT_SECTIONS) else "_" + "_".join(args.only))
+    name = (
+        "gpu"
+        + ("_quick" if args.quick else "")
+        + ("" if sorted(args.only) == sorted(DEFAULT_SECTIONS) else "_" + "_".join(args.only))
+    )
     print(f"\nwritten {write_json(name, results)}")
 
 

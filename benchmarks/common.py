@@ -19,8 +19,9 @@ from musical_inpaint.training.hardware import cpu_has_bfloat16_kernels
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def time_side_by_side(functions: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1,
-                      cuda: bool = False) -> dict[str, dict]:
+def time_side_by_side(
+    functions: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1, cuda: bool = False
+) -> dict[str, dict]:
     """Median and spread of each function's wall time, run interleaved (A B A B ...) so that the
     load of a shared machine hits all of them alike. cuda: wait for the GPU's queued work before
     each clock reading (its kernels run asynchronously)."""
@@ -36,7 +37,10 @@ def time_side_by_side(functions: dict[str, Callable[[], object]], repeats: int =
             function()
             synchronize()
             samples[name].append(time.perf_counter() - start)
-    return {name: dict(median_s=statistics.median(s), min_s=min(s), max_s=max(s), runs=len(s)) for name, s in samples.items()}
+    return {
+        name: dict(median_s=statistics.median(s), min_s=min(s), max_s=max(s), runs=len(s))
+        for name, s in samples.items()
+    }
 
 
 def _status_gb(field: str) -> float:
@@ -88,10 +92,15 @@ def cpu_model() -> str:
 def machine() -> dict:
     """What a result depends on: the CPU (its vector extensions decide, e.g., whether bfloat16 is
     native or emulated), threads, versions, the GPU."""
-    return dict(python=platform.python_version(), torch=torch.__version__, threads=torch.get_num_threads(),
-                cpu=cpu_model(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
-                cpu_bfloat16_kernels=cpu_has_bfloat16_kernels(),
-                cuda=torch.cuda.get_device_name() if torch.cuda.is_available() else None)
+    return dict(
+        python=platform.python_version(),
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        cpu=cpu_model(),
+        cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        cpu_bfloat16_kernels=cpu_has_bfloat16_kernels(),
+        cuda=torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    )
 
 
 def write_json(name: str, payload: dict) -> Path:

@@ -97,8 +97,14 @@ def described(rows: list[tuple[str, str, str]], explained: dict[str, str]) -> li
     (a dataset's `val_size` is explained once); the Trainer's arguments are Lightning's, and a
     node's other arguments are its class's."""
     out = []
-    targets = {key: default.split("`")[1] for key, default, _ in rows if default.startswith("`") and "." in default
-               and default.split("`")[1][:1].islower() and "(" not in default.split("`")[1]}
+    targets = {
+        key: default.split("`")[1]
+        for key, default, _ in rows
+        if default.startswith("`")
+        and "." in default
+        and default.split("`")[1][:1].islower()
+        and "(" not in default.split("`")[1]
+    }
     for key, default, comment in rows:
         parent = key.rsplit(".", 1)[0]
         if not comment and not explained.get(key) and parent in targets and targets[parent].count(".") >= 1:
@@ -119,8 +125,9 @@ def table(rows: list[tuple[str, str, str]]) -> list[str]:
     lines = ["| key | default | paper | what it does |", "|---|---|---|---|"]
     for key, default, comment in rows:
         paper = PAPER.search(comment)
-        lines.append(f"| `{key}` | {default} | {paper['value'].strip() if paper else ''} | "
-                     f"{comment.replace('|', '/')} |")
+        lines.append(
+            f"| `{key}` | {default} | {paper['value'].strip() if paper else ''} | {comment.replace('|', '/')} |"
+        )
     return lines + [""]
 
 
@@ -131,12 +138,16 @@ def page() -> str:
         for key, _, comment in keys(path):
             if comment:
                 explained.setdefault(key, comment)
-    out = ["# Configuration", "",
-           "Every key of `conf/`, generated from the YAML files by `python docs/generate_configuration.py > "
-           "docs/configuration.md` (the comments there are the one place each key is explained; a test "
-           "keeps this page in step). Set any key on the command line: `python -m musical_inpaint.train "
-           "dataset=paris dataset.batch_size=8 model.lr=1e-4`; choose an option of a group with "
-           "`group=option`. The *paper* column gives the paper's value where a comment states it.", ""]
+    out = [
+        "# Configuration",
+        "",
+        "Every key of `conf/`, generated from the YAML files by `python docs/generate_configuration.py > "
+        "docs/configuration.md` (the comments there are the one place each key is explained; a test "
+        "keeps this page in step). Set any key on the command line: `python -m musical_inpaint.train "
+        "dataset=paris dataset.batch_size=8 model.lr=1e-4`; choose an option of a group with "
+        "`group=option`. The *paper* column gives the paper's value where a comment states it.",
+        "",
+    ]
     for root in ROOTS:
         path = CONF / root
         out += [f"## `{root}`", "", header(path.read_text()), "", *table(described(keys(path), explained))]
@@ -146,7 +157,13 @@ def page() -> str:
         options = sorted(group.glob("*.yaml"))
         out += [f"## Group `{name}`", "", "Options: " + ", ".join(f"`{name}={p.stem}`" for p in options), ""]
         for path in options:
-            out += [f"### `{name}={path.stem}`", "", header(path.read_text()), "", *table(described(keys(path), explained))]
+            out += [
+                f"### `{name}={path.stem}`",
+                "",
+                header(path.read_text()),
+                "",
+                *table(described(keys(path), explained)),
+            ]
     return "\n".join(line for line in out).rstrip() + "\n"
 
 

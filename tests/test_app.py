@@ -46,12 +46,29 @@ def test_the_api_gives_inpaints_own_output(served, checkpoint, tmp_path):
     image = write_image(tmp_path / "photo.jpg", 70, 57, seed=3)  # 70 wide, 57 high
     hole = stroke_layer(tmp_path / "layer.png", 70, 57)
     Image.fromarray(hole.astype(np.uint8) * 255).save(tmp_path / "mask.png")
-    assert inpaint_main(["--checkpoint", str(checkpoint), "--image", str(image), "--mask", str(tmp_path / "mask.png"),
-                         "--output", str(tmp_path / "cli"), "--device", "cpu"]) == 0
+    assert (
+        inpaint_main(
+            [
+                "--checkpoint",
+                str(checkpoint),
+                "--image",
+                str(image),
+                "--mask",
+                str(tmp_path / "mask.png"),
+                "--output",
+                str(tmp_path / "cli"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     client = client_module.Client(url, verbose=False)
     handle = client_module.handle_file
     editor = dict(background=None, layers=[handle(str(tmp_path / "layer.png"))], composite=None)
-    masked, result, download = client.predict(handle(str(image)), editor, PAINTED, methods.names[0], api_name="/inpaint")
+    masked, result, download = client.predict(
+        handle(str(image)), editor, PAINTED, methods.names[0], api_name="/inpaint"
+    )
     expected = np.array(Image.open(tmp_path / "cli" / "photo.png"))
     assert np.array_equal(np.array(Image.open(download)), expected)  # the same PNG as inpaint writes
     assert np.array_equal(np.array(Image.open(result).convert("RGB")), expected)
@@ -106,8 +123,9 @@ def test_the_command_line_names_a_bad_checkpoint(tmp_path, capsys):
     assert "app: " in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("options, host, port",
-                         [([], "127.0.0.1", 7860), (["--host", "0.0.0.0", "--port", "8123"], "0.0.0.0", 8123)])
+@pytest.mark.parametrize(
+    "options, host, port", [([], "127.0.0.1", 7860), (["--host", "0.0.0.0", "--port", "8123"], "0.0.0.0", 8123)]
+)
 def test_the_command_line_serves_localhost_only_unless_told(checkpoint, monkeypatch, capsys, options, host, port):
     from musical_inpaint.app import main
 
@@ -127,7 +145,9 @@ def test_nothing_painted_says_what_to_do(served, tmp_path):
         client.predict(client_module.handle_file(str(image)), editor, PAINTED, methods.names[0], api_name="/inpaint")
 
 
-@pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")), reason="needs chromium and chromedriver")
+@pytest.mark.skipif(
+    not (shutil.which("chromium") and shutil.which("chromedriver")), reason="needs chromium and chromedriver"
+)
 def test_the_page_loads_in_a_headless_browser(served, tmp_path):
     from tests.helpers.browser import screenshot
 

@@ -97,8 +97,9 @@ def sparse_holes(batch, height, width):
 @pytest.mark.parametrize("patch_size, propagate_size", [(1, 3), (3, 3), (3, 1), (5, 3)])
 @pytest.mark.parametrize("max_scores", [2**26, 30000, 900], ids=["one-chunk", "tiles", "one-pixel-tiles"])
 @pytest.mark.parametrize("workspace", [True, False], ids=["cpu-buffers", "fresh-tensors"])
-def test_sparse_holes_match_the_dense_reference_in_value_and_gradient(patch_size, propagate_size, max_scores,
-                                                                      workspace, monkeypatch):
+def test_sparse_holes_match_the_dense_reference_in_value_and_gradient(
+    patch_size, propagate_size, max_scores, workspace, monkeypatch
+):
     # Only the rows and tiles that reach a hole pixel are computed; the result and its gradient
     # must not show it. Without the workspace (CUDA, tracing) every stage allocates its result.
     if not workspace:
@@ -107,8 +108,10 @@ def test_sparse_holes_match_the_dense_reference_in_value_and_gradient(patch_size
     mask = sparse_holes(3, 18, 16)
     weight = torch.randn(x.shape, generator=torch.Generator().manual_seed(2), dtype=x.dtype)
     results = []
-    for attention in (ContextualAttention(patch_size, propagate_size, 10.0, max_scores),
-                      lambda t, m: contextual_attention_dense(t, m, patch_size, propagate_size, 10.0)):
+    for attention in (
+        ContextualAttention(patch_size, propagate_size, 10.0, max_scores),
+        lambda t, m: contextual_attention_dense(t, m, patch_size, propagate_size, 10.0),
+    ):
         leaf = x.clone().requires_grad_(True)
         out = attention(leaf, mask)
         (out * weight).sum().backward()
@@ -122,8 +125,10 @@ def test_negative_softmax_scale_has_the_reference_gradient():
     x, mask = random_case(2, 2, 7, 7, 0.2, seed=13)
     weight = torch.randn(x.shape, generator=torch.Generator().manual_seed(3), dtype=x.dtype)
     grads = []
-    for attention in (ContextualAttention(3, 3, -2.0, max_scores=400),
-                      lambda t, m: contextual_attention_dense(t, m, 3, 3, -2.0)):
+    for attention in (
+        ContextualAttention(3, 3, -2.0, max_scores=400),
+        lambda t, m: contextual_attention_dense(t, m, 3, 3, -2.0),
+    ):
         leaf = x.clone().requires_grad_(True)
         (attention(leaf, mask) * weight).sum().backward()
         grads.append(leaf.grad)
@@ -134,8 +139,9 @@ def test_traced_with_gradients_matches_the_reference():
     # Tracing records plain autograd operations (a custom Function cannot be traced).
     x, _ = random_case(1, 2, 8, 8, 0.0, seed=4)
     mask = sparse_holes(3, 8, 8)[:1]
-    traced = torch.jit.trace(ContextualAttention(3, 3, max_scores=500), (x.clone().requires_grad_(True), mask),
-                             check_trace=False)
+    traced = torch.jit.trace(
+        ContextualAttention(3, 3, max_scores=500), (x.clone().requires_grad_(True), mask), check_trace=False
+    )
     results = []
     for attention in (traced, lambda t, m: contextual_attention_dense(t, m, 3, 3, 10.0)):
         leaf = x.clone().requires_grad_(True)
@@ -239,7 +245,9 @@ def test_non_binary_mask_is_thresholded_at_one_half():
     torch.testing.assert_close(attention(x, soft), attention(x, mask))
 
 
-@pytest.mark.parametrize("kwargs", [dict(patch_size=2), dict(patch_size=3, propagate_size=0), dict(patch_size=3, max_scores=0)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(patch_size=2), dict(patch_size=3, propagate_size=0), dict(patch_size=3, max_scores=0)]
+)
 def test_invalid_arguments_are_rejected(kwargs):
     with pytest.raises(ValueError, match="ContextualAttention"):
         ContextualAttention(**kwargs)

@@ -9,8 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from musical_inpaint.models import DenseNetDiscriminator, MusicalGenerator
-from musical_inpaint.models import ContextualAttention, MultiScaleAttention
+from musical_inpaint.models import ContextualAttention, DenseNetDiscriminator, MultiScaleAttention, MusicalGenerator
 from musical_inpaint.train import train
 from tests.helpers.attention import random_case
 from tests.helpers.configs import tiny_config
@@ -67,8 +66,11 @@ def test_generator_inference_in_bf16_is_finite_and_close_to_fp32():
     assert (mixed.float() - reference).abs().max() < 5e-2
 
 
-@pytest.mark.parametrize("trainer, extra", [("gpu", ()), ("ddp", ()), ("gpu", ("model.fast_step=true",))],
-                         ids=["gpu", "ddp", "gpu-fast-step"])
+@pytest.mark.parametrize(
+    "trainer, extra",
+    [("gpu", ()), ("ddp", ()), ("gpu", ("model.fast_step=true",))],
+    ids=["gpu", "ddp", "gpu-fast-step"],
+)
 def test_training_on_the_gpu_configurations(trainer, extra, tmp_path, fits):
     # bf16-mixed on one device; ddp with SyncBatchNorm in the discriminator (one process per GPU);
     # the fast step with CUDA's fused Adam.
@@ -93,13 +95,23 @@ def test_a_fast_step_on_the_gpu_trains_to_todays_weights_in_float64(tmp_path, fi
     # Under bf16 the random DenseNet's first gradient lies about 90 % away from float32's (measured
     # with the CPU's bf16 kernels at this size): weights trained in bf16 cannot be compared; the
     # bf16 path is compared where rounding does not compound (the next test).
-    common = ("trainer=gpu", "trainer.precision=64-true", "adv_weight=0.3", "trainer.max_steps=2",
-              "trainer.val_check_interval=2", "model.val_images=0", "trainer.num_sanity_val_steps=0", "crop_size=64",
-              "dataset.batch_size=4")
+    common = (
+        "trainer=gpu",
+        "trainer.precision=64-true",
+        "adv_weight=0.3",
+        "trainer.max_steps=2",
+        "trainer.val_check_interval=2",
+        "model.val_images=0",
+        "trainer.num_sanity_val_steps=0",
+        "crop_size=64",
+        "dataset.batch_size=4",
+    )
     train(tiny_config(tmp_path / "today", *common))
     train(tiny_config(tmp_path / "fast", *common, "model.fast_step=true"))
-    today, fast = (torch.load(tmp_path / run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-                   ["state_dict"] for run in ("today", "fast"))
+    today, fast = (
+        torch.load(tmp_path / run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+        for run in ("today", "fast")
+    )
     assert [o.param_groups[0]["fused"] for o in fits[1].trainer.optimizers] == [True, True]
     for name, value in today.items():
         torch.testing.assert_close(fast[name], value, rtol=1e-7, atol=1e-8, msg=name)

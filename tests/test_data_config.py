@@ -35,7 +35,9 @@ def test_every_dataset_and_mask_instantiates(dataset, mask, tmp_path):
         overrides.append(f"dataset.root={tmp_path}/mine")
     datamodule = instantiate(compose_train(overrides).dataset)
     assert isinstance(datamodule, L.LightningDataModule) and isinstance(datamodule, InpaintingDataModule)
-    assert isinstance(datamodule.mask, {"center": CenterMask, "free_form": FreeFormMask, "random_box": RandomBoxMask}[mask])
+    assert isinstance(
+        datamodule.mask, {"center": CenterMask, "free_form": FreeFormMask, "random_box": RandomBoxMask}[mask]
+    )
     assert datamodule.batch_size == 5
 
 
@@ -46,12 +48,18 @@ def test_free_form_presets_from_the_command_line(preset):
 
 @pytest.mark.parametrize(
     "dataset, make, train_count, test_count",
-    [("celeba", make_celeba, 8, 2), ("paris", make_paris, 6, 4), ("places", make_places_small, 5, 3),
-     ("photos", make_photos, 85, 2)],
+    [
+        ("celeba", make_celeba, 8, 2),
+        ("paris", make_paris, 6, 4),
+        ("places", make_places_small, 5, 3),
+        ("photos", make_photos, 85, 2),
+    ],
 )
 def test_configured_benchmarks_load_their_layouts(dataset, make, train_count, test_count, tmp_path):
     make(tmp_path if dataset == "photos" else tmp_path / dataset)  # photos: the folders sit in data_dir
-    config = compose_train([f"dataset={dataset}", f"paths.data_dir={tmp_path}", "crop_size=64", "dataset.num_workers=0"])
+    config = compose_train(
+        [f"dataset={dataset}", f"paths.data_dir={tmp_path}", "crop_size=64", "dataset.num_workers=0"]
+    )
     datamodule = instantiate(config.dataset)
     datamodule.setup()
     assert len(datamodule.datasets["train"]) + len(datamodule.datasets["val"]) == train_count

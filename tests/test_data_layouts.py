@@ -29,7 +29,12 @@ def test_celeba_bad_partition_line_names_file_and_line(tmp_path):
 def test_paris_splits(tmp_path):
     root = make_paris(tmp_path)
     assert len(layouts.paris_files(root, "train")) == 6  # upper-case suffixes count too
-    assert [p.name for p in layouts.paris_files(root, "test")] == ["001_im.png", "002_im.png", "003_im.png", "004_im.png"]
+    assert [p.name for p in layouts.paris_files(root, "test")] == [
+        "001_im.png",
+        "002_im.png",
+        "003_im.png",
+        "004_im.png",
+    ]
 
 
 def test_places_small_images_layout(tmp_path):
@@ -37,7 +42,11 @@ def test_places_small_images_layout(tmp_path):
     assert len(layouts.places_files(root, "train")) == 5
     assert all("canyon" in str(p) for p in layouts.places_files(root, "train"))
     test = layouts.places_files(root, "test")
-    assert [p.name for p in test] == ["Places365_val_00000001.jpg", "Places365_val_00000003.jpg", "Places365_val_00000005.jpg"]
+    assert [p.name for p in test] == [
+        "Places365_val_00000001.jpg",
+        "Places365_val_00000003.jpg",
+        "Places365_val_00000005.jpg",
+    ]
     assert [p.name for p in layouts.places_files(root, "test", category="beach")] == ["Places365_val_00000002.jpg"]
     with pytest.raises(DatasetLayoutError, match="'desert' is not listed"):
         layouts.places_files(root, "test", category="desert")
@@ -103,9 +112,18 @@ def test_folder_with_second_folder_or_fraction(tmp_path):
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda root: layouts.celeba_files(root, "train"), r"img_align_celeba is not a directory; expected root/img_align_celeba"),
-        (lambda root: layouts.paris_files(root, "test"), r"paris_eval_gt is not a directory; expected root/paris_train_original"),
-        (lambda root: layouts.places_files(root, "train"), r"canyon is not a directory; expected the small-images layout"),
+        (
+            lambda root: layouts.celeba_files(root, "train"),
+            r"img_align_celeba is not a directory; expected root/img_align_celeba",
+        ),
+        (
+            lambda root: layouts.paris_files(root, "test"),
+            r"paris_eval_gt is not a directory; expected root/paris_train_original",
+        ),
+        (
+            lambda root: layouts.places_files(root, "train"),
+            r"canyon is not a directory; expected the small-images layout",
+        ),
         (lambda root: layouts.folder_files(root / "nope", "train"), r"nope is not a directory"),
     ],
 )
@@ -124,7 +142,9 @@ def test_real_samples_in_the_official_formats(shared_data, tmp_path):
     celeba = shared_data / "celeba" / "HumanFaceImageGenerator"
     names = sorted(p.name for p in celeba.glob("*.jpg"))
     (tmp_path / "img_align_celeba").symlink_to(celeba)
-    (tmp_path / "list_eval_partition.txt").write_text("".join(f"{n} {2 if i % 4 == 0 else 0}\n" for i, n in enumerate(names)))
+    (tmp_path / "list_eval_partition.txt").write_text(
+        "".join(f"{n} {2 if i % 4 == 0 else 0}\n" for i, n in enumerate(names))
+    )
     assert len(layouts.celeba_files(tmp_path, "test")) == len(names[::4])
     paris = tmp_path / "paris"
     (paris / "paris_eval_gt").mkdir(parents=True)

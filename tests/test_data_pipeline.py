@@ -8,7 +8,6 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, DistributedSampler
 
-from musical_inpaint.data import layouts
 from musical_inpaint.data import (
     CelebADataModule,
     CenterMask,
@@ -20,6 +19,7 @@ from musical_inpaint.data import (
     PlacesDataModule,
     RandomBoxMask,
     SyntheticDataModule,
+    layouts,
     read_rgb,
 )
 from musical_inpaint.data.datasets import ImageFilesDataset
@@ -102,7 +102,12 @@ def test_training_load_size_keeps_the_test_scale_at_every_crop():
         assert paris.train_transform == ResizeCrop(train_load_size_for(crop), crop, True, True)
         assert paris.eval_transform == ResizeCrop(crop, crop)
         assert CelebADataModule("x", mask=CenterMask(), crop_size=crop).train_transform == ResizeCrop(crop, crop)
-    assert FolderDataModule("x", mask=CenterMask(), crop_size=64, train_load_size=100, random_crop=True).train_transform.load_size == 100
+    assert (
+        FolderDataModule(
+            "x", mask=CenterMask(), crop_size=64, train_load_size=100, random_crop=True
+        ).train_transform.load_size
+        == 100
+    )
 
 
 def test_resized_image_cache_serves_the_same_items_without_reading_again(tmp_path):
@@ -188,15 +193,21 @@ def test_train_size_takes_nested_seeded_subsets_and_keeps_validation(tmp_path):
         carved = {files.index(f) for f in val}
         kept = {train.index(f) for f in datamodule._subset(train, carved=len(val))}
         assert len(carved & kept) < 15
-    with pytest.raises(layouts.DatasetLayoutError, match="dataset.train_size=23, but the training split holds 22 images"):
+    with pytest.raises(
+        layouts.DatasetLayoutError, match="dataset.train_size=23, but the training split holds 22 images"
+    ):
         make(23).setup("fit")
     for bad in (0, -1, True, "12", 1.5):
-        with pytest.raises(ValueError, match=r"dataset.train_size=.*: must be an integer >= 1 .* or null \(all of them\)"):
+        with pytest.raises(
+            ValueError, match=r"dataset.train_size=.*: must be an integer >= 1 .* or null \(all of them\)"
+        ):
             make(bad)
 
 
 def test_synthetic_data_take_a_count_and_no_augmentation():
-    with pytest.raises(ValueError, match=r"dataset.train_size=null: must be an integer >= 1 \(the number of training images\)$"):
+    with pytest.raises(
+        ValueError, match=r"dataset.train_size=null: must be an integer >= 1 \(the number of training images\)$"
+    ):
         SyntheticDataModule(train_size=None, mask=CenterMask())
     with pytest.raises(ValueError, match="dataset.random_crop=true, dataset.flip=true: dataset=synthetic"):
         SyntheticDataModule(mask=CenterMask(), random_crop=True, flip=True)
@@ -218,7 +229,9 @@ def test_centre_mask_is_the_papers_hole():
     assert small.sum() == 32 * 48 and small[16:48, 24:72].all()
 
 
-@pytest.mark.parametrize("make", [lambda: RandomBoxMask(0.2, 0.4)] + [lambda p=p: FreeFormMask(p) for p in FREE_FORM_PRESETS])
+@pytest.mark.parametrize(
+    "make", [lambda: RandomBoxMask(0.2, 0.4)] + [lambda p=p: FreeFormMask(p) for p in FREE_FORM_PRESETS]
+)
 def test_random_masks_are_binary_seeded_and_varied(make):
     generator = make()
     masks = [generator(96, 128, np.random.default_rng(seed)) for seed in range(20)]
@@ -313,12 +326,18 @@ def test_synthetic_images_are_deterministic_and_varied():
 
 
 def test_synthetic_datamodule_splits_are_disjoint_and_fixed():
-    datamodule = SyntheticDataModule(mask=CenterMask(), train_size=20, val_size=4, test_size=6, crop_size=32, batch_size=4)
+    datamodule = SyntheticDataModule(
+        mask=CenterMask(), train_size=20, val_size=4, test_size=6, crop_size=32, batch_size=4
+    )
     datamodule.setup()
     batch = next(iter(datamodule.train_dataloader()))
     assert batch["image"].shape == (4, 3, 32, 32) and batch["mask"].shape == (4, 1, 32, 32)
-    seen = {split: {datamodule.datasets[split][i]["image"].numpy().tobytes() for i in range(len(datamodule.datasets[split]))}
-            for split in ("train", "val", "test")}
+    seen = {
+        split: {
+            datamodule.datasets[split][i]["image"].numpy().tobytes() for i in range(len(datamodule.datasets[split]))
+        }
+        for split in ("train", "val", "test")
+    }
     assert not seen["train"] & seen["val"] and not seen["train"] & seen["test"] and not seen["val"] & seen["test"]
     assert len(datamodule.datasets["test"]) == 6
 
@@ -345,14 +364,18 @@ def test_celeba_datamodule(tmp_path):
 
 
 def test_paris_datamodule_has_the_papers_training_transform(tmp_path):
-    datamodule = ParisStreetViewDataModule(make_paris(tmp_path), mask=FreeFormMask(), batch_size=2, crop_size=64, train_load_size=88)
+    datamodule = ParisStreetViewDataModule(
+        make_paris(tmp_path), mask=FreeFormMask(), batch_size=2, crop_size=64, train_load_size=88
+    )
     assert datamodule.train_transform == ResizeCrop(88, 64, random_crop=True, flip=True)
     assert ParisStreetViewDataModule("x", mask=CenterMask()).train_transform == ResizeCrop(350, 256, True, True)
     _check_batches(datamodule, 64)
 
 
 def test_places_datamodule(tmp_path):
-    datamodule = PlacesDataModule(make_places_small(tmp_path), mask=RandomBoxMask(), batch_size=2, crop_size=64, num_workers=2)
+    datamodule = PlacesDataModule(
+        make_places_small(tmp_path), mask=RandomBoxMask(), batch_size=2, crop_size=64, num_workers=2
+    )
     _check_batches(datamodule, 64)
     assert len(datamodule.datasets["test"]) == 3
 
@@ -378,7 +401,9 @@ def test_photos_datamodule_and_its_test_sets(tmp_path):
     held_out = PhotosDataModule(root, test_set="urban100", mask=CenterMask(), crop_size=16)
     held_out.setup("test")
     assert [held_out.datasets["test"][i]["name"] for i in range(2)] == ["img_081.png", "img_082.png"]
-    with pytest.raises(ValueError, match=r"dataset.test_set must be one of \['bsds500', 'paris', 'places50', 'urban100'\], got 'urban'"):
+    with pytest.raises(
+        ValueError, match=r"dataset.test_set must be one of \['bsds500', 'paris', 'places50', 'urban100'\], got 'urban'"
+    ):
         PhotosDataModule(root, test_set="urban", mask=CenterMask())
 
 

@@ -10,21 +10,20 @@ import sys
 import numpy as np
 import pytest
 import torch
+from hydra.utils import instantiate
 from PIL import Image, ImageOps
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from hydra.utils import instantiate
-
 from musical_inpaint.baselines import fill_with
+from musical_inpaint.compat import upgrade_legacy
 from musical_inpaint.config import compose_config
 from musical_inpaint.data import FreeFormMask, read_rgb
 from musical_inpaint.errors import ConfigError
 from musical_inpaint.evaluate import evaluate, read_metrics, read_per_image
+from musical_inpaint.imaging import quantise
 from musical_inpaint.inference import CheckpointError, load_generator, predict
 from musical_inpaint.inpaint import inpaint_image, read_picture
 from musical_inpaint.inpaint import main as inpaint_main
-from musical_inpaint.imaging import quantise
-from musical_inpaint.compat import upgrade_legacy
 from musical_inpaint.metrics import METRICS, PROTOCOL, MetricSpec, PaperMetrics, paper_metrics, per_image_metrics
 from musical_inpaint.runs_table import describe, validations
 from tests.helpers import REPO, write_image
@@ -56,11 +55,15 @@ def test_metrics_match_skimage_on_real_images(shared_data):
     for i in range(len(files)):
         out = quantise(prediction[i] * mask[i] + target[i] * (1 - mask[i])).permute(1, 2, 0).numpy().astype(np.uint8)
         gt = quantise(target[i]).permute(1, 2, 0).numpy().astype(np.uint8)
-        assert values["ssim"][i].item() == pytest.approx(structural_similarity(gt, out, channel_axis=2, data_range=255), abs=1e-9)
+        assert values["ssim"][i].item() == pytest.approx(
+            structural_similarity(gt, out, channel_axis=2, data_range=255), abs=1e-9
+        )
         assert values["psnr"][i].item() == pytest.approx(peak_signal_noise_ratio(gt, out, data_range=255), abs=1e-9)
         assert values["l1_pct"][i].item() == pytest.approx(100 * np.abs(gt / 255.0 - out / 255.0).mean(), abs=1e-10)
         hole = mask[i, 0].numpy().astype(bool)
-        assert values["hole_l1_pct"][i].item() == pytest.approx(100 * np.abs(gt / 255.0 - out / 255.0)[hole].mean(), abs=1e-10)
+        assert values["hole_l1_pct"][i].item() == pytest.approx(
+            100 * np.abs(gt / 255.0 - out / 255.0)[hole].mean(), abs=1e-10
+        )
 
 
 def test_identical_images_give_perfect_finite_scores():
@@ -71,10 +74,12 @@ def test_identical_images_give_perfect_finite_scores():
 
 def test_files_from_before_the_l1_units_read_under_todays_names_and_units(tmp_path):
     # Older metrics.json held l1 / hole_l1 in %, older per_image.csv and training CSVs as fractions.
-    (tmp_path / "metrics.json").write_text(json.dumps(
-        {"images": 2, "l1": 2.5, "hole_l1": 10.0, "psnr": 20.0, "bins": {"20%-30%": {"hole_l1": 10.0}}}))
-    (tmp_path / "per_image.csv").write_text("name,index,hole_fraction,ssim,psnr,l1,hole_l1,hole_psnr\n"
-                                            "a.png,0,0.25,0.9,20.0,0.025,0.1,15.0\n")
+    (tmp_path / "metrics.json").write_text(
+        json.dumps({"images": 2, "l1": 2.5, "hole_l1": 10.0, "psnr": 20.0, "bins": {"20%-30%": {"hole_l1": 10.0}}})
+    )
+    (tmp_path / "per_image.csv").write_text(
+        "name,index,hole_fraction,ssim,psnr,l1,hole_l1,hole_psnr\na.png,0,0.25,0.9,20.0,0.025,0.1,15.0\n"
+    )
     summary = read_metrics(tmp_path)
     assert (summary["l1_pct"], summary["hole_l1_pct"], summary["bins"]["20%-30%"]["hole_l1_pct"]) == (2.5, 10.0, 10.0)
     assert "hole_l1" not in summary and summary["psnr"] == 20.0
@@ -82,12 +87,20 @@ def test_files_from_before_the_l1_units_read_under_todays_names_and_units(tmp_pa
     assert float(row["l1_pct"]) == pytest.approx(2.5) and float(row["hole_l1_pct"]) == pytest.approx(10.0)
     training = {"step": "8", "train/l1": "0.3", "val/hole_l1": "0.125", "val/telea_hole_l1": "", "val/ssim": "0.8"}
     assert upgrade_legacy(training, fractions=True) == {
-        "step": "8", "train/l1": "0.3", "val/hole_l1_pct": 12.5, "val/telea_hole_l1_pct": "", "val/ssim": "0.8"}
+        "step": "8",
+        "train/l1": "0.3",
+        "val/hole_l1_pct": 12.5,
+        "val/telea_hole_l1_pct": "",
+        "val/ssim": "0.8",
+    }
     today = {"val/hole_l1_pct": 12.5}
     assert upgrade_legacy(today, fractions=True) == today
     # A run resumed on today's code: its CSV has both columns, each row one of them filled.
-    for row in ({"val/hole_l1": "0.125", "val/hole_l1_pct": ""}, {"val/hole_l1_pct": "", "val/hole_l1": "0.125"},
-                {"val/hole_l1": "", "val/hole_l1_pct": "12.5"}):
+    for row in (
+        {"val/hole_l1": "0.125", "val/hole_l1_pct": ""},
+        {"val/hole_l1_pct": "", "val/hole_l1": "0.125"},
+        {"val/hole_l1": "", "val/hole_l1_pct": "12.5"},
+    ):
         assert float(upgrade_legacy(row, fractions=True)["val/hole_l1_pct"]) == 12.5
 
 
@@ -97,19 +110,35 @@ def test_committed_runs_from_before_the_units_keep_their_figures():
     rows = validations(run)
     assert rows and all(0 < float(r["val/hole_l1_pct"]) < 100 for r in rows)
     described = describe(run)
-    assert described["monitor"] == "val/hole_l1_pct" and described["final"] == f"{float(rows[-1]['val/hole_l1_pct']):.4f}"
+    assert (
+        described["monitor"] == "val/hole_l1_pct" and described["final"] == f"{float(rows[-1]['val/hole_l1_pct']):.4f}"
+    )
     per_image = read_per_image(run / "eval" / "bsds500")
-    assert np.mean([float(r["hole_l1_pct"]) for r in per_image]) == pytest.approx(read_metrics(run / "eval" / "bsds500")["hole_l1_pct"])
+    assert np.mean([float(r["hole_l1_pct"]) for r in per_image]) == pytest.approx(
+        read_metrics(run / "eval" / "bsds500")["hole_l1_pct"]
+    )
 
 
 def test_every_metric_is_declared_once_with_what_files_and_tables_show_of_it():
     assert [m.name for m in PROTOCOL] == ["ssim", "psnr", "l1_pct", "hole_l1_pct", "hole_psnr"]
     assert list(METRICS) == [*(m.name for m in PROTOCOL), "lpips", "fid", "p_ids", "u_ids"]
-    assert [m.column for m in METRICS.values()] == ["SSIM", "PSNR (dB)", "mean L1 (%)", "hole L1 (%)", "hole PSNR (dB)",
-                                                    "LPIPS", "FID", "P-IDS", "U-IDS"]
+    assert [m.column for m in METRICS.values()] == [
+        "SSIM",
+        "PSNR (dB)",
+        "mean L1 (%)",
+        "hole L1 (%)",
+        "hole PSNR (dB)",
+        "LPIPS",
+        "FID",
+        "P-IDS",
+        "U-IDS",
+    ]
     assert [METRICS[n].units_entry(False) for n in ("ssim", "psnr", "l1_pct")] == ["[0, 1]", "dB", "%"]
     assert [METRICS[n].units_entry(True) for n in ("lpips", "fid", "p_ids")] == [
-        "[0, 1], lower is better", "lower is better", "[0, 0.5], higher is better"]
+        "[0, 1], lower is better",
+        "lower is better",
+        "[0, 0.5], higher is better",
+    ]
     assert all(m.definition and m.better in ("higher", "lower") for m in METRICS.values())
     assert all(m.compute is not None for m in PROTOCOL) and METRICS["fid"].compute is None
 
@@ -130,20 +159,35 @@ def hole_max_error_literal(image, mask, fill):
     return float(difference[hole].max()) if hole.any() else 0.0
 
 
-HOLE_MAX_ERROR = ("{_target_: musical_inpaint.metrics.MetricSpec, label: hole max error, unit: levels, digits: 1, "
-                  "better: lower, definition: 'largest absolute difference in the hole, in 8-bit levels', "
-                  "compute: {_target_: tests.test_evaluation.hole_max_error, _partial_: true}}")
+HOLE_MAX_ERROR = (
+    "{_target_: musical_inpaint.metrics.MetricSpec, label: hole max error, unit: levels, digits: 1, "
+    "better: lower, definition: 'largest absolute difference in the hole, in 8-bit levels', "
+    "compute: {_target_: tests.test_evaluation.hole_max_error, _partial_: true}}"
+)
 
 
 def test_a_per_image_metric_defined_outside_the_package_plugs_in_through_configuration(tmp_path):
     """A test module's function becomes a column of per_image.csv, metrics.json and table.md through
     one configuration entry, with evaluate run as a user runs it; the other columns are untouched."""
     root = make_photos(tmp_path / "data", urban=92)  # test images img_081-092
-    common = ["method=[telea,navier_stokes]", "dataset=photos", "dataset.test_set=urban100", "crop_size=32",
-              "mask=free_form", "dataset.num_workers=0", f"paths.data_dir={root}", "save_images=0"]
+    common = [
+        "method=[telea,navier_stokes]",
+        "dataset=photos",
+        "dataset.test_set=urban100",
+        "crop_size=32",
+        "mask=free_form",
+        "dataset.num_workers=0",
+        f"paths.data_dir={root}",
+        "save_images=0",
+    ]
     plugged = [f"hydra.run.dir={tmp_path / 'run'}", f"+metrics.per_image.hole_max_error={HOLE_MAX_ERROR}"]
-    result = subprocess.run([sys.executable, "-m", "musical_inpaint.evaluate", *common, *plugged],
-                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "musical_inpaint.evaluate", *common, *plugged],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     evaluate(compose_evaluate([*common, f"paths.output_dir={tmp_path / 'without'}"]))
     config = compose_evaluate(common)
@@ -152,8 +196,17 @@ def test_a_per_image_metric_defined_outside_the_package_plugs_in_through_configu
     batches = list(datamodule.test_dataloader())
     for method in ("telea", "navier_stokes"):
         rows = list(csv.DictReader(open(tmp_path / "run" / method / "per_image.csv")))
-        assert list(rows[0]) == ["name", "index", "hole_fraction", "ssim", "psnr", "l1_pct", "hole_l1_pct", "hole_psnr",
-                                 "hole_max_error"]
+        assert list(rows[0]) == [
+            "name",
+            "index",
+            "hole_fraction",
+            "ssim",
+            "psnr",
+            "l1_pct",
+            "hole_l1_pct",
+            "hole_psnr",
+            "hole_max_error",
+        ]
         expected = {}
         for batch in batches:
             filled = fill_with(method, batch["image"], batch["mask"])
@@ -178,17 +231,32 @@ def test_a_per_image_metric_defined_outside_the_package_plugs_in_through_configu
     assert [drop_last_cell(line) for line in table.splitlines()] == table_without.splitlines()
 
 
-@pytest.mark.parametrize("entry, message", [
-    ("{_target_: builtins.dict, a: 1}", "metrics.per_image.x: must build a musical_inpaint.metrics.MetricSpec"),
-    ("{_target_: musical_inpaint.metrics.MetricSpec, better: up, definition: d, compute: {_target_: builtins.abs, "
-     "_partial_: true}}", "metrics.per_image.x: .*better='up': must be one of higher, lower"),
-    ("{_target_: musical_inpaint.metrics.MetricSpec, better: lower, definition: d}",
-     "metrics.per_image.x: must build .* with a compute function"),
-    ("{_target_: no.such.module, _partial_: true}", "metrics.per_image.x: .*no.such.module"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ("{_target_: builtins.dict, a: 1}", "metrics.per_image.x: must build a musical_inpaint.metrics.MetricSpec"),
+        (
+            "{_target_: musical_inpaint.metrics.MetricSpec, better: up, definition: d, compute: {_target_: builtins.abs, "
+            "_partial_: true}}",
+            "metrics.per_image.x: .*better='up': must be one of higher, lower",
+        ),
+        (
+            "{_target_: musical_inpaint.metrics.MetricSpec, better: lower, definition: d}",
+            "metrics.per_image.x: must build .* with a compute function",
+        ),
+        ("{_target_: no.such.module, _partial_: true}", "metrics.per_image.x: .*no.such.module"),
+    ],
+)
 def test_a_metric_from_configuration_that_cannot_work_is_named_before_any_image(entry, message, tmp_path):
-    config = compose_evaluate(["method=telea", "dataset=synthetic", "crop_size=32", f"paths.output_dir={tmp_path}",
-                               f"+metrics.per_image.x={entry}"])
+    config = compose_evaluate(
+        [
+            "method=telea",
+            "dataset=synthetic",
+            "crop_size=32",
+            f"paths.output_dir={tmp_path}",
+            f"+metrics.per_image.x={entry}",
+        ]
+    )
     with pytest.raises(ConfigError, match=message):
         evaluate(config)
     assert not list(tmp_path.rglob("*.csv"))
@@ -238,8 +306,15 @@ def test_paper_metrics_averages_the_protocol_and_extra_metrics_over_images():
 def test_telea_on_the_100_paris_images_reproduces_the_known_scores(paris_root, tmp_path):
     # Measured independently for the issue: Telea under the paper's protocol scores about
     # SSIM 0.837 / PSNR 22.9 dB / L1 2.70 % on paris_eval_gt with the centre hole.
-    config = compose_evaluate(["method=telea", f"paths.data_dir={paris_root}", f"paths.output_dir={tmp_path / 'out'}",
-                               "dataset.num_workers=0", "save_images=2"])
+    config = compose_evaluate(
+        [
+            "method=telea",
+            f"paths.data_dir={paris_root}",
+            f"paths.output_dir={tmp_path / 'out'}",
+            "dataset.num_workers=0",
+            "save_images=2",
+        ]
+    )
     summary = evaluate(config)
     assert summary["images"] == 100
     assert summary["ssim"] == pytest.approx(0.837, abs=0.002)
@@ -260,8 +335,17 @@ def test_telea_on_the_100_paris_images_reproduces_the_known_scores(paris_root, t
 
 @pytest.mark.parametrize("method", ["navier_stokes", "patchmatch", "harmonic"])
 def test_other_baselines_with_free_form_masks_report_area_bins(method, paris_root, tmp_path):
-    config = compose_evaluate([f"method={method}", f"paths.data_dir={paris_root}", f"paths.output_dir={tmp_path}",
-                               "dataset.num_workers=0", "mask=free_form", "mask.preset=thick", "limit=12"])
+    config = compose_evaluate(
+        [
+            f"method={method}",
+            f"paths.data_dir={paris_root}",
+            f"paths.output_dir={tmp_path}",
+            "dataset.num_workers=0",
+            "mask=free_form",
+            "mask.preset=thick",
+            "limit=12",
+        ]
+    )
     summary = evaluate(config)
     assert summary["images"] == 12 and sum(b["images"] for b in summary["bins"].values()) == 12
     assert "(paper)" not in (tmp_path / "table.md").read_text()  # the paper's rows are for the centre hole
@@ -269,8 +353,15 @@ def test_other_baselines_with_free_form_masks_report_area_bins(method, paris_roo
 
 
 def test_evaluating_a_checkpoint_from_a_run_folder(checkpoint, paris_root, tmp_path):
-    config = compose_evaluate([f"ckpt_path={checkpoint.parent.parent}", f"paths.data_dir={paris_root}",
-                               f"paths.output_dir={tmp_path}", "dataset.num_workers=0", "limit=5"])
+    config = compose_evaluate(
+        [
+            f"ckpt_path={checkpoint.parent.parent}",
+            f"paths.data_dir={paris_root}",
+            f"paths.output_dir={tmp_path}",
+            "dataset.num_workers=0",
+            "limit=5",
+        ]
+    )
     summary = evaluate(config)
     assert summary["images"] == 5 and "MUSICAL, ours" in summary["label"]
 
@@ -278,8 +369,16 @@ def test_evaluating_a_checkpoint_from_a_run_folder(checkpoint, paris_root, tmp_p
 def test_several_methods_and_checkpoints_meet_in_one_table(checkpoint, paris_root, tmp_path):
     common = [f"paths.data_dir={paris_root}", "dataset.num_workers=0", "limit=6", "save_images=1"]
     run = checkpoint.parent.parent
-    summaries = evaluate(compose_evaluate([*common, "method=[musical,telea]", f"ckpt_path=[{run},{checkpoint}]",
-                                           f"paths.output_dir={tmp_path / 'all'}"]))
+    summaries = evaluate(
+        compose_evaluate(
+            [
+                *common,
+                "method=[musical,telea]",
+                f"ckpt_path=[{run},{checkpoint}]",
+                f"paths.output_dir={tmp_path / 'all'}",
+            ]
+        )
+    )
     assert [s["method"] for s in summaries] == ["musical", "musical", "telea"]
     assert sorted(p.name for p in (tmp_path / "all").iterdir()) == ["musical_0", "musical_1", "table.md", "telea"]
     table = (tmp_path / "all" / "table.md").read_text()
@@ -287,7 +386,9 @@ def test_several_methods_and_checkpoints_meet_in_one_table(checkpoint, paris_roo
     # The same images and masks as a call of its own.
     alone = evaluate(compose_evaluate([*common, "method=telea", f"paths.output_dir={tmp_path / 'telea'}"]))
     assert alone["hole_l1_pct"] == summaries[2]["hole_l1_pct"] and alone["images"] == 6
-    assert (tmp_path / "all" / "telea" / "per_image.csv").read_text() == (tmp_path / "telea" / "per_image.csv").read_text()
+    assert (tmp_path / "all" / "telea" / "per_image.csv").read_text() == (
+        tmp_path / "telea" / "per_image.csv"
+    ).read_text()
     with pytest.raises(SystemExit, match="got 'teela'"):
         evaluate(compose_evaluate([*common, "method=[telea,teela]", f"paths.output_dir={tmp_path / 'bad'}"]))
 
@@ -321,8 +422,12 @@ def test_a_checkpoint_from_before_attention_was_a_config_node_still_loads(checkp
     node = content["run_config"]["model"]["generator"]
     attention = node.pop("attention")
     # The old form: the variant named by a string, its options on the generator.
-    node.update(attention="multi_scale", propagate_size=attention["propagate_size"],
-                softmax_scale=attention["softmax_scale"], se_reduction=attention["se_reduction"])
+    node.update(
+        attention="multi_scale",
+        propagate_size=attention["propagate_size"],
+        softmax_scale=attention["softmax_scale"],
+        se_reduction=attention["se_reduction"],
+    )
     old = tmp_path / "old.ckpt"
     torch.save(content, old)
     generator, _ = load_generator(old)
@@ -331,8 +436,15 @@ def test_a_checkpoint_from_before_attention_was_a_config_node_still_loads(checkp
     torch.testing.assert_close(predict(generator, image, mask), predict(reference, image, mask), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("target", ["os.system", "musical_inpaint.inference.load_generator", "no.such.module.Net",
-                                    "${oc.create:{_target_: builtins.print, _args_: [x]}}"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "os.system",
+        "musical_inpaint.inference.load_generator",
+        "no.such.module.Net",
+        "${oc.create:{_target_: builtins.print, _args_: [x]}}",
+    ],
+)
 def test_a_checkpoint_config_builds_networks_only(checkpoint, tmp_path, target, capsys):
     content = torch.load(checkpoint, weights_only=True)
     content["run_config"]["model"]["generator"]["attention"]["_target_"] = target
@@ -372,18 +484,35 @@ def _mask_file(path, width, height, box=None, seed=None):
 
 
 def _run(checkpoint, image, mask, output, *extra):
-    return inpaint_main(["--checkpoint", str(checkpoint), "--image", str(image), "--mask", str(mask),
-                         "--output", str(output), "--device", "cpu", *extra])
+    return inpaint_main(
+        [
+            "--checkpoint",
+            str(checkpoint),
+            "--image",
+            str(image),
+            "--mask",
+            str(mask),
+            "--output",
+            str(output),
+            "--device",
+            "cpu",
+            *extra,
+        ]
+    )
 
 
 @pytest.mark.parametrize(
     "relative, size, mode",
-    [("paris/context_encoder_pytorch/001_im.png", (227, 227), "RGB"),
-     ("celeba/HumanFaceImageGenerator", (178, 218), "RGB"),
-     ("places/generative_inpainting/case1_raw.png", (680, 512), "RGBA")],
+    [
+        ("paris/context_encoder_pytorch/001_im.png", (227, 227), "RGB"),
+        ("celeba/HumanFaceImageGenerator", (178, 218), "RGB"),
+        ("places/generative_inpainting/case1_raw.png", (680, 512), "RGBA"),
+    ],
 )
 @pytest.mark.parametrize("mask_kind", ["center", "free_form"])
-def test_real_photos_keep_size_mode_and_known_pixels(checkpoint, shared_data, tmp_path, relative, size, mode, mask_kind):
+def test_real_photos_keep_size_mode_and_known_pixels(
+    checkpoint, shared_data, tmp_path, relative, size, mode, mask_kind
+):
     source = shared_data / relative
     image = source if source.is_file() else sorted(source.glob("*.jpg"))[0]
     mask = "center" if mask_kind == "center" else _mask_file(tmp_path / "m.png", *size, seed=1)
@@ -457,7 +586,9 @@ def test_one_mask_for_a_folder_and_the_downscaled_strategy(checkpoint, tmp_path,
     assert fills == [((40, 48, 3), (9, 31, 9, 36))] * 2
     hole = np.asarray(Image.open(mask)) >= 127
     for i in range(2):
-        out, original = (np.asarray(Image.open(p)) for p in (tmp_path / "out" / f"{i}.png", tmp_path / "in" / f"{i}.png"))
+        out, original = (
+            np.asarray(Image.open(p)) for p in (tmp_path / "out" / f"{i}.png", tmp_path / "in" / f"{i}.png")
+        )
         assert out.shape == original.shape and np.array_equal(out[~hole], original[~hole])
         assert not np.array_equal(out[hole], original[hole])
     # An image within --max-side is filled at its own size.
@@ -487,9 +618,24 @@ def test_bad_inputs_get_clear_errors(checkpoint, tmp_path, capsys):
 
 def test_cli_entry_point_runs_as_a_module(checkpoint, tmp_path):
     image = write_image(tmp_path / "p.png", 32, 48)
-    result = subprocess.run([sys.executable, "-m", "musical_inpaint.inpaint", "--checkpoint", str(checkpoint),
-                             "--image", str(image), "--mask", "center", "--output", str(tmp_path / "o")],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "musical_inpaint.inpaint",
+            "--checkpoint",
+            str(checkpoint),
+            "--image",
+            str(image),
+            "--mask",
+            "center",
+            "--output",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp_path / "o" / "p.png").size == (32, 48)
 
@@ -654,9 +800,20 @@ def test_a_picture_read_once_inpaints_like_its_file(tmp_path, mode):
 
 def test_evaluate_on_a_missing_dataset_says_which_folder_in_one_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "musical_inpaint.evaluate", "method=telea", "dataset=photos", "crop_size=64",
-         f"paths.data_dir={tmp_path / 'nowhere'}", f"hydra.run.dir={tmp_path / 'run'}"],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "musical_inpaint.evaluate",
+            "method=telea",
+            "dataset=photos",
+            "crop_size=64",
+            f"paths.data_dir={tmp_path / 'nowhere'}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 2 and "nowhere/bsds500/test is not a directory" in output
     assert "Traceback" not in output and not (tmp_path / "run" / "metrics.json").exists()

@@ -60,13 +60,16 @@ def test_low_pass_is_a_gaussian_convolution_reflected_at_the_borders():
     images = torch.rand(2, 3, 9, 12, dtype=torch.float64)
     sigma, radius = 1.0, 3
     blurred = diagnose.low_pass(images, sigma)
-    weights = np.exp(-np.arange(-radius, radius + 1) ** 2 / (2 * sigma**2))
+    weights = np.exp(-(np.arange(-radius, radius + 1) ** 2) / (2 * sigma**2))
     weights /= weights.sum()
     reflect = lambda i, n: -i if i < 0 else (2 * (n - 1) - i if i >= n else i)
     array = images.numpy()
     for y, x in [(0, 0), (4, 5), (8, 11), (2, 10)]:
-        expected = sum(weights[dy + radius] * weights[dx + radius] * array[:, :, reflect(y + dy, 9), reflect(x + dx, 12)]
-                       for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1))
+        expected = sum(
+            weights[dy + radius] * weights[dx + radius] * array[:, :, reflect(y + dy, 9), reflect(x + dx, 12)]
+            for dy in range(-radius, radius + 1)
+            for dx in range(-radius, radius + 1)
+        )
         np.testing.assert_allclose(blurred[:, :, y, x].numpy(), expected, rtol=1e-12)
     constant = torch.full((1, 3, 5, 5), 0.3, dtype=torch.float64)
     torch.testing.assert_close(diagnose.low_pass(constant, 4.0), constant)  # the radius shrinks to fit a tiny image
@@ -113,7 +116,9 @@ def test_period_peaks_find_a_grid_of_four_and_stripes_of_two():
 
 def test_paired_difference_is_the_mean_of_per_image_differences():
     ours, theirs = {"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 2.0, "b": 2.0, "c": 1.0}  # differences -1, 0, +2
-    mean, interval, lower = (cell.strip() for cell in summarize.paired_difference(ours, theirs, np.random.default_rng(0)).split("|"))
+    mean, interval, lower = (
+        cell.strip() for cell in summarize.paired_difference(ours, theirs, np.random.default_rng(0)).split("|")
+    )
     assert mean == "+0.33" and lower == "1 / 3"
     low, high = (float(x) for x in interval.strip("[]").split(","))
     assert -1 <= low <= 0.34 <= high <= 2
@@ -139,13 +144,19 @@ def run_folder(tmp_path):
     images = [f"{i}.png" for i in range(4)]
     for test_set in summarize.TEST_SETS:
         write_evaluation(tmp_path / "eval" / test_set, dict.fromkeys(images, 8.0))
-        for method, value in (("telea", 10.0), ("navier_stokes", 11.0), ("patchmatch", 9.0 if test_set == "bsds500" else 8.5)):
+        for method, value in (
+            ("telea", 10.0),
+            ("navier_stokes", 11.0),
+            ("patchmatch", 9.0 if test_set == "bsds500" else 8.5),
+        ):
             write_evaluation(tmp_path / "floors" / "64" / test_set / method, dict.fromkeys(images, value))
     return tmp_path
 
 
 def test_the_verdict_is_ten_percent_below_the_better_classical_method(run_folder):
-    verdicts = {line.split(" | ")[0].lstrip("| "): line for line in summarize.table(run_folder, 64) if "below" not in line}
+    verdicts = {
+        line.split(" | ")[0].lstrip("| "): line for line in summarize.table(run_folder, 64) if "below" not in line
+    }
     assert verdicts["BSDS500 test"].endswith("| 8.00 | 10.00 | 9.00 | -11.1% | yes |")
     assert verdicts["Urban100 img_081-100"].endswith("| 8.00 | 10.00 | 8.50 | -5.9% | no |")
 
@@ -154,8 +165,12 @@ def test_paired_script_compares_two_runs_image_by_image(run_folder, tmp_path):
     other = tmp_path / "other"
     for test_set in summarize.TEST_SETS:
         write_evaluation(other / test_set, {"0.png": 7.0, "1.png": 8.0, "2.png": 8.0, "3.png": 9.0})
-    result = subprocess.run([sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(run_folder / "eval"), str(other)],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(run_folder / "eval"), str(other)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:] for line in result.stdout.splitlines()[2:]}
     assert set(rows) == set(summarize.TEST_SETS)
     mean, interval, lower, a, b, best = rows["bsds500"]
@@ -164,35 +179,74 @@ def test_paired_script_compares_two_runs_image_by_image(run_folder, tmp_path):
     assert -1 <= low < 0 < high <= 1
     assert (a, b, best) == ("8.00", "8.00", "7.75 |")  # the lower per image: 7, 8, 8, 8
     # A classical method's floors, named with {} for the test set: Telea's 10.0 against B's 7-9.
-    result = subprocess.run([sys.executable, str(EXPERIMENTS / "learning" / "paired.py"),
-                             str(run_folder / "floors" / "64" / "{}" / "telea"), str(other)],
-                            capture_output=True, text=True, check=True)
-    assert "| bsds500 | -2.00 |" in result.stdout and result.stdout.splitlines()[2].endswith("| 4 / 4 | 10.00 | 8.00 | 8.00 |")
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(EXPERIMENTS / "learning" / "paired.py"),
+            str(run_folder / "floors" / "64" / "{}" / "telea"),
+            str(other),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "| bsds500 | -2.00 |" in result.stdout and result.stdout.splitlines()[2].endswith(
+        "| 4 / 4 | 10.00 | 8.00 | 8.00 |"
+    )
     # Two runs joined by a comma: their errors averaged per image, B = (7.5, 8, 8, 8.5) against A's
     # (7, 8, 8, 9); the lower per image is then (7, 8, 8, 8.5), which neither run alone gives.
-    result = subprocess.run([sys.executable, str(EXPERIMENTS / "learning" / "paired.py"),
-                             str(other), f"{run_folder / 'eval'},{other}"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(other), f"{run_folder / 'eval'},{other}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert result.stdout.splitlines()[2].startswith("| bsds500 | +0.00 |")
     assert result.stdout.splitlines()[2].endswith("| 1 / 4 | 8.00 | 8.00 | 7.88 |")
     # Runs that scored other images are refused, naming the run.
     write_evaluation(tmp_path / "few" / "bsds500", {"0.png": 7.0})
-    result = subprocess.run([sys.executable, str(EXPERIMENTS / "learning" / "paired.py"),
-                             str(run_folder / "eval"), f"{other},{tmp_path / 'few'}"], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(EXPERIMENTS / "learning" / "paired.py"),
+            str(run_folder / "eval"),
+            f"{other},{tmp_path / 'few'}",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0 and "few scored other bsds500 images" in result.stderr
     # So are two sides that scored other images, and an empty run in a comma-joined list.
-    result = subprocess.run([sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(other), str(tmp_path / "few")],
-                            capture_output=True, text=True)
-    assert result.returncode != 0 and "few scored other bsds500 images than" in result.stderr and "Traceback" not in result.stderr
-    result = subprocess.run([sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(other), f"{other},"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(other), str(tmp_path / "few")],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        result.returncode != 0
+        and "few scored other bsds500 images than" in result.stderr
+        and "Traceback" not in result.stderr
+    )
+    result = subprocess.run(
+        [sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(other), f"{other},"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0 and "an empty run in" in result.stderr and "Traceback" not in result.stderr
     # A run that scored two of the four test sets is paired on those two, and the others named.
     for test_set in ("bsds500", "urban100"):
         write_evaluation(tmp_path / "two" / test_set, {"0.png": 7.0, "1.png": 8.0, "2.png": 8.0, "3.png": 9.0})
-    result = subprocess.run([sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(run_folder / "eval"),
-                             str(tmp_path / "two")], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(run_folder / "eval"), str(tmp_path / "two")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert [line.split(" | ")[0] for line in result.stdout.splitlines()[2:4]] == ["| bsds500", "| urban100"]
     assert result.stdout.splitlines()[-1] == "not scored by every run, left out: paris, places50"
-    result = subprocess.run([sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(run_folder / "eval"),
-                             str(tmp_path / "none")], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(run_folder / "eval"), str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0 and "no test set scored by every run" in result.stderr

@@ -109,8 +109,10 @@ def test_command_line_reports_a_mismatch_and_fails(checkpoint, tmp_path, capsys,
     import musical_inpaint.export as export
 
     monkeypatch.setattr(export, "exportable", lambda generator: _Off(exportable(generator)).eval())
-    assert main(["--checkpoint", str(checkpoint), "--size", "32", "48", "--output", str(tmp_path),
-                 "--format", format]) == 1
+    assert (
+        main(["--checkpoint", str(checkpoint), "--size", "32", "48", "--output", str(tmp_path), "--format", format])
+        == 1
+    )
     captured = capsys.readouterr()
     assert re.search(rf"export: {format} output differs from eager PyTorch by 0\.001\b", captured.err), captured.err
     assert f"{format}:" not in captured.out  # no success line

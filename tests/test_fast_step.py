@@ -96,8 +96,16 @@ def test_a_fast_step_trains_to_the_same_weights(tmp_path, fits):
     # at 32 x 32, batch 2 the last dense block's batch norms see 2 values per channel, whose
     # variances round apart and grow through 16 layers until Adam's first, sign-like step turns
     # them into differences of 2 x lr: that discriminator is too ill-conditioned to compare.
-    common = ("adv_weight=0.3", "trainer.max_steps=2", "trainer.val_check_interval=2", "model.val_images=0",
-              "trainer.precision=64-true", "trainer.num_sanity_val_steps=0", "crop_size=64", "dataset.batch_size=4")
+    common = (
+        "adv_weight=0.3",
+        "trainer.max_steps=2",
+        "trainer.val_check_interval=2",
+        "model.val_images=0",
+        "trainer.precision=64-true",
+        "trainer.num_sanity_val_steps=0",
+        "crop_size=64",
+        "dataset.batch_size=4",
+    )
     train(tiny_config(tmp_path / "today", *common))
     train(tiny_config(tmp_path / "fast", *common, "model.fast_step=true"))
     load = lambda run: torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]

@@ -3,15 +3,18 @@ from functools import partial
 import pytest
 import torch
 
-from musical_inpaint.inference import CheckpointError, load_generator
-from musical_inpaint.models import MusicalGenerator, composite
-from musical_inpaint.models import MultiScaleAttention
 from musical_inpaint.compat import REMOVED_AT
+from musical_inpaint.inference import CheckpointError, load_generator
+from musical_inpaint.models import MultiScaleAttention, MusicalGenerator, composite
 from musical_inpaint.train import train
 from tests.helpers.attention import MeanFill
 from tests.helpers.configs import tiny_config
 
-VARIANTS = {"multi_scale": MultiScaleAttention, "single_scale": partial(MultiScaleAttention, patch_sizes=(3,)), "none": None}
+VARIANTS = {
+    "multi_scale": MultiScaleAttention,
+    "single_scale": partial(MultiScaleAttention, patch_sizes=(3,)),
+    "none": None,
+}
 
 
 def centre_mask(batch, height, width):
@@ -79,14 +82,21 @@ def test_a_part_that_is_not_a_factory_is_rejected(part):
 
 
 NORM_KINDS = {"instance": torch.nn.InstanceNorm2d, "batch": torch.nn.BatchNorm2d, "group": torch.nn.GroupNorm}
-NORMS = {"instance": partial(torch.nn.InstanceNorm2d, affine=True), "batch": torch.nn.BatchNorm2d,
-         "group": partial(torch.nn.GroupNorm, 1)}  # group: a norm of one's own, injected like the others
+NORMS = {
+    "instance": partial(torch.nn.InstanceNorm2d, affine=True),
+    "batch": torch.nn.BatchNorm2d,
+    "group": partial(torch.nn.GroupNorm, 1),
+}  # group: a norm of one's own, injected like the others
 
 
 @pytest.mark.parametrize("norm", NORM_KINDS)
 def test_every_norm_sits_where_the_papers_instance_norms_do(norm):
     def norms(generator):
-        return {path: type(module) for path, module in generator.named_modules() if isinstance(module, tuple(NORM_KINDS.values()))}
+        return {
+            path: type(module)
+            for path, module in generator.named_modules()
+            if isinstance(module, tuple(NORM_KINDS.values()))
+        }
 
     generator = MusicalGenerator(base_channels=4, dilated_blocks=2, norm=NORMS[norm])
     paper = norms(MusicalGenerator(base_channels=4, dilated_blocks=2))
@@ -99,7 +109,9 @@ def test_every_norm_sits_where_the_papers_instance_norms_do(norm):
 
 def test_an_upsampling_of_ones_own_replaces_every_transposed_convolution():
     def resize(in_channels, out_channels):
-        return torch.nn.Sequential(torch.nn.Upsample(scale_factor=2), torch.nn.Conv2d(in_channels, out_channels, 3, padding=1))
+        return torch.nn.Sequential(
+            torch.nn.Upsample(scale_factor=2), torch.nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        )
 
     generator = MusicalGenerator(base_channels=4, dilated_blocks=2, upsample=resize)
     assert not any(isinstance(module, torch.nn.ConvTranspose2d) for module in generator.modules())
@@ -187,7 +199,9 @@ def old_checkpoint(checkpoint, folder, **options):
     return folder / "old.ckpt"
 
 
-@pytest.mark.parametrize("options", [{}, dict(upsample="transposed", downsamplings=4, norm="instance", hole_fill="zero")])
+@pytest.mark.parametrize(
+    "options", [{}, dict(upsample="transposed", downsamplings=4, norm="instance", hole_fill="zero")]
+)
 def test_a_checkpoint_from_before_the_parts_were_injected_loads_the_papers_layout(checkpoint, tmp_path, options):
     generator, config = load_generator(old_checkpoint(checkpoint, tmp_path, **options))
     assert sum(isinstance(module, torch.nn.ConvTranspose2d) for module in generator.modules()) == 4
@@ -195,11 +209,17 @@ def test_a_checkpoint_from_before_the_parts_were_injected_loads_the_papers_layou
     assert "hole_fill" not in config["model"]["generator"]
 
 
-@pytest.mark.parametrize("option, value", [("upsample", "resize"), ("downsamplings", 3), ("norm", "layer"),
-                                           ("hole_fill", "harmonic")])
-def test_a_checkpoint_that_used_a_removed_option_names_it_and_the_commit_that_had_it(checkpoint, tmp_path, option, value):
-    with pytest.raises(CheckpointError, match=rf"model.generator.{option}={value}: this option was removed after commit "
-                                              rf"{REMOVED_AT}"):
+@pytest.mark.parametrize(
+    "option, value", [("upsample", "resize"), ("downsamplings", 3), ("norm", "layer"), ("hole_fill", "harmonic")]
+)
+def test_a_checkpoint_that_used_a_removed_option_names_it_and_the_commit_that_had_it(
+    checkpoint, tmp_path, option, value
+):
+    with pytest.raises(
+        CheckpointError,
+        match=rf"model.generator.{option}={value}: this option was removed after commit "
+        rf"{REMOVED_AT}",
+    ):
         load_generator(old_checkpoint(checkpoint, tmp_path, **{option: value}))
 
 
@@ -207,10 +227,16 @@ def test_a_new_attention_variant_is_a_class_and_a_yaml_file(tmp_path):
     """No edit to the generator: the variant trains, checkpoints and loads back by its config."""
     (tmp_path / "conf" / "attention").mkdir(parents=True)
     (tmp_path / "conf" / "attention" / "mean_fill.yaml").write_text(
-        "# @package model.generator\nattention:\n  _target_: tests.helpers.attention.MeanFill\n  _partial_: true\n  start: 0.25\n")
+        "# @package model.generator\nattention:\n  _target_: tests.helpers.attention.MeanFill\n  _partial_: true\n  start: 0.25\n"
+    )
     run = tmp_path / "run"
-    config = tiny_config(run, "attention=mean_fill", "adv_weight=0", "trainer.max_steps=2",
-                         f"hydra.searchpath=[file://{tmp_path / 'conf'}]")
+    config = tiny_config(
+        run,
+        "attention=mean_fill",
+        "adv_weight=0",
+        "trainer.max_steps=2",
+        f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+    )
     train(config)
     generator, _ = load_generator(run / "checkpoints" / "last.ckpt")
     assert isinstance(generator.attention, MeanFill) and generator.attention.weight.shape == (1, 8, 1, 1)

@@ -2,7 +2,6 @@ import math
 
 import pytest
 import torch
-
 from torch import nn
 
 from musical_inpaint.errors import ConfigError, OptionError
@@ -95,9 +94,13 @@ def test_r1_penalty_against_its_closed_form_and_it_trains_the_discriminator():
 def test_adversarial_weights_are_validated_naming_the_option(bad):
     # The constructor names the key of the configuration; the entry points name what the user
     # typed (adv_weight, interpolated into model.adversarial.weight: test_training.py).
-    with pytest.raises(OptionError, match=r"^model.adversarial.weight=.*: must be a finite number >= 0 \(0 turns the term off\)$"):
+    with pytest.raises(
+        OptionError, match=r"^model.adversarial.weight=.*: must be a finite number >= 0 \(0 turns the term off\)$"
+    ):
         NonSaturatingLoss(weight=bad)
-    with pytest.raises(OptionError, match=r"^model.adversarial.r1_weight=.*: must be a finite number >= 0 \(0 turns the"):
+    with pytest.raises(
+        OptionError, match=r"^model.adversarial.r1_weight=.*: must be a finite number >= 0 \(0 turns the"
+    ):
         HingeLoss(r1_weight=bad)
 
 
@@ -122,8 +125,11 @@ def test_the_adversarial_step_runs_the_discriminator_through_one_method(one_pass
     loss, discriminator = NonSaturatingLoss(weight=0.3, r1_weight=1.0), _CountingDiscriminator()
     judged = []
     discriminate = loss.discriminate
-    monkeypatch.setattr(loss, "discriminate", lambda d, *images, **options: judged.append(len(images)) or
-                        discriminate(d, *images, **options))
+    monkeypatch.setattr(
+        loss,
+        "discriminate",
+        lambda d, *images, **options: judged.append(len(images)) or discriminate(d, *images, **options),
+    )
     loss.discriminator_loss(discriminator, real, fake, one_pass=one_pass)
     term = loss.generator_term(discriminator, fake)
     assert judged == [2, 1] and discriminator.images == 6  # both updates' images, all through discriminate
@@ -209,8 +215,10 @@ def test_weighted_total_and_paper_defaults(vgg):
 def test_extra_terms_are_computed_after_the_configured_ones_and_summed_with_them():
     calls = []
     recorded = lambda name, value: lambda context: calls.append(name) or torch.tensor(value)
-    loss = InpaintingLoss({"a": {"weight": 2.0, "term": recorded("a", 1.0)},
-                           "b": {"weight": 0.5, "term": recorded("b", 4.0)}}, vgg_weights=None)
+    loss = InpaintingLoss(
+        {"a": {"weight": 2.0, "term": recorded("a", 1.0)}, "b": {"weight": 0.5, "term": recorded("b", 4.0)}},
+        vgg_weights=None,
+    )
     image = torch.zeros(1, 3, 4, 4)
     losses = loss(image, image, image[:, :1], {"adversarial": (0.25, recorded("adversarial", 8.0))})
     assert calls == ["a", "b", "adversarial"]
@@ -249,7 +257,9 @@ def test_ground_truth_features_are_computed_once(vgg):
 
 
 def test_a_term_reading_vgg_features_unmarked_is_named_clearly():
-    loss = InpaintingLoss({"deep": {"weight": 1.0, "term": lambda context: context.target_maps[0].mean()}}, vgg_weights=None)
+    loss = InpaintingLoss(
+        {"deep": {"weight": 1.0, "term": lambda context: context.target_maps[0].mean()}}, vgg_weights=None
+    )
     assert loss.vgg is None
     with pytest.raises(RuntimeError, match="reads VGG16 features .* mark the term's function with @musical_inpaint"):
         loss(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), torch.ones(1, 1, 16, 16))
@@ -258,7 +268,10 @@ def test_a_term_reading_vgg_features_unmarked_is_named_clearly():
 def test_a_term_from_outside_the_package_plugs_in_with_its_options(vgg):
     from functools import partial
 
-    terms = {**paper_terms(style=0, perceptual=0), "sharpness": {"weight": 2.0, "term": partial(plugins.sharpness, scale=3.0)}}
+    terms = {
+        **paper_terms(style=0, perceptual=0),
+        "sharpness": {"weight": 2.0, "term": partial(plugins.sharpness, scale=3.0)},
+    }
     prediction, target = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
     losses = InpaintingLoss(terms, vgg_weights=None)(prediction, target, torch.ones(1, 1, 16, 16))
     dy = (prediction.diff(dim=-2) - target.diff(dim=-2)).abs().mean()
@@ -270,14 +283,18 @@ def test_a_term_from_outside_the_package_plugs_in_with_its_options(vgg):
 
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), "0.3", False])
 def test_reconstruction_weights_are_validated_naming_the_option(bad):
-    with pytest.raises(OptionError, match=r"^model.loss.terms.tv.weight=.*: must be a finite number >= 0 \(0 turns the term off\)$"):
+    with pytest.raises(
+        OptionError, match=r"^model.loss.terms.tv.weight=.*: must be a finite number >= 0 \(0 turns the term off\)$"
+    ):
         InpaintingLoss(paper_terms(tv=bad, style=0, perceptual=0), vgg_weights=None)
     with pytest.raises(OptionError, match=r"^model.loss.terms.sharpness.weight=.*: must be a finite number >= 0"):
         InpaintingLoss({"sharpness": {"weight": bad, "term": plugins.sharpness}}, vgg_weights=None)
 
 
-@pytest.mark.parametrize("entry", [{"weight": 1.0}, {"weight": 1.0, "term": "l1"}, 3.0,
-                                   {"weight": 1.0, "term": plugins.sharpness, "scale": 2}])
+@pytest.mark.parametrize(
+    "entry",
+    [{"weight": 1.0}, {"weight": 1.0, "term": "l1"}, 3.0, {"weight": 1.0, "term": plugins.sharpness, "scale": 2}],
+)
 def test_malformed_terms_are_named(entry):
     with pytest.raises(ConfigError, match=r"^model.loss.terms.sharp=.*: a term is \{weight: W, term: \{_target_"):
         InpaintingLoss({"sharp": entry}, vgg_weights=None)

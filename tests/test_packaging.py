@@ -7,8 +7,20 @@ from tests.helpers import CONFIG_DIR, REPO
 
 def test_a_regular_install_ships_every_config(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
     )
     (wheel,) = tmp_path.glob("*.whl")
     shipped = {name for name in zipfile.ZipFile(wheel).namelist() if name.startswith("musical_inpaint/conf/")}
@@ -21,9 +33,13 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in readme and "\nmake test\n" in ci
 
 
-SCRIPTS = {"musical-train": "musical_inpaint.train", "musical-evaluate": "musical_inpaint.evaluate",
-           "musical-inpaint": "musical_inpaint.inpaint", "musical-export": "musical_inpaint.export",
-           "musical-app": "musical_inpaint.app"}
+SCRIPTS = {
+    "musical-train": "musical_inpaint.train",
+    "musical-evaluate": "musical_inpaint.evaluate",
+    "musical-inpaint": "musical_inpaint.inpaint",
+    "musical-export": "musical_inpaint.export",
+    "musical-app": "musical_inpaint.app",
+}
 
 
 def test_every_entry_point_is_a_console_script_beside_python_m():
@@ -35,7 +51,9 @@ def test_every_entry_point_is_a_console_script_beside_python_m():
         assert scripts[name].module == module and callable(scripts[name].load())
     bin_dir = REPO / ".venv" / "bin"
     if (bin_dir / "musical-inpaint").is_file():  # installed by `make install`
-        result = subprocess.run([str(bin_dir / "musical-inpaint"), "--help"], capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [str(bin_dir / "musical-inpaint"), "--help"], capture_output=True, text=True, timeout=120
+        )
         assert result.returncode == 0 and "--checkpoint" in result.stdout
 
 

@@ -11,13 +11,13 @@ import pytest
 import torch
 import torchvision
 
+from musical_inpaint import perceptual_metrics as pm
 from musical_inpaint.backbones import PretrainedWeightsError
 from musical_inpaint.config import compose_config
 from musical_inpaint.errors import user_error
 from musical_inpaint.evaluate import evaluate
 from musical_inpaint.imaging import composite, quantise
 from musical_inpaint.metrics import PaperMetrics
-from musical_inpaint import perceptual_metrics as pm
 
 fidelity = pytest.importorskip("torch_fidelity.feature_extractor_inceptionv3")
 pytest.importorskip("lpips")
@@ -31,8 +31,10 @@ def weights(tmp_path_factory):
     folder = tmp_path_factory.mktemp("weights")
     torch.manual_seed(0)
     torch.save(torchvision.models.alexnet().state_dict(), folder / "alexnet.pth")
-    with mock.patch.object(fidelity, "load_state_dict_from_url", lambda *a, **k: None), \
-            mock.patch.object(fidelity.FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None):
+    with (
+        mock.patch.object(fidelity, "load_state_dict_from_url", lambda *a, **k: None),
+        mock.patch.object(fidelity.FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None),
+    ):
         network = fidelity.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
     for module in network.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
@@ -48,7 +50,11 @@ def images(count=16, seed=0, noise=0.0, shift=0.0):
     """Smooth random images (0..255), with Gaussian noise of sd `noise` or a brightness `shift`."""
     generator = torch.Generator().manual_seed(seed)
     smooth = torch.nn.functional.interpolate(torch.rand(count, 3, 8, 8, generator=generator), size=64, mode="bilinear")
-    noisy = smooth * 200 + shift + noise * torch.randn(count, 3, 64, 64, generator=torch.Generator().manual_seed(seed + 100))
+    noisy = (
+        smooth * 200
+        + shift
+        + noise * torch.randn(count, 3, 64, 64, generator=torch.Generator().manual_seed(seed + 100))
+    )
     return noisy.clamp(0, 255).round()
 
 
@@ -87,8 +93,9 @@ def test_fid_equals_torchmetrics_on_the_same_features():
 def test_inception_discriminative_scores_know_a_separable_set_from_an_identical_one(weights):
     network = pm.inception(weights["inception_weights"])
     real = pm.inception_features(network, images(32).to(torch.uint8))
-    assert pm.inception_discriminative_scores(real, pm.inception_features(network, images(32, noise=200).to(torch.uint8))) == \
-        dict(p_ids=0.0, u_ids=0.0)
+    assert pm.inception_discriminative_scores(
+        real, pm.inception_features(network, images(32, noise=200).to(torch.uint8))
+    ) == dict(p_ids=0.0, u_ids=0.0)
     same = pm.inception_discriminative_scores(real, real.clone())
     assert same["u_ids"] == pytest.approx(0.5) and same["p_ids"] == 0.0  # ties are not "more real"
 
@@ -113,11 +120,15 @@ def test_lpips_is_a_per_image_metric_that_validation_can_average_without_saving_
 
 def test_missing_weights_are_an_error_naming_the_option_and_the_file(tmp_path):
     offline = urllib.error.URLError("no internet")
-    with mock.patch("torch.hub.load_state_dict_from_url", side_effect=offline), \
-            mock.patch.object(fidelity, "load_state_dict_from_url", side_effect=offline):
+    with (
+        mock.patch("torch.hub.load_state_dict_from_url", side_effect=offline),
+        mock.patch.object(fidelity, "load_state_dict_from_url", side_effect=offline),
+    ):
         with pytest.raises(PretrainedWeightsError, match=r"metrics.lpips_weights=/path/to/alexnet-owt-7be5be79.pth"):
             pm.lpips_network(None)
-        with pytest.raises(PretrainedWeightsError, match=r"metrics.inception_weights=/path/to/weights-inception-2015-12-05"):
+        with pytest.raises(
+            PretrainedWeightsError, match=r"metrics.inception_weights=/path/to/weights-inception-2015-12-05"
+        ):
             pm.inception(None)
     with pytest.raises(PretrainedWeightsError, match=r"metrics.inception_weights=.*nothing.pth: no such file"):
         pm.inception(tmp_path / "nothing.pth")
@@ -127,13 +138,31 @@ def test_missing_weights_are_an_error_naming_the_option_and_the_file(tmp_path):
 
 
 def test_evaluate_reports_them_overall_per_image_and_per_hole_area(weights, tmp_path):
-    config = compose_config("evaluate", [
-        "method=telea", "dataset=synthetic", "crop_size=64", "dataset.test_size=24", "mask=free_form",
-        f"paths.output_dir={tmp_path}", "save_images=0", "metrics.lpips=true", "metrics.fid=true", "metrics.ids=true",
-        f"metrics.lpips_weights={weights['lpips_weights']}", f"metrics.inception_weights={weights['inception_weights']}"])
+    config = compose_config(
+        "evaluate",
+        [
+            "method=telea",
+            "dataset=synthetic",
+            "crop_size=64",
+            "dataset.test_size=24",
+            "mask=free_form",
+            f"paths.output_dir={tmp_path}",
+            "save_images=0",
+            "metrics.lpips=true",
+            "metrics.fid=true",
+            "metrics.ids=true",
+            f"metrics.lpips_weights={weights['lpips_weights']}",
+            f"metrics.inception_weights={weights['inception_weights']}",
+        ],
+    )
     summary = evaluate(config)
     written = json.loads((tmp_path / "metrics.json").read_text())
-    assert {"lpips", "fid", "p_ids", "u_ids"} <= set(written) and set(written["definitions"]) == {"lpips", "fid", "p_ids", "u_ids"}
+    assert {"lpips", "fid", "p_ids", "u_ids"} <= set(written) and set(written["definitions"]) == {
+        "lpips",
+        "fid",
+        "p_ids",
+        "u_ids",
+    }
     assert written["fid"] == summary["fid"] > 0 and 0 < written["lpips"] < 1
     rows = list(csv.DictReader(open(tmp_path / "per_image.csv")))
     assert len(rows) == 24 and sum(float(r["lpips"]) for r in rows) / 24 == pytest.approx(written["lpips"])
@@ -161,13 +190,25 @@ def test_validation_logs_lpips_when_its_weights_are_given(weights, tmp_path):
 def test_several_methods_share_the_ground_truths_features_and_each_gets_its_own_fid(weights, tmp_path, monkeypatch):
     calls = []
     extract = pm.inception_features
-    monkeypatch.setattr(pm, "inception_features", lambda network, images: calls.append(len(images)) or extract(network, images))
+    monkeypatch.setattr(
+        pm, "inception_features", lambda network, images: calls.append(len(images)) or extract(network, images)
+    )
 
     def run(methods, folder):
         calls.clear()
-        config = compose_config("evaluate", [
-            f"method={methods}", "dataset=synthetic", "crop_size=64", "dataset.test_size=12", f"paths.output_dir={folder}",
-            "save_images=0", "metrics.fid=true", f"metrics.inception_weights={weights['inception_weights']}"])
+        config = compose_config(
+            "evaluate",
+            [
+                f"method={methods}",
+                "dataset=synthetic",
+                "crop_size=64",
+                "dataset.test_size=12",
+                f"paths.output_dir={folder}",
+                "save_images=0",
+                "metrics.fid=true",
+                f"metrics.inception_weights={weights['inception_weights']}",
+            ],
+        )
         return evaluate(config), sum(calls)
 
     alone, extracted_alone = run("telea", tmp_path / "alone")

@@ -5,10 +5,10 @@ import pytest
 import torch
 from torchvision.models import densenet121, vgg16
 
+from musical_inpaint.backbones import PretrainedWeightsError, imagenet_normalise
 from musical_inpaint.losses import VGG16Features
 from musical_inpaint.losses.vgg import POOL_ENDS
 from musical_inpaint.models import DenseNetDiscriminator
-from musical_inpaint.backbones import PretrainedWeightsError, imagenet_normalise
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +94,11 @@ def test_offline_imagenet_request_names_the_option(tmp_path, monkeypatch):
     cache = tmp_path / "hub" / "checkpoints"
     with pytest.raises(PretrainedWeightsError) as vgg:
         VGG16Features(weights="imagenet")
-    assert re.search(rf"model.loss.vgg_weights: cannot obtain ImageNet weights .*name resolution.*place it at "
-                     rf"{cache}/vgg16-397923af.pth or set model.loss.vgg_weights=/path/to/vgg16-397923af.pth",
-                     str(vgg.value))
+    assert re.search(
+        rf"model.loss.vgg_weights: cannot obtain ImageNet weights .*name resolution.*place it at "
+        rf"{cache}/vgg16-397923af.pth or set model.loss.vgg_weights=/path/to/vgg16-397923af.pth",
+        str(vgg.value),
+    )
     with pytest.raises(PretrainedWeightsError, match="pretrained=false .* model.discriminator.weights=null"):
         DenseNetDiscriminator(weights="imagenet")
     assert [url.rsplit("/", 1)[-1] for url in requested] == ["vgg16-397923af.pth", "densenet121-a639ec97.pth"]
@@ -104,9 +106,13 @@ def test_offline_imagenet_request_names_the_option(tmp_path, monkeypatch):
 
 
 def test_bad_weight_files_get_clear_errors(tmp_path, vgg_file):
-    with pytest.raises(PretrainedWeightsError, match=r"model.loss.vgg_weights: weights file .*missing.pth does not exist"):
+    with pytest.raises(
+        PretrainedWeightsError, match=r"model.loss.vgg_weights: weights file .*missing.pth does not exist"
+    ):
         VGG16Features(weights=tmp_path / "missing.pth")
-    with pytest.raises(PretrainedWeightsError, match=rf"model.discriminator.weights: the weights in .*{vgg_file[0].name} do not fit"):
+    with pytest.raises(
+        PretrainedWeightsError, match=rf"model.discriminator.weights: the weights in .*{vgg_file[0].name} do not fit"
+    ):
         DenseNetDiscriminator(weights=vgg_file[0])
     tensor_file = tmp_path / "tensor.pth"
     torch.save(torch.zeros(3), tensor_file)

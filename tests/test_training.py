@@ -22,14 +22,14 @@ from omegaconf import OmegaConf
 
 from musical_inpaint.baselines import fill_with
 from musical_inpaint.compat import upgrade_run_config
+from musical_inpaint.errors import ConfigError, user_error
 from musical_inpaint.imaging import composite
 from musical_inpaint.losses import HingeLoss, NonSaturatingLoss, gram_matrix
 from musical_inpaint.metrics import paper_metrics
-from musical_inpaint.training.module import MusicalInpainting, NonFiniteLossError
-from musical_inpaint.errors import ConfigError, user_error
 from musical_inpaint.runs_table import main as runs_table_main
 from musical_inpaint.train import train
 from musical_inpaint.training.init_from import read_init, start_from
+from musical_inpaint.training.module import MusicalInpainting, NonFiniteLossError
 from tests.helpers import CONFIG_DIR, REPO
 from tests.helpers.configs import TINY, compose_train, tiny_config
 from tests.helpers.runs import train_run
@@ -52,9 +52,23 @@ def test_the_papers_celeba_command_composes_exactly_as_typed():
 
 @pytest.mark.parametrize(
     "group, option",
-    [(g, o) for g in ("dataset", "mask", "attention", "trainer", "logger", "callbacks", "experiment", "debug", "model",
-                      "lr_schedule", "adversarial")
-     for o in group_options(g)],
+    [
+        (g, o)
+        for g in (
+            "dataset",
+            "mask",
+            "attention",
+            "trainer",
+            "logger",
+            "callbacks",
+            "experiment",
+            "debug",
+            "model",
+            "lr_schedule",
+            "adversarial",
+        )
+        for o in group_options(g)
+    ],
 )
 def test_every_option_of_every_group_composes_and_instantiates(group, option, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
@@ -100,16 +114,28 @@ def test_experiment_presets_hold_the_papers_settings(experiment, adv, attention,
     assert config.adv_weight == adv and list(config.model.generator.attention.patch_sizes) == PATCH_SIZES[attention]
     assert config.dataset.batch_size == 5 and config.model.lr == 2e-4 and list(config.model.betas) == [0.5, 0.999]
     weights = {name: term.weight for name, term in config.model.loss.terms.items()}
-    assert weights == {"perceptual": 0.07, "style": 250, "tv": 0.001, "l1": 100, "hole_l1": extra.get("hole_l1_weight", 0)}
+    assert weights == {
+        "perceptual": 0.07,
+        "style": 250,
+        "tv": 0.001,
+        "l1": 100,
+        "hole_l1": extra.get("hole_l1_weight", 0),
+    }
     assert config.model.scheduler.total_steps is None  # constant rates
     for key, value in extra.items():
         assert OmegaConf.select(config, key) == value
-    assert compose_train([*f"experiment={experiment}".split(), "adv_weight=0.5"]).model.adversarial.weight == 0.5  # overrides win
+    assert (
+        compose_train([*f"experiment={experiment}".split(), "adv_weight=0.5"]).model.adversarial.weight == 0.5
+    )  # overrides win
 
 
 # variant -> (the attention's patch sizes, adv_weight)
-VARIANTS = {"full": ([1, 3], 0.3), "no_adv": ([1, 3], 0.0), "single_scale": ([3], 0.3),
-            "no_attention_no_adv": (None, 0.0)}
+VARIANTS = {
+    "full": ([1, 3], 0.3),
+    "no_adv": ([1, 3], 0.0),
+    "single_scale": ([3], 0.3),
+    "no_attention_no_adv": (None, 0.0),
+}
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -172,7 +198,9 @@ def test_every_trainer_argument_can_be_set_as_typed():
     config = compose_train(["trainer.limit_val_batches=1", "trainer.max_time=00:00:01:00", "trainer.profiler=simple"])
     trainer = instantiate(config.trainer, accelerator="cpu", logger=False)
     timer = next(c for c in trainer.callbacks if type(c).__name__ == "Timer")
-    assert trainer.limit_val_batches == 1 and timer._duration == 60 and type(trainer.profiler).__name__ == "SimpleProfiler"
+    assert (
+        trainer.limit_val_batches == 1 and timer._duration == 60 and type(trainer.profiler).__name__ == "SimpleProfiler"
+    )
 
 
 def test_adv_weight_zero_builds_no_discriminator_and_one_optimiser(tmp_path):
@@ -241,8 +269,19 @@ def test_a_run_folder_holds_config_logs_checkpoints_and_images(adversarial_run):
     assert "last.ckpt" in checkpoints and any(name.startswith("best-") for name in checkpoints)
     assert [p.suffix for p in (folder / "images").iterdir()] == [".png", ".png"]  # a panel per validation
     columns = set(adversarial_run.metrics()[0])
-    for name in ("train/d_loss", "train/g_total", "train/g_style", "train/g_perceptual", "train/g_adversarial",
-                 "train/g_tv", "train/g_l1", "val/ssim", "val/psnr", "val/l1_pct", "val/hole_l1_pct"):
+    for name in (
+        "train/d_loss",
+        "train/g_total",
+        "train/g_style",
+        "train/g_perceptual",
+        "train/g_adversarial",
+        "train/g_tv",
+        "train/g_l1",
+        "val/ssim",
+        "val/psnr",
+        "val/l1_pct",
+        "val/hole_l1_pct",
+    ):
         assert name in columns, name
     checkpoint = torch.load(adversarial_run.last, weights_only=False)
     assert checkpoint["global_step"] == 4 and len(checkpoint["optimizer_states"]) == 2
@@ -264,7 +303,8 @@ def test_every_step_number_counts_batches_with_or_without_a_discriminator(reques
     assert [int(r["step"]) for r in rows if r.get("val/hole_l1_pct")] == [2, 4]
     assert sorted(p.name for p in (run.folder / "images").iterdir()) == ["val_step00000002.png", "val_step00000004.png"]
     assert [p.name for p in (run.folder / "checkpoints").glob("best-*")][0].endswith(
-        ("step00000002.ckpt", "step00000004.ckpt"))
+        ("step00000002.ckpt", "step00000004.ckpt")
+    )
 
 
 @pytest.mark.parametrize("limit", ["trainer.max_steps=5", "trainer.max_epochs=2"])
@@ -284,8 +324,15 @@ def test_resume_continues_exactly(tmp_path):
     first = tmp_path / "first"
     train(tiny_config(first, "adv_weight=0", "trainer.max_steps=4", "trainer.val_check_interval=4"))
     resumed = tmp_path / "resumed"
-    train(tiny_config(resumed, "adv_weight=0", "trainer.max_steps=8", "trainer.val_check_interval=4",
-                      f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}"))
+    train(
+        tiny_config(
+            resumed,
+            "adv_weight=0",
+            "trainer.max_steps=8",
+            "trainer.val_check_interval=4",
+            f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}",
+        )
+    )
     load = lambda folder: torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)
     a, b = load(straight), load(resumed)
     assert a["global_step"] == b["global_step"] == 8
@@ -294,8 +341,11 @@ def test_resume_continues_exactly(tmp_path):
     torch.testing.assert_close(b["optimizer_states"][0]["state"], a["optimizer_states"][0]["state"])
     # The time axis continues: the resumed run's minutes start from the first run's.
     before = load(first)["train_minutes"]
-    minutes = [float(r["time/train_minutes"]) for r in csv.DictReader(open(resumed / "csv" / "metrics.csv"))
-               if r.get("time/train_minutes")]
+    minutes = [
+        float(r["time/train_minutes"])
+        for r in csv.DictReader(open(resumed / "csv" / "metrics.csv"))
+        if r.get("time/train_minutes")
+    ]
     assert before > 0 and minutes and min(minutes) > before and b["train_minutes"] >= max(minutes)
 
 
@@ -313,7 +363,9 @@ def test_init_from_starts_a_new_run_from_a_checkpoints_weights(tmp_path):
     # A second phase at twice the size, without a discriminator, from step 0 with a fresh Adam:
     # at a learning rate of 0 it ends with the first run's generator exactly.
     second = tmp_path / "second"
-    train(tiny_config(second, "adv_weight=0", "crop_size=64", "model.lr=0", "trainer.max_steps=2", f"init_from={first}"))
+    train(
+        tiny_config(second, "adv_weight=0", "crop_size=64", "model.lr=0", "trainer.max_steps=2", f"init_from={first}")
+    )
     checkpoint = torch.load(second / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 2 and checkpoint["run_config"]["init_from"] == str(first)
     assert len(checkpoint["optimizer_states"]) == 1 and checkpoint["optimizer_states"][0]["state"][0]["step"] == 2
@@ -322,8 +374,17 @@ def test_init_from_starts_a_new_run_from_a_checkpoints_weights(tmp_path):
             torch.testing.assert_close(value, trained[key], msg=key)
     # Resuming the second run continues its own weights, even once the first run is gone.
     shutil.rmtree(first)
-    train(tiny_config(second, "adv_weight=0", "crop_size=64", "model.lr=0", "trainer.max_steps=4", f"init_from={first}",
-                      f"ckpt_path={second / 'checkpoints' / 'last.ckpt'}"))
+    train(
+        tiny_config(
+            second,
+            "adv_weight=0",
+            "crop_size=64",
+            "model.lr=0",
+            "trainer.max_steps=4",
+            f"init_from={first}",
+            f"ckpt_path={second / 'checkpoints' / 'last.ckpt'}",
+        )
+    )
     assert torch.load(second / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
 
 
@@ -335,16 +396,23 @@ def test_init_from_names_what_does_not_fit(tmp_path):
     (tmp_path / "notes.ckpt").write_text("not a checkpoint")
     with pytest.raises(ConfigError, match=r"init_from=.*notes.ckpt: cannot read checkpoint .*notes.ckpt"):
         train(tiny_config(tmp_path / "c", f"init_from={tmp_path / 'notes.ckpt'}"))
-    for override, differs in (("model.generator.base_channels=8", "model.generator.base_channels is 4 there, 8 here"),
-                              ("model.generator.dilated_blocks=2", "model.generator.dilated_blocks is 1 there, 2 here")):
-        with pytest.raises(ConfigError, match=rf"init_from=.*first: the generator of .* does not fit this run's \({differs}\)"):
+    for override, differs in (
+        ("model.generator.base_channels=8", "model.generator.base_channels is 4 there, 8 here"),
+        ("model.generator.dilated_blocks=2", "model.generator.dilated_blocks is 1 there, 2 here"),
+    ):
+        with pytest.raises(
+            ConfigError, match=rf"init_from=.*first: the generator of .* does not fit this run's \({differs}\)"
+        ):
             train(tiny_config(tmp_path / "b", override, f"init_from={first}"))
     # A checkpoint of an older version that used a removed option is refused, naming it.
     old = torch.load(first / "checkpoints" / "last.ckpt", weights_only=True)
     old["run_config"]["model"]["generator"]["hole_fill"] = "harmonic"
     torch.save(old, tmp_path / "old.ckpt")
-    with pytest.raises(ConfigError, match=r"init_from=.*old.ckpt: .*model.generator.hole_fill=harmonic: this option was "
-                                          r"removed after commit"):
+    with pytest.raises(
+        ConfigError,
+        match=r"init_from=.*old.ckpt: .*model.generator.hole_fill=harmonic: this option was "
+        r"removed after commit",
+    ):
         train(tiny_config(tmp_path / "b", f"init_from={tmp_path / 'old.ckpt'}"))
     assert not (tmp_path / "b" / "checkpoints").exists()
 
@@ -371,8 +439,17 @@ def test_bfloat16_on_a_cpu_that_emulates_it_is_warned_about(tmp_path, caplog, mo
     slower than float32 (benchmarks/README.md): a run there says so at its start."""
     monkeypatch.setattr("musical_inpaint.training.hardware.cpu_has_bfloat16_kernels", lambda: native)
     with caplog.at_level("WARNING"):
-        train(tiny_config(tmp_path, "adv_weight=0", "style_weight=0", "perceptual_weight=0", "trainer.max_steps=1",
-                          "trainer.precision=bf16-mixed", "~callbacks.classical_floor"))
+        train(
+            tiny_config(
+                tmp_path,
+                "adv_weight=0",
+                "style_weight=0",
+                "perceptual_weight=0",
+                "trainer.max_steps=1",
+                "trainer.precision=bf16-mixed",
+                "~callbacks.classical_floor",
+            )
+        )
     warned = "trainer.precision=bf16-mixed on a CPU without bfloat16 kernels" in caplog.text
     assert warned != native and (native or "trainer.precision=32-true is the fast choice" in caplog.text)
 
@@ -394,8 +471,10 @@ def todays_lr_factor(step, warmup_steps, schedule, max_steps, clock="steps", tim
 @pytest.mark.parametrize("warmup", [0, 1, 3, 12])
 @pytest.mark.parametrize("clock", ["steps", "time"])
 def test_schedules_give_the_rates_of_todays_formula_exactly(schedule, warmup, clock):
-    config = compose_train([f"lr_schedule={schedule}", f"model.scheduler.warmup_steps={warmup}", "trainer.max_steps=10"]
-                           + ([f"model.scheduler.clock={clock}"] if schedule == "cosine" else []))
+    config = compose_train(
+        [f"lr_schedule={schedule}", f"model.scheduler.warmup_steps={warmup}", "trainer.max_steps=10"]
+        + ([f"model.scheduler.clock={clock}"] if schedule == "cosine" else [])
+    )
     lr = 3e-4
     optimiser = torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))], lr=lr)
     scheduler = instantiate(config.model.scheduler)(optimiser)
@@ -407,7 +486,11 @@ def test_schedules_give_the_rates_of_todays_formula_exactly(schedule, warmup, cl
             scheduler.step()
         expected = lr * todays_lr_factor(step, warmup, schedule, 10, clock, shares[step % len(shares)] if step else 0.0)
         assert optimiser.param_groups[0]["lr"] == expected, step  # bit for bit
-    assert scheduler.state_dict() == {"last_epoch": 15, "_step_count": 16, "_last_lr": [optimiser.param_groups[0]["lr"]]}
+    assert scheduler.state_dict() == {
+        "last_epoch": 15,
+        "_step_count": 16,
+        "_last_lr": [optimiser.param_groups[0]["lr"]],
+    }
 
 
 class _Rates(Callback):
@@ -439,12 +522,28 @@ def test_time_clock_decays_by_the_time_limit_whichever_limit_comes_first(tmp_pat
     """model.scheduler.clock=time: the cosine's progress is the larger of the steps' and the time
     limit's share, so that a run stopped by trainer.max_time ends with the rate near 0, not half-way
     down; each step's rates are today's formula at the share of the time limit spent as it starts."""
-    config = tiny_config(tmp_path, "adv_weight=0.3", "lr_schedule=cosine", "model.scheduler.clock=time",
-                         "model.scheduler.warmup_steps=2", "trainer.max_steps=1000", "style_weight=0",
-                         "perceptual_weight=0", "~callbacks.classical_floor", "dataset.train_size=24")
+    config = tiny_config(
+        tmp_path,
+        "adv_weight=0.3",
+        "lr_schedule=cosine",
+        "model.scheduler.clock=time",
+        "model.scheduler.warmup_steps=2",
+        "trainer.max_steps=1000",
+        "style_weight=0",
+        "perceptual_weight=0",
+        "~callbacks.classical_floor",
+        "dataset.train_size=24",
+    )
     module, rates = instantiate(config.model), _Rates()
-    trainer = L.Trainer(accelerator="cpu", max_steps=1000, logger=False, enable_progress_bar=False,
-                        enable_checkpointing=False, limit_val_batches=0, callbacks=[_StepClock(100, 10.0), rates])
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=1000,
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        limit_val_batches=0,
+        callbacks=[_StepClock(100, 10.0), rates],
+    )
     trainer.fit(module, datamodule=instantiate(config.dataset))
     assert trainer.global_step == 10  # stopped by the clock: 10 steps of 10 seconds
     lr = config.model.lr
@@ -452,16 +551,31 @@ def test_time_clock_decays_by_the_time_limit_whichever_limit_comes_first(tmp_pat
     assert sorted(rates.rates) == sorted(expected) and rates.rates[-1][1] < 0.03 * lr
     # Without a time limit the time clock is the step clock (`trainer.max_time=null` on a preset that uses it).
     unguarded, rates = instantiate(config.model), _Rates()
-    L.Trainer(accelerator="cpu", max_steps=4, logger=False, enable_progress_bar=False, enable_checkpointing=False,
-              limit_val_batches=0, callbacks=[rates]).fit(unguarded, datamodule=instantiate(config.dataset))
+    L.Trainer(
+        accelerator="cpu",
+        max_steps=4,
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        limit_val_batches=0,
+        callbacks=[rates],
+    ).fit(unguarded, datamodule=instantiate(config.dataset))
     assert unguarded.time_share() == 0.0
     assert rates.rates[::2] == [(s, lr * todays_lr_factor(s, 2, "cosine", 1000)) for s in range(4)]
 
 
 def test_resume_keeps_the_schedules_position(tmp_path):
     # A cosine to 0 at step 8, stopped at step 4 and resumed, against the run straight through.
-    common = ("adv_weight=0", "style_weight=0", "perceptual_weight=0", "lr_schedule=cosine", "model.scheduler.clock=steps",
-              "model.scheduler.warmup_steps=2", "model.scheduler.total_steps=8", "trainer.val_check_interval=4")
+    common = (
+        "adv_weight=0",
+        "style_weight=0",
+        "perceptual_weight=0",
+        "lr_schedule=cosine",
+        "model.scheduler.clock=steps",
+        "model.scheduler.warmup_steps=2",
+        "model.scheduler.total_steps=8",
+        "trainer.val_check_interval=4",
+    )
     straight, first = tmp_path / "straight", tmp_path / "first"
     train(tiny_config(straight, *common, "trainer.max_steps=8"))
     train(tiny_config(first, *common, "trainer.max_steps=4"))
@@ -481,13 +595,28 @@ def test_a_checkpoint_from_before_the_schedulers_resumes_at_its_step(tmp_path, r
     # Its cosine over 8 steps after 2 of warm-up stopped at step 4 (tests/fixtures/run_before_schedulers/README.md).
     old = torch.load(OLD_RUN / "last.ckpt", weights_only=True)
     assert old["global_step"] == 4 and old["lr_schedulers"] == []
-    config = tiny_config(tmp_path, "adv_weight=0", "style_weight=0", "perceptual_weight=0", "lr_schedule=cosine",
-                         "model.scheduler.clock=steps", "model.scheduler.warmup_steps=2", "trainer.max_steps=8",
-                         "trainer.max_epochs=2")
+    config = tiny_config(
+        tmp_path,
+        "adv_weight=0",
+        "style_weight=0",
+        "perceptual_weight=0",
+        "lr_schedule=cosine",
+        "model.scheduler.clock=steps",
+        "model.scheduler.warmup_steps=2",
+        "trainer.max_steps=8",
+        "trainer.max_epochs=2",
+    )
     module, rates = instantiate(config.model), _Rates()
     callbacks = [instantiate(c) for c in config.callbacks.values()] + [rates]
-    trainer = L.Trainer(accelerator="cpu", max_steps=8, logger=False, enable_progress_bar=False, limit_val_batches=0,
-                        callbacks=callbacks, default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=8,
+        logger=False,
+        enable_progress_bar=False,
+        limit_val_batches=0,
+        callbacks=callbacks,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(module, datamodule=instantiate(config.dataset), ckpt_path=OLD_RUN / "last.ckpt", weights_only=True)
     lr = config.model.lr
     assert rates.rates == [(s, lr * todays_lr_factor(s, 2, "cosine", 8)) for s in range(4, 8)]
@@ -499,21 +628,37 @@ def test_a_checkpoint_from_before_the_schedulers_resumes_at_its_step(tmp_path, r
 def test_an_old_run_configuration_is_upgraded_to_todays_loss_and_schedule():
     model = lambda config: OmegaConf.to_container(OmegaConf.create(config).model, resolve=True)  # resolved
     # The same run today: its overrides (tests/fixtures/run_before_schedulers/README.md) as typed now.
-    today = model(compose_train([
-        "experiment=quickstart", "style_weight=0", "perceptual_weight=0", "adv_weight=0", "crop_size=32",
-        "trainer.max_steps=8", "lr_schedule=cosine", "model.scheduler.clock=steps", "model.scheduler.warmup_steps=2"]))
+    today = model(
+        compose_train(
+            [
+                "experiment=quickstart",
+                "style_weight=0",
+                "perceptual_weight=0",
+                "adv_weight=0",
+                "crop_size=32",
+                "trainer.max_steps=8",
+                "lr_schedule=cosine",
+                "model.scheduler.clock=steps",
+                "model.scheduler.warmup_steps=2",
+            ]
+        )
+    )
     stored = yaml.safe_load((OLD_RUN / "config.yaml").read_text())  # its .hydra/config.yaml, unresolved
     checkpoint = torch.load(OLD_RUN / "last.ckpt", weights_only=True)["run_config"]  # resolved
     for old in (stored, checkpoint):
         upgraded = upgrade_run_config(old)
-        assert "lr_schedule" in old["model"] and not {"lr_schedule", "lr_clock", "warmup_steps"} & set(upgraded["model"])
+        assert "lr_schedule" in old["model"] and not {"lr_schedule", "lr_clock", "warmup_steps"} & set(
+            upgraded["model"]
+        )
         assert old["model"]["loss"].get("style") is not None  # the argument is left as it was
         assert model(upgraded)["loss"] == today["loss"] and model(upgraded)["scheduler"] == today["scheduler"]
         assert upgrade_run_config(upgraded) == upgraded  # today's form stays as it is
         module = instantiate(OmegaConf.create(upgraded).model)
         assert list(module.loss.terms) == ["tv", "l1", "hole_l1"] and module.scheduler.keywords["total_steps"] == 8
     # A real run of the photos_cpu recipe, from before the time clock: a cosine by steps.
-    photos = upgrade_run_config(yaml.safe_load((REPO / "experiments" / "photos_cpu" / "run" / "config.yaml").read_text()))
+    photos = upgrade_run_config(
+        yaml.safe_load((REPO / "experiments" / "photos_cpu" / "run" / "config.yaml").read_text())
+    )
     recipe = model(compose_train(["experiment=photos_cpu", "model.scheduler.clock=steps"]))
     assert model(photos)["scheduler"] == recipe["scheduler"] and model(photos)["loss"] == recipe["loss"]
     # Older still: no schedule at all is the constant rate; an unknown one is refused.
@@ -528,12 +673,20 @@ def test_an_old_run_configuration_is_upgraded_to_todays_loss_and_schedule():
         ("style_weight=-1", r"^style_weight=-1: must be a finite number >= 0 \(0 turns the term off\)$"),
         ("l1_weight=nan", r"^l1_weight=nan: must be a finite number >= 0"),
         ("adv_weight=-1", r"^adv_weight=-1: must be a finite number >= 0 \(0 turns the term off\)$"),
-        ("adv_weight=0.3 model.adversarial.r1_weight=-5", r"^model.adversarial.r1_weight=-5: must be a finite number >= 0"),
-        ("+model.loss.terms.sharpness={weight:-1,term:{_target_:tests.plugins.losses.sharpness,_partial_:true}}",
-         r"^model.loss.terms.sharpness.weight=-1: must be a finite number >= 0"),
+        (
+            "adv_weight=0.3 model.adversarial.r1_weight=-5",
+            r"^model.adversarial.r1_weight=-5: must be a finite number >= 0",
+        ),
+        (
+            "+model.loss.terms.sharpness={weight:-1,term:{_target_:tests.plugins.losses.sharpness,_partial_:true}}",
+            r"^model.loss.terms.sharpness.weight=-1: must be a finite number >= 0",
+        ),
         ("lr_schedule=cosine model.scheduler.clock=wall", r"^model.scheduler.clock=wall: must be one of steps, time$"),
         ("model.scheduler.warmup_steps=-2", r"^model.scheduler.warmup_steps=-2: must be an integer >= 0$"),
-        ("lr_schedule=cosine trainer.max_steps=-1", r"^lr_schedule=cosine decays to 0 at trainer.max_steps .* set trainer"),
+        (
+            "lr_schedule=cosine trainer.max_steps=-1",
+            r"^lr_schedule=cosine decays to 0 at trainer.max_steps .* set trainer",
+        ),
     ],
 )
 def test_loss_and_schedule_options_are_checked_when_the_model_is_built(tmp_path, overrides, message):
@@ -544,13 +697,18 @@ def test_loss_and_schedule_options_are_checked_when_the_model_is_built(tmp_path,
 
 
 def test_a_schedule_that_does_not_exist_is_refused_with_the_options(tmp_path):
-    with pytest.raises(Exception, match=r"Could not find 'lr_schedule/linear'\n\nAvailable options in 'lr_schedule':\n\tconstant\n\tcosine\n"):
+    with pytest.raises(
+        Exception,
+        match=r"Could not find 'lr_schedule/linear'\n\nAvailable options in 'lr_schedule':\n\tconstant\n\tcosine\n",
+    ):
         tiny_config(tmp_path, "lr_schedule=linear")
 
 
 def test_a_loss_term_from_outside_the_package_trains_from_configuration_alone(tmp_path):
     sharpness = "+model.loss.terms.sharpness={weight: 2, term: {_target_: tests.plugins.losses.sharpness, _partial_: true, scale: 3}}"
-    train(tiny_config(tmp_path, "adv_weight=0", "style_weight=0", "perceptual_weight=0", "trainer.max_steps=2", sharpness))
+    train(
+        tiny_config(tmp_path, "adv_weight=0", "style_weight=0", "perceptual_weight=0", "trainer.max_steps=2", sharpness)
+    )
     rows = [r for r in csv.DictReader(open(tmp_path / "csv" / "metrics.csv")) if r.get("train/g_total")]
     assert len(rows) == 2
     for row in rows:
@@ -565,11 +723,22 @@ def test_training_steps_are_the_objective_written_out(tmp_path):
     eq. 7 through the updated discriminator, both with clipped gradients at today's rates of a
     cosine with a warm-up; the losses of every step and the weights after the last agree bit for
     bit. (The R1 penalty and the hinge loss are checked against their closed forms in test_losses.py.)"""
-    config = tiny_config(tmp_path, "adv_weight=0.3", "model.grad_clip=0.5", "lr_schedule=cosine",
-                         "model.scheduler.clock=steps", "model.scheduler.warmup_steps=2", "trainer.max_steps=4")
+    config = tiny_config(
+        tmp_path,
+        "adv_weight=0.3",
+        "model.grad_clip=0.5",
+        "lr_schedule=cosine",
+        "model.scheduler.clock=steps",
+        "model.scheduler.warmup_steps=2",
+        "trainer.max_steps=4",
+    )
     torch.manual_seed(0)
     module = instantiate(config.model)
-    generator, discriminator, vgg = copy.deepcopy(module.generator), copy.deepcopy(module.discriminator), module.loss.vgg
+    generator, discriminator, vgg = (
+        copy.deepcopy(module.generator),
+        copy.deepcopy(module.discriminator),
+        module.loss.vgg,
+    )
     images = torch.rand(8, 3, 32, 32) * 2 - 1
     masks = torch.zeros(8, 1, 32, 32)
     masks[:, :, 8:24, 4:20] = 1
@@ -583,9 +752,15 @@ def test_training_steps_are_the_objective_written_out(tmp_path):
             self.steps.append({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")})
 
     logged = Losses()
-    L.Trainer(accelerator="cpu", max_steps=4, logger=False, enable_progress_bar=False, enable_checkpointing=False,
-              limit_val_batches=0, callbacks=[logged]).fit(
-        module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=2, shuffle=False))
+    L.Trainer(
+        accelerator="cpu",
+        max_steps=4,
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        limit_val_batches=0,
+        callbacks=[logged],
+    ).fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=2, shuffle=False))
 
     adam = lambda network: torch.optim.Adam(network.parameters(), lr=config.model.lr, betas=(0.5, 0.999))
     g_optimiser, d_optimiser = adam(generator), adam(discriminator)
@@ -593,14 +768,16 @@ def test_training_steps_are_the_objective_written_out(tmp_path):
     bce = F.binary_cross_entropy_with_logits
     w = {"perceptual": 0.07, "style": 250.0, "tv": 0.001, "l1": 10.0, "hole_l1": 100.0, "adversarial": 0.3}
     for step in range(4):
-        image, mask = images[2 * step: 2 * step + 2], masks[2 * step: 2 * step + 2]
+        image, mask = images[2 * step : 2 * step + 2], masks[2 * step : 2 * step + 2]
         for optimiser in (g_optimiser, d_optimiser):
             optimiser.param_groups[0]["lr"] = config.model.lr * todays_lr_factor(step, 2, "cosine", 4)
         prediction = generator(image, mask)
         # the discriminator's step (the generator frozen, as Lightning's toggle_optimizer does)
         generator.requires_grad_(False)
         real_logits, fake_logits = discriminator(image), discriminator(prediction.detach())
-        d_loss = 0.5 * (bce(real_logits, torch.ones_like(real_logits)) + bce(fake_logits, torch.zeros_like(fake_logits)))
+        d_loss = 0.5 * (
+            bce(real_logits, torch.ones_like(real_logits)) + bce(fake_logits, torch.zeros_like(fake_logits))
+        )
         d_optimiser.zero_grad(set_to_none=True)
         d_loss.backward()
         torch.nn.utils.clip_grad_norm_(discriminator.parameters(), 0.5)
@@ -657,8 +834,15 @@ def test_non_finite_loss_stops_with_a_clear_message_and_an_intact_checkpoint(tmp
     config = tiny_config(tmp_path, "adv_weight=0", "trainer.max_steps=10")
     module = instantiate(config.model)
     callbacks = [instantiate(c) for c in config.callbacks.values()]
-    trainer = L.Trainer(accelerator="cpu", max_steps=10, callbacks=callbacks, logger=False,
-                        enable_progress_bar=False, default_root_dir=tmp_path, limit_val_batches=0)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=10,
+        callbacks=callbacks,
+        logger=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+        limit_val_batches=0,
+    )
     with pytest.raises(NonFiniteLossError, match=r"non-finite loss at global step 2 .*l1=nan"):
         trainer.fit(module, datamodule=_PoisonedData())
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
@@ -671,8 +855,14 @@ def test_non_finite_loss_stops_with_a_clear_message_and_an_intact_checkpoint(tmp
 
 def run_cli(args, cwd, env=None, timeout=600):
     environment = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true", **(env or {}))
-    result = subprocess.run([sys.executable, "-m", "musical_inpaint.train", *args], cwd=cwd, env=environment,
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", "musical_inpaint.train", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
@@ -693,7 +883,10 @@ def run_cli(args, cwd, env=None, timeout=600):
         ("dataset=folder dataset.root=x dataset.flip=yes", r"dataset.flip=yes: must be true or false"),
         ("dataset.train_size=0", r"dataset.train_size=0: must be an integer >= 1 \(the number of training images\)$"),
         ("dataset.train_size=null", r"dataset.train_size=null: must be an integer >= 1"),
-        ("dataset=folder dataset.root=x dataset.train_size=half", r"dataset.train_size=half: .* or null \(all of them\)"),
+        (
+            "dataset=folder dataset.root=x dataset.train_size=half",
+            r"dataset.train_size=half: .* or null \(all of them\)",
+        ),
     ],
 )
 def test_config_errors_name_the_option_as_typed_before_anything_is_built(tmp_path, override, message):
@@ -705,9 +898,21 @@ def test_config_errors_name_the_option_as_typed_before_anything_is_built(tmp_pat
 def test_a_failed_start_leaves_no_checkpoint_and_a_failed_note(tmp_path):
     missing = tmp_path / "my_photos"
     result = subprocess.run(
-        [sys.executable, "-m", "musical_inpaint.train", *TINY, "dataset=folder", f"dataset.root={missing}",
-         "~dataset.train_size", "hydra.run.dir=run"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "musical_inpaint.train",
+            *TINY,
+            "dataset=folder",
+            f"dataset.root={missing}",
+            "~dataset.train_size",
+            "hydra.run.dir=run",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     output = result.stdout + result.stderr
     assert f"{missing} is not a directory" in output and "Traceback" not in output
@@ -725,8 +930,10 @@ def test_debug_quick_checks_the_whole_loop_in_seconds(tmp_path):
 
 def test_multirun_gives_each_job_its_folder_and_survives_a_failed_job(tmp_path):
     # dilation=0 is invalid: that job fails, the other one still trains.
-    run_cli(["-m", *TINY, "trainer.max_steps=2", "model.generator.dilation=0,2", f"hydra.sweep.dir={tmp_path}"],
-            cwd=tmp_path)
+    run_cli(
+        ["-m", *TINY, "trainer.max_steps=2", "model.generator.dilation=0,2", f"hydra.sweep.dir={tmp_path}"],
+        cwd=tmp_path,
+    )
     jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith("."))
     assert [p.name for p in jobs] == ["0", "1"]
     assert "model.generator.dilation=2" in (jobs[1] / ".hydra" / "overrides.yaml").read_text()
@@ -735,7 +942,9 @@ def test_multirun_gives_each_job_its_folder_and_survives_a_failed_job(tmp_path):
     # The sweep ends with one table of its jobs; the same command builds it for any run folders.
     rows = list(csv.DictReader(open(tmp_path / "runs.csv")))
     assert [(r["status"], r["overrides"].split()[-1]) for r in rows] == [
-        ("failed", "model.generator.dilation=0"), ("validated", "model.generator.dilation=2")]
+        ("failed", "model.generator.dilation=0"),
+        ("validated", "model.generator.dilation=2"),
+    ]
     assert rows[1]["monitor"] == "val/hole_l1_pct" and float(rows[1]["final"]) > 0 and rows[1]["Telea hole L1 %"]
     assert "no training step ran" in (jobs[0] / "FAILED").read_text()
     assert runs_table_main([str(jobs[1]), str(jobs[0])]) == 0
@@ -745,8 +954,17 @@ def test_multirun_gives_each_job_its_folder_and_survives_a_failed_job(tmp_path):
 
 @pytest.mark.slow
 def test_multirun_through_the_submitit_local_launcher(tmp_path):
-    run_cli(["-m", "hydra/launcher=submitit_local", *TINY, "trainer.max_steps=2", "attention=none,single_scale",
-             f"hydra.sweep.dir={tmp_path}"], cwd=tmp_path)
+    run_cli(
+        [
+            "-m",
+            "hydra/launcher=submitit_local",
+            *TINY,
+            "trainer.max_steps=2",
+            "attention=none,single_scale",
+            f"hydra.sweep.dir={tmp_path}",
+        ],
+        cwd=tmp_path,
+    )
     for name in ("0", "1"):
         assert (tmp_path / name / "checkpoints" / "last.ckpt").is_file()
 
@@ -754,8 +972,19 @@ def test_multirun_through_the_submitit_local_launcher(tmp_path):
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes(tmp_path):
     # With the time clock: every step broadcasts rank 0's share of the time limit (one rate for all replicas).
-    run_cli(TINY + ["trainer=ddp_sim", "adv_weight=0.3", "trainer.max_steps=2", "hydra.run.dir=run",
-                    "lr_schedule=cosine", "model.scheduler.clock=time", "trainer.max_time=00:00:10:00"], cwd=tmp_path)
+    run_cli(
+        TINY
+        + [
+            "trainer=ddp_sim",
+            "adv_weight=0.3",
+            "trainer.max_steps=2",
+            "hydra.run.dir=run",
+            "lr_schedule=cosine",
+            "model.scheduler.clock=time",
+            "trainer.max_time=00:00:10:00",
+        ],
+        cwd=tmp_path,
+    )
     run = tmp_path / "run"
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
     # 8 images on 2 ranks at batch 2: 2 batches per rank per epoch.
@@ -765,7 +994,13 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     assert [p.name for p in (run / "images").iterdir()] == ["val_step00000002.png"]  # one validation
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # one run folder
     assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == [
-        "checkpoints", "config.yaml", "csv", "images", "train.log", "train_ddp_process_1.log"]  # a log per process
+        "checkpoints",
+        "config.yaml",
+        "csv",
+        "images",
+        "train.log",
+        "train_ddp_process_1.log",
+    ]  # a log per process
 
 
 @pytest.mark.slow
@@ -811,8 +1046,13 @@ def test_resume_from_a_run_folder_keeps_its_configuration_folder_and_logs(tmp_pa
     assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 6
     assert (tmp_path / "run" / ".hydra" / "overrides.yaml").read_text().count("adv_weight=0") == 1  # the original
     # An architecture change is refused, naming the option, and nothing is written.
-    result = subprocess.run([sys.executable, "-m", "musical_inpaint.train", "ckpt_path=run", "model.generator.base_channels=8"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "musical_inpaint.train", "ckpt_path=run", "model.generator.base_channels=8"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2 and "model.generator.base_channels=8: resuming" in result.stderr
     assert "Traceback" not in result.stderr and after == (tmp_path / "run" / "csv" / "metrics.csv").read_text()
 
@@ -822,8 +1062,10 @@ def test_resume_arguments_edge_cases(tmp_path):
 
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
-    torch.save({"state_dict": {}, "run_config": {"seed": 0}, "global_step": 1, "optimizer_states": [], "loops": {}},
-               run / "checkpoints" / "last.ckpt")
+    torch.save(
+        {"state_dict": {}, "run_config": {"seed": 0}, "global_step": 1, "optimizer_states": [], "loops": {}},
+        run / "checkpoints" / "last.ckpt",
+    )
     (run / ".hydra").mkdir()
     (run / ".hydra" / "config.yaml").write_text("model:\n  adversarial: {}\nlogger:\n  csv: {}\n")
     args = resume_arguments([f"ckpt_path={run}", "trainer.max_steps=9"])
@@ -837,7 +1079,8 @@ def test_resume_arguments_edge_cases(tmp_path):
     # their unit, the generator's parts as nodes; one that used a removed option is refused.
     (run / ".hydra" / "config.yaml").write_text(
         "monitor: val/hole_l1\nmodel:\n  adversarial: {}\n  generator: {_target_: musical_inpaint.models.MusicalGenerator, "
-        "norm: batch, downsamplings: 4}\n")
+        "norm: batch, downsamplings: 4}\n"
+    )
     args = resume_arguments([f"ckpt_path={run}"])
     upgraded = yaml.safe_load((Path(args[1]) / "config.yaml").read_text())
     assert upgraded["monitor"] == "val/hole_l1_pct" and "downsamplings" not in upgraded["model"]["generator"]
@@ -861,13 +1104,16 @@ class RunsCode:
         return (Path.touch, (self.marker,))
 
 
-@pytest.mark.parametrize("kind, reason", [
-    ("pickle", "it holds Python objects that loading would have to run"),
-    ("raw pickle", "it holds Python objects that loading would have to run"),
-    ("truncated", "cannot read checkpoint"),
-    ("another project's", "is not a musical-inpaint training checkpoint"),
-    ("weights only", "holds weights but no training state"),
-])
+@pytest.mark.parametrize(
+    "kind, reason",
+    [
+        ("pickle", "it holds Python objects that loading would have to run"),
+        ("raw pickle", "it holds Python objects that loading would have to run"),
+        ("truncated", "cannot read checkpoint"),
+        ("another project's", "is not a musical-inpaint training checkpoint"),
+        ("weights only", "holds weights but no training state"),
+    ],
+)
 @pytest.mark.parametrize("option", ["ckpt_path", "init_from"])
 def test_a_file_that_is_not_a_training_checkpoint_is_refused_in_one_line(checkpoint, tmp_path, kind, reason, option):
     import pickle
@@ -880,15 +1126,22 @@ def test_a_file_that_is_not_a_training_checkpoint_is_refused_in_one_line(checkpo
     elif kind == "truncated":
         path.write_bytes(checkpoint.read_bytes()[:5000])
     elif kind == "another project's":
-        torch.save({"state_dict": {"model.weight": torch.zeros(2)}, "global_step": 3, "optimizer_states": [], "loops": {}},
-                   path)
+        torch.save(
+            {"state_dict": {"model.weight": torch.zeros(2)}, "global_step": 3, "optimizer_states": [], "loops": {}},
+            path,
+        )
     else:
         content = torch.load(checkpoint, weights_only=True)
         torch.save({"state_dict": content["state_dict"], "run_config": content["run_config"]}, path)
     if option == "init_from" and kind == "weights only":
         return  # weights are all init_from needs
-    result = subprocess.run([sys.executable, "-m", "musical_inpaint.train", *TINY, f"{option}={path}",
-                             "hydra.run.dir=run"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "musical_inpaint.train", *TINY, f"{option}={path}", "hydra.run.dir=run"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     lines = [line for line in result.stderr.splitlines() if str(path) in line]
     assert len(lines) == 1 and reason in lines[0] and f"{option}=" in lines[0], result.stderr[-2000:]
@@ -899,11 +1152,18 @@ def test_a_file_that_is_not_a_training_checkpoint_is_refused_in_one_line(checkpo
 def test_a_removed_option_on_the_command_line_names_the_commit_that_had_it(tmp_path):
     from musical_inpaint.compat import REMOVED_AT
 
-    for override, message in (("model.generator.hole_fill=harmonic", f"removed after commit {REMOVED_AT}"),
-                              ("+dataset.rotate=true", f"removed after commit {REMOVED_AT}"),
-                              ("model.generator.norm=batch", "the norm is a config group now: norm=batch")):
-        result = subprocess.run([sys.executable, "-m", "musical_inpaint.train", override], cwd=tmp_path,
-                                capture_output=True, text=True, timeout=120)
+    for override, message in (
+        ("model.generator.hole_fill=harmonic", f"removed after commit {REMOVED_AT}"),
+        ("+dataset.rotate=true", f"removed after commit {REMOVED_AT}"),
+        ("model.generator.norm=batch", "the norm is a config group now: norm=batch"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "musical_inpaint.train", override],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
         assert not list(tmp_path.iterdir())
 
@@ -911,7 +1171,11 @@ def test_a_removed_option_on_the_command_line_names_the_commit_that_had_it(tmp_p
 @pytest.mark.parametrize("warn_hours, level", [(0, "WARNING"), (2, "INFO")])
 def test_a_cpu_run_says_how_long_it_would_take_after_its_first_steps(tmp_path, caplog, warn_hours, level):
     caplog.set_level("INFO", logger="musical_inpaint.training.hardware")
-    train(tiny_config(tmp_path, "adv_weight=0", "trainer.max_steps=6", f"callbacks.run_time_estimate.warn_hours={warn_hours}"))
+    train(
+        tiny_config(
+            tmp_path, "adv_weight=0", "trainer.max_steps=6", f"callbacks.run_time_estimate.warn_hours={warn_hours}"
+        )
+    )
     (record,) = [r for r in caplog.records if r.name == "musical_inpaint.training.hardware"]
     assert record.levelname == level and "the 6 steps configured would take about" in record.getMessage()
     assert ("experiment=photos_cpu" in record.getMessage()) == (level == "WARNING")

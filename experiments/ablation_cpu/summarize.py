@@ -34,8 +34,12 @@ def load_jobs(sweep: Path) -> list[dict]:
         if not overrides_file.is_file():
             continue
         overrides = dict(item.split("=", 1) for item in yaml.safe_load(overrides_file.read_text()))
-        job = dict(folder=folder, attention=overrides["attention"], adv=float(overrides["adv_weight"]),
-                   seed=int(overrides["seed"]))
+        job = dict(
+            folder=folder,
+            attention=overrides["attention"],
+            adv=float(overrides["adv_weight"]),
+            seed=int(overrides["seed"]),
+        )
         for split in ("synthetic", "paris"):
             metrics = folder / f"eval_{split}"
             job[split] = read_metrics(metrics) if (metrics / "metrics.json").is_file() else None
@@ -54,7 +58,7 @@ def variant(job: dict) -> str:
 
 
 def mean_and_spread(values: list[float], digits: int) -> str:
-    """"mean ± sample standard deviation", or the mean alone for a single run."""
+    """ "mean ± sample standard deviation", or the mean alone for a single run."""
     spread = f" ± {np.std(values, ddof=1):.{digits}f}" if len(values) > 1 else ""
     return f"{np.mean(values):.{digits}f}{spread}"
 
@@ -70,8 +74,10 @@ def table(jobs: list[dict], split: str, baselines: dict[str, dict]) -> str:
         cells = [mean_and_spread([r[m] for r in runs], 4 if m == "ssim" else 3) for m in METRICS]
         lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
     for method, result in sorted(baselines.items()):
-        lines.append(f"| {method} (classical) | – | {result['ssim']:.4f} | {result['psnr']:.3f} | {result['l1_pct']:.3f} | "
-                     f"{result['hole_l1_pct']:.3f} |")
+        lines.append(
+            f"| {method} (classical) | – | {result['ssim']:.4f} | {result['psnr']:.3f} | {result['l1_pct']:.3f} | "
+            f"{result['hole_l1_pct']:.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -83,8 +89,10 @@ def per_seed_differences(jobs: list[dict], split: str) -> str:
         for seed in sorted({j["seed"] for j in jobs}):
             try:
                 multi = by_key[("multi_scale", adv, seed)]
-                lines.append(f"| {adv} | {seed} | {multi - by_key[('single_scale', adv, seed)]:+.3f} | "
-                             f"{multi - by_key[('none', adv, seed)]:+.3f} |")
+                lines.append(
+                    f"| {adv} | {seed} | {multi - by_key[('single_scale', adv, seed)]:+.3f} | "
+                    f"{multi - by_key[('none', adv, seed)]:+.3f} |"
+                )
             except KeyError:
                 continue
     return "\n".join(lines)

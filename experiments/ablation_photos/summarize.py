@@ -25,7 +25,12 @@ from musical_inpaint.runs_table import batches_at, validations
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from photos_test_sets import comparison_grid  # noqa: E402
 
-TEST_SETS = {"bsds500": "BSDS500 test", "urban100": "Urban100 img_081-100", "paris": "Paris eval", "places50": "Places50"}
+TEST_SETS = {
+    "bsds500": "BSDS500 test",
+    "urban100": "Urban100 img_081-100",
+    "paris": "Paris eval",
+    "places50": "Places50",
+}
 VARIANTS = {
     "full": "full MUSICAL (multi-scale + adv)",
     "no_adv": "Exp. 1: no adversarial loss",
@@ -83,8 +88,10 @@ def table(runs: dict, floors: Path) -> list[str]:
 
 def learned(runs: dict, floors: Path) -> list[str]:
     """Each variant's mean hole L1 against Telea's and PatchMatch's on the same images."""
-    lines = ["| test set | " + " | ".join(VARIANTS[v] for v in runs) + " | Telea | PatchMatch |",
-             "|---" * (3 + len(runs)) + "|"]
+    lines = [
+        "| test set | " + " | ".join(VARIANTS[v] for v in runs) + " | Telea | PatchMatch |",
+        "|---" * (3 + len(runs)) + "|",
+    ]
     for test_set, label in TEST_SETS.items():
         telea = read_metrics(floors / str(SIZE) / test_set / "telea")["hole_l1_pct"]
         patchmatch = read_metrics(floors / str(SIZE) / test_set / "patchmatch")["hole_l1_pct"]
@@ -106,8 +113,10 @@ def paired(runs: dict, resamples: int = 10_000) -> list[str]:
     (two-sided, exact): with 3 seeds it cannot go below p = 0.25, with 5 below 0.0625.
     """
     lines = [f"- {a} - {b}: {question}" for a, b, question in COMPARISONS] + [""]
-    lines += ["| a - b | test set | per-seed differences | mean | 95 % interval (seeds x images) | a lower on | sign test p |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "| a - b | test set | per-seed differences | mean | 95 % interval (seeds x images) | a lower on | sign test p |",
+        "|---|---|---|---|---|---|---|",
+    ]
     rng = np.random.default_rng(0)
     for a, b, _ in COMPARISONS:
         if a not in runs or b not in runs:
@@ -126,9 +135,11 @@ def paired(runs: dict, resamples: int = 10_000) -> list[str]:
             low, high = np.percentile(means, [2.5, 97.5])
             seed_means = difference.mean(1)
             lines.append(
-                f"| {a} - {b} | {label} | " + ", ".join(f"{d:+.2f}" for d in seed_means)
+                f"| {a} - {b} | {label} | "
+                + ", ".join(f"{d:+.2f}" for d in seed_means)
                 + f" | {difference.mean():+.2f} | [{low:+.2f}, {high:+.2f}] | {(seed_means < 0).sum()} / {n_seeds} seeds, "
-                f"{(difference.mean(0) < 0).sum()} / {n_images} images | {sign_test(int((seed_means < 0).sum()), n_seeds):.3g} |")
+                f"{(difference.mean(0) < 0).sum()} / {n_images} images | {sign_test(int((seed_means < 0).sum()), n_seeds):.3g} |"
+            )
     return lines
 
 
@@ -166,14 +177,20 @@ def curves(runs: dict, path: Path) -> list[str]:
     axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    return ["Validation hole L1 (%), mean over seeds (each seed holds out its own 40 photos; the variants "
-            f"of a seed share them; Telea on them {np.mean(teleas):.2f} % on average):", "", *lines]
+    return [
+        "Validation hole L1 (%), mean over seeds (each seed holds out its own 40 photos; the variants "
+        f"of a seed share them; Telea on them {np.mean(teleas):.2f} % on average):",
+        "",
+        *lines,
+    ]
 
 
 def samples(runs: dict, data: Path, path: Path, seed: int, count: int = 4) -> list[str]:
     """Rows of masked | Telea | PatchMatch | each variant (seed `seed`) | ground truth, on the first
     `count` BSDS500 test images and the first `count` Urban100 held-out images; returns the variants shown."""
-    generators = {v: load_generator(seeds[seed] / "checkpoints" / "last.ckpt")[0] for v, seeds in runs.items() if seed in seeds}
+    generators = {
+        v: load_generator(seeds[seed] / "checkpoints" / "last.ckpt")[0] for v, seeds in runs.items() if seed in seeds
+    }
     comparison_grid(list(generators.values()), data, SIZE, path, count)
     return list(generators)
 
@@ -195,25 +212,36 @@ def main() -> None:
     target.mkdir(parents=True, exist_ok=True)
     seed = min(next(iter(runs.values())))
     lines = [
-        "# The paper's ablation on the real-photo benchmark: results", "",
+        "# The paper's ablation on the real-photo benchmark: results",
+        "",
         "Made by `experiments/ablation_photos/summarize.py` from the runs' files. Each run: "
         f"`experiment=ablation_photos`, {config['trainer']['max_steps']} batches of {config['dataset']['batch_size']} at "
         f"{SIZE} x {SIZE}, its last checkpoint; centre hole of half the side (the paper's protocol: composite, uint8, "
-        "whole image; hole L1 extra). Mean ± standard deviation over seeds.", "",
-        *table(runs, floors), "",
-        "Hole L1 (%) of each variant's mean over seeds, relative to Telea's:", "",
-        *learned(runs, floors), "",
+        "whole image; hole L1 extra). Mean ± standard deviation over seeds.",
+        "",
+        *table(runs, floors),
+        "",
+        "Hole L1 (%) of each variant's mean over seeds, relative to Telea's:",
+        "",
+        *learned(runs, floors),
+        "",
         "Seed-paired differences of hole L1, a - b in points (negative: a is better), on the seeds both "
         "variants ran (the tables above pool each variant's own seeds). The 95 % interval resamples seeds and "
-        "images; with 3 seeds it understates the seed spread, so read it as a lower bound on the uncertainty:", "",
-        *paired(runs), "",
-        *curves(runs, target / "curves.png"), "",
+        "images; with 3 seeds it understates the seed spread, so read it as a lower bound on the uncertainty:",
+        "",
+        *paired(runs),
+        "",
+        *curves(runs, target / "curves.png"),
+        "",
         "Runs: " + "; ".join(f"{v}: seeds {sorted(s)}" for v, s in runs.items()) + ".",
     ]
     if all((seeds[seed] / "checkpoints" / "last.ckpt").is_file() for seeds in runs.values() if seed in seeds):
         shown = samples(runs, data, target / "samples.png", seed)
-        lines += ["", f"samples.png: rows of masked | Telea | PatchMatch | {' | '.join(shown)} (seed {seed}) | ground "
-                  "truth, on the first BSDS500 test and Urban100 held-out images."]
+        lines += [
+            "",
+            f"samples.png: rows of masked | Telea | PatchMatch | {' | '.join(shown)} (seed {seed}) | ground "
+            "truth, on the first BSDS500 test and Urban100 held-out images.",
+        ]
     else:  # the committed evidence holds no checkpoints
         lines += ["", "(no checkpoints here: samples.png not redrawn)"]
     (target / "results.md").write_text("\n".join(lines) + "\n")

@@ -74,8 +74,15 @@ from photos_test_sets import photos_test_split  # noqa: E402
 PERIOD = 16  # pixels of the copy task's tile: 4 cells at the attention's 1/4 resolution
 # The quickstart recipe before this study (commit 608b1b2): random VGG16 terms at the paper's
 # weights, the authors' hole term, batch 8, constant learning rate.
-OLD_QUICKSTART = ["experiment=quickstart", "style_weight=250", "perceptual_weight=0.07", "l1_weight=100",
-                  "hole_l1_weight=6", "dataset.batch_size=8", "lr_schedule=constant"]
+OLD_QUICKSTART = [
+    "experiment=quickstart",
+    "style_weight=250",
+    "perceptual_weight=0.07",
+    "l1_weight=100",
+    "hole_l1_weight=6",
+    "dataset.batch_size=8",
+    "lr_schedule=constant",
+]
 
 
 # ------------------------------------------------------------------------------------ gradients
@@ -91,7 +98,9 @@ def gradient_norms(module, batch: dict) -> dict[str, float]:
             grads = torch.autograd.grad(weight * terms[name], params, retain_graph=True, allow_unused=True)
             norms[name] = math.sqrt(sum(float(g.square().sum()) for g in grads if g is not None))
     if module.discriminator is not None:
-        adversarial = module.adversarial.weight * module.adversarial.generator_loss(module.discriminator(generator(image, mask)))
+        adversarial = module.adversarial.weight * module.adversarial.generator_loss(
+            module.discriminator(generator(image, mask))
+        )
         grads = torch.autograd.grad(adversarial, params, allow_unused=True)
         norms["adversarial"] = math.sqrt(sum(float(g.square().sum()) for g in grads if g is not None))
     # The hole's share of the whole-image L1, split by where the pixels are.
@@ -115,8 +124,10 @@ def training_batch_and_module(overrides: list[str]):
 def run_gradients(args) -> None:
     torch.manual_seed(0)
     rows = []
-    for label, data in (("photos", ["dataset=photos", f"paths.data_dir={args.data}", "~dataset.train_size",
-                                    "dataset.num_workers=0"]), ("synthetic", [])):
+    for label, data in (
+        ("photos", ["dataset=photos", f"paths.data_dir={args.data}", "~dataset.train_size", "dataset.num_workers=0"]),
+        ("synthetic", []),
+    ):
         batch, module = training_batch_and_module([*OLD_QUICKSTART, *data])
         states = [("initialisation", None)] + ([("checkpoint", args.checkpoint)] if args.checkpoint else [])
         for state, path in states:
@@ -131,8 +142,10 @@ def run_gradients(args) -> None:
 
 def run_adversarial(args) -> None:
     data = ["experiment=ablation_photos", "variant=full", f"paths.data_dir={args.data}", "dataset.num_workers=0"]
-    recipes = {"ablation_photos full": data, "the paper's loss": [*data, "style_weight=250", "perceptual_weight=0.07",
-                                                                  "l1_weight=100", "hole_l1_weight=0"]}
+    recipes = {
+        "ablation_photos full": data,
+        "the paper's loss": [*data, "style_weight=250", "perceptual_weight=0.07", "l1_weight=100", "hole_l1_weight=0"],
+    }
     print("| loss | weights | term (weighted) | gradient norm on G |\n|---|---|---|---|")
     for label, overrides in recipes.items():
         torch.manual_seed(0)  # the same batch of photos (crops, flips) and initialisation for both losses
@@ -144,7 +157,9 @@ def run_adversarial(args) -> None:
                 trained = torch.load(Path(path) / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
                 loaded = module.load_state_dict(trained["state_dict"], strict=False)
                 if loaded.unexpected_keys or not all(key.startswith("loss.") for key in loaded.missing_keys):
-                    raise SystemExit(f"{path}: not a checkpoint of this recipe's networks ({loaded})")  # only the VGG16 may be missing
+                    raise SystemExit(
+                        f"{path}: not a checkpoint of this recipe's networks ({loaded})"
+                    )  # only the VGG16 may be missing
             for name, norm in gradient_norms(module, batch).items():
                 print(f"| {label} | {state} | {name} | {norm:.4g} |")
 
@@ -167,8 +182,9 @@ def attention_probabilities(branch: ContextualAttention, x: Tensor, mask: Tensor
     propagated = torch.zeros_like(scores)
     for dy in range(-t, t + 1):
         for dx in range(-t, t + 1):
-            propagated += padded[t + dy : t + dy + height, t + dx : t + dx + width,
-                                 t + dy : t + dy + height, t + dx : t + dx + width]
+            propagated += padded[
+                t + dy : t + dy + height, t + dx : t + dx + width, t + dy : t + dy + height, t + dx : t + dx + width
+            ]
     valid = F.max_pool2d(hole, p, stride=1, padding=r).flatten() == 0
     logits = (scale * propagated.reshape(height * width, -1)).masked_fill(~valid[None], -math.inf)
     return torch.softmax(logits, 1), valid
@@ -178,8 +194,9 @@ def periodic_images(count: int, size: int, seed: int = 0) -> Tensor:
     """count x 3 x size x size in [-1, 1]: a smooth random PERIOD x PERIOD tile, repeated."""
     generator = torch.Generator().manual_seed(seed)
     coarse = torch.rand(count, 3, 4, 4, generator=generator) * 2 - 1
-    tile = F.interpolate(F.pad(coarse, [0, 1, 0, 1], mode="circular"), size=PERIOD + PERIOD // 4,
-                         mode="bicubic", align_corners=True)[..., :PERIOD, :PERIOD].clamp(-1, 1)
+    tile = F.interpolate(
+        F.pad(coarse, [0, 1, 0, 1], mode="circular"), size=PERIOD + PERIOD // 4, mode="bicubic", align_corners=True
+    )[..., :PERIOD, :PERIOD].clamp(-1, 1)
     return tile.repeat(1, 1, size // PERIOD, size // PERIOD)
 
 
@@ -188,14 +205,22 @@ def copy_task(generator, size: int = 64, count: int = 16) -> dict:
     mask = torch.zeros(count, 1, size, size)
     mask[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1
     captured = []
-    hooks = [b.register_forward_pre_hook(lambda m, inputs: captured.append((m, *inputs)))
-             for b in generator.attention.branches] if generator.attention is not None else []
+    hooks = (
+        [
+            b.register_forward_pre_hook(lambda m, inputs: captured.append((m, *inputs)))
+            for b in generator.attention.branches
+        ]
+        if generator.attention is not None
+        else []
+    )
     with torch.no_grad():
         prediction = generator(images, mask)
     for hook in hooks:
         hook.remove()
-    result = dict(hole_l1_pct=float(paper_metrics(prediction, images, mask)["hole_l1_pct"].mean()),
-                  telea_hole_l1_pct=float(paper_metrics(fill_with("telea", images, mask), images, mask)["hole_l1_pct"].mean()))
+    result = dict(
+        hole_l1_pct=float(paper_metrics(prediction, images, mask)["hole_l1_pct"].mean()),
+        telea_hole_l1_pct=float(paper_metrics(fill_with("telea", images, mask), images, mask)["hole_l1_pct"].mean()),
+    )
     for branch, features, feature_mask in captured:
         period = PERIOD * features.shape[-1] // size
         height, width = features.shape[-2:]
@@ -215,14 +240,17 @@ def copy_task(generator, size: int = 64, count: int = 16) -> dict:
             chance += float(truth.sum(1).double().mean() / valid.sum()) * int(hole_queries.sum())
             queries += int(hole_queries.sum())
         result[f"{branch.patch_size}x{branch.patch_size}"] = dict(
-            top1=hits / queries, mass=mass / queries, entropy=entropy / queries, chance=chance / queries)
+            top1=hits / queries, mass=mass / queries, entropy=entropy / queries, chance=chance / queries
+        )
     return result
 
 
 def run_attention(args) -> None:
     states = [("initialisation", None)] + [(path, path) for path in args.checkpoint or []]
-    print("| weights | branch | top-1 on a true source | attention mass on true sources | entropy (1 = uniform) "
-          "| chance | model hole L1 % | Telea hole L1 % |\n|---|---|---|---|---|---|---|---|")
+    print(
+        "| weights | branch | top-1 on a true source | attention mass on true sources | entropy (1 = uniform) "
+        "| chance | model hole L1 % | Telea hole L1 % |\n|---|---|---|---|---|---|---|---|"
+    )
     for label, path in states:
         if path:
             generator = load_generator(path)[0]
@@ -235,8 +263,10 @@ def run_attention(args) -> None:
         result = copy_task(generator)
         for name, values in result.items():
             if isinstance(values, dict):
-                print(f"| {label} | {name} | {values['top1']:.3f} | {values['mass']:.3f} | {values['entropy']:.3f} "
-                      f"| {values['chance']:.3f} | {result['hole_l1_pct']:.2f} | {result['telea_hole_l1_pct']:.2f} |")
+                print(
+                    f"| {label} | {name} | {values['top1']:.3f} | {values['mass']:.3f} | {values['entropy']:.3f} "
+                    f"| {values['chance']:.3f} | {result['hole_l1_pct']:.2f} | {result['telea_hole_l1_pct']:.2f} |"
+                )
 
 
 # ---------------------------------------------------------------------------------------- speed
@@ -247,7 +277,9 @@ def run_speed(args) -> None:
     images = torch.rand(16, 3, 64, 64) * 2 - 1
     mask = torch.zeros(16, 1, 64, 64)
     mask[..., 16:48, 16:48] = 1
-    print(f"| generator width | batch | VGG16 terms | seconds per update ({torch.get_num_threads()} threads) |\n|---|---|---|---|")
+    print(
+        f"| generator width | batch | VGG16 terms | seconds per update ({torch.get_num_threads()} threads) |\n|---|---|---|---|"
+    )
     for base, batch, vgg in ((16, 8, True), (16, 8, False), (16, 16, False), (32, 16, False)):
         terms = [] if vgg else ["style_weight=0", "perceptual_weight=0"]
         cfg = compose_config("train", [*OLD_QUICKSTART, f"model.generator.base_channels={base}", *terms])
@@ -255,7 +287,7 @@ def run_speed(args) -> None:
         optimiser = torch.optim.Adam(module.generator.parameters(), lr=1e-3)
         image, hole = images[:batch], mask[:batch]
         times = []
-        for step in range(6):
+        for _ in range(6):
             start = time.perf_counter()
             loss = module.loss(module.generator(image, hole), image, hole)["total"]
             optimiser.zero_grad()
@@ -285,8 +317,10 @@ def period_peaks(hole: Tensor) -> dict[str, float]:
 
 
 def run_grid(args) -> None:
-    print("| checkpoint | test set | peak at period 4: ours | ground truth | peak at period 2: ours | ground truth |\n"
-          "|---|---|---|---|---|---|")
+    print(
+        "| checkpoint | test set | peak at period 4: ours | ground truth | peak at period 2: ours | ground truth |\n"
+        "|---|---|---|---|---|---|"
+    )
     for path in args.checkpoint:
         generator, config = load_generator(path)
         predicted, truth = [], []
@@ -297,8 +331,10 @@ def run_grid(args) -> None:
                 predicted.append(generator(batch["image"], batch["mask"])[..., box, box])
                 truth.append(batch["image"][..., box, box])
         ours, theirs = period_peaks(torch.cat(predicted)), period_peaks(torch.cat(truth))
-        print(f"| {path} | bsds500 | {ours['period 4']:.2f} | {theirs['period 4']:.2f} | {ours['period 2']:.2f} "
-              f"| {theirs['period 2']:.2f} |")
+        print(
+            f"| {path} | bsds500 | {ours['period 4']:.2f} | {theirs['period 4']:.2f} | {ours['period 2']:.2f} "
+            f"| {theirs['period 2']:.2f} |"
+        )
 
 
 # ------------------------------------------------------------------------------------ averaging
@@ -320,7 +356,8 @@ def run_averaging(args) -> None:
         "best": lambda image, mask: predict(best, image, mask),
         "mean of last and best weights": lambda image, mask: predict(mean, image, mask),
         "last, averaged with its mirror": lambda image, mask: (
-            predict(last, image, mask) + predict(last, image.flip(-1), mask.flip(-1)).flip(-1)) / 2,
+            (predict(last, image, mask) + predict(last, image.flip(-1), mask.flip(-1)).flip(-1)) / 2
+        ),
     }
     print("| test set | images | " + " | ".join(fills) + " |\n|---|---|" + "---|" * len(fills))
     for test_set in ("bsds500", "urban100"):
@@ -361,8 +398,10 @@ def run_rings(args) -> None:
     generators = [load_generator(path) for path in args.checkpoint]
     size = _one_size(generators, "rings")
     names = ["telea", "patchmatch", *_run_names(args.checkpoint)]
-    print("| test set | ring (pixels from the edge) | share of the hole | " + " | ".join(names) + " |\n"
-          "|---|---|---|" + "---|" * len(names))
+    print(
+        "| test set | ring (pixels from the edge) | share of the hole | " + " | ".join(names) + " |\n"
+        "|---|---|---|" + "---|" * len(names)
+    )
     for test_set in ("bsds500", "urban100"):
         totals = np.zeros((len(names), len(RINGS), 2))
         with torch.no_grad():
@@ -377,10 +416,16 @@ def run_rings(args) -> None:
         for ring, (low, high) in enumerate(RINGS):
             if pixels[ring]:
                 label = str(low) if low == high else f"{low}-{high}"
-                print(f"| {test_set} | {label} | {pixels[ring] / pixels.sum():.1%} | "
-                      + " | ".join(f"{totals[i, ring, 0] / pixels[ring]:.2f}" for i in range(len(names))) + " |")
-        print(f"| {test_set} | all | 100% | "
-              + " | ".join(f"{totals[i, :, 0].sum() / pixels.sum():.2f}" for i in range(len(names))) + " |")
+                print(
+                    f"| {test_set} | {label} | {pixels[ring] / pixels.sum():.1%} | "
+                    + " | ".join(f"{totals[i, ring, 0] / pixels[ring]:.2f}" for i in range(len(names)))
+                    + " |"
+                )
+        print(
+            f"| {test_set} | all | 100% | "
+            + " | ".join(f"{totals[i, :, 0].sum() / pixels.sum():.2f}" for i in range(len(names)))
+            + " |"
+        )
 
 
 # --------------------------------------------------------------------------------------- scales
@@ -407,7 +452,9 @@ def scale_fills(filled: Tensor, image: Tensor, mask: Tensor) -> dict[str, Tensor
     hole_mean = lambda x: (x * mask).sum((2, 3), keepdim=True) / mask.sum((2, 3), keepdim=True).clamp_min(1)
     variants = {"fill": filled, "fill at the true hole mean": filled + hole_mean(image) - hole_mean(filled)}
     for sigma in SIGMAS:
-        variants[f"true coarse (sigma {sigma:g}) + own detail"] = low_pass(image, sigma) + filled - low_pass(filled, sigma)
+        variants[f"true coarse (sigma {sigma:g}) + own detail"] = (
+            low_pass(image, sigma) + filled - low_pass(filled, sigma)
+        )
     return variants
 
 
@@ -420,18 +467,28 @@ def run_scales(args) -> None:
         with torch.no_grad():
             for batch in DataLoader(photos_test_split(args.data, test_set, size), batch_size=16):
                 image, mask = batch["image"], batch["mask"]
-                fills = [fill_with("telea", image, mask)] + [predict(generator, image, mask) for generator, _ in generators]
+                fills = [fill_with("telea", image, mask)] + [
+                    predict(generator, image, mask) for generator, _ in generators
+                ]
                 for method, filled in enumerate(fills):
                     for variant, values in scale_fills(filled, image, mask).items():
                         sums[method, variant] += _hole_l1_sum(values, image, mask)
                 for sigma in SIGMAS:
                     truth_sums[sigma] += _hole_l1_sum(low_pass(image, sigma), image, mask)
                 count += image.shape[0]
-        print(f"\n{test_set} ({count} images), hole L1 %:\n\n| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+        print(
+            f"\n{test_set} ({count} images), hole L1 %:\n\n| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names)
+        )
         for variant in dict.fromkeys(variant for _, variant in sums):
-            print(f"| {variant} | " + " | ".join(f"{sums[method, variant] / count:.2f}" for method in range(len(names))) + " |")
+            print(
+                f"| {variant} | "
+                + " | ".join(f"{sums[method, variant] / count:.2f}" for method in range(len(names)))
+                + " |"
+            )
         for sigma, total in truth_sums.items():
-            print(f"| the truth's coarse part (sigma {sigma:g}) alone | {total / count:.2f} |" + " |" * (len(names) - 1))
+            print(
+                f"| the truth's coarse part (sigma {sigma:g}) alone | {total / count:.2f} |" + " |" * (len(names) - 1)
+            )
 
 
 # ------------------------------------------------------------------------------------- ensemble
@@ -457,18 +514,22 @@ def run_ensemble(args) -> None:
 def _one_size(generators: list, what: str) -> int:
     sizes = {config["crop_size"] for _, config in generators}
     if len(sizes) != 1:
-        raise SystemExit(f"{what}: the checkpoints were trained at different sizes ({sorted(sizes)}); give one size at a time")
+        raise SystemExit(
+            f"{what}: the checkpoints were trained at different sizes ({sorted(sizes)}); give one size at a time"
+        )
     return sizes.pop()
 
 
 def _run_names(paths: list[str]) -> list[str]:
     """Column labels for checkpoints: each one's run folder (RUN for RUN/checkpoints/NAME.ckpt, the
     folder above for run.sh's RUN/train/checkpoints), or the paths as given where those repeat."""
+
     def run(path: Path) -> str:
         if path.suffix != ".ckpt":
             return str(path)
         folder = path.parent.parent
         return folder.parent.name if folder.name == "train" else folder.name
+
     names = [run(Path(path)) for path in paths]
     return names if len(set(names)) == len(names) else [str(path) for path in paths]
 
@@ -480,15 +541,26 @@ def _hole_l1_sum(prediction: Tensor, image: Tensor, mask: Tensor) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("gradients", "attention", "speed", "grid", "averaging", "adversarial", "rings",
-                                         "scales", "ensemble"))
+    parser.add_argument(
+        "what",
+        choices=("gradients", "attention", "speed", "grid", "averaging", "adversarial", "rings", "scales", "ensemble"),
+    )
     parser.add_argument("--data", default="../shared/data", help="folder holding bsds500/ and urban100/")
     parser.add_argument("--checkpoint", nargs="*", help="checkpoints or run folders")
     args = parser.parse_args()
     if args.what == "gradients" and args.checkpoint:
         args.checkpoint = args.checkpoint[0]
-    runs = dict(gradients=run_gradients, attention=run_attention, speed=run_speed, grid=run_grid, averaging=run_averaging,
-                adversarial=run_adversarial, rings=run_rings, scales=run_scales, ensemble=run_ensemble)
+    runs = dict(
+        gradients=run_gradients,
+        attention=run_attention,
+        speed=run_speed,
+        grid=run_grid,
+        averaging=run_averaging,
+        adversarial=run_adversarial,
+        rings=run_rings,
+        scales=run_scales,
+        ensemble=run_ensemble,
+    )
     runs[args.what](args)
 
 

@@ -16,9 +16,22 @@ from musical_inpaint.runs_table import batches_at, validations
 
 def overrides(run: Path) -> str:
     lines = (run / ".hydra" / "overrides.yaml").read_text().splitlines()
-    keep = [line[2:] for line in lines if line.startswith("- ") and not line.startswith(("- paths.", "- hydra.",
-            "- +trainer.max_time", "- trainer.max_time", "- model.lr_clock", "- trainer.enable_progress_bar",
-            "- dataset.val_size"))]
+    keep = [
+        line[2:]
+        for line in lines
+        if line.startswith("- ")
+        and not line.startswith(
+            (
+                "- paths.",
+                "- hydra.",
+                "- +trainer.max_time",
+                "- trainer.max_time",
+                "- model.lr_clock",
+                "- trainer.enable_progress_bar",
+                "- dataset.val_size",
+            )
+        )
+    ]
     return " ".join(keep)
 
 
@@ -38,8 +51,10 @@ def main() -> None:
             continue
         last = rows[-1]
         holes = [float(r["val/hole_l1_pct"]) for r in rows]
-        print(f"| {run.name} | {batches_at(last)} | {float(last['time/train_minutes']):.1f} | {holes[-1]:.2f} "
-              f"| {min(holes):.2f} | {float(last['val/telea_hole_l1_pct']):.2f} |")
+        print(
+            f"| {run.name} | {batches_at(last)} | {float(last['time/train_minutes']):.1f} | {holes[-1]:.2f} "
+            f"| {min(holes):.2f} | {float(last['val/telea_hole_l1_pct']):.2f} |"
+        )
         curves[run.name] = ([float(r["time/train_minutes"]) for r in rows], holes, float(last["val/telea_hole_l1_pct"]))
     print()
     for run in runs:
@@ -52,7 +67,7 @@ def main() -> None:
 
         figure, axis = plt.subplots(figsize=(6, 4))
         plotted = {name: curve for name, curve in curves.items() if not args.runs or name in args.runs}
-        for name, (minutes, holes, telea) in plotted.items():
+        for name, (minutes, holes, telea) in plotted.items():  # noqa: B007 - the last run's Telea line is drawn below
             axis.plot(minutes, holes, marker=".", label=name)
         axis.axhline(telea, color="k", linestyle="--", label="Telea (same images)")
         axis.set_xlabel("training minutes (one thread; P4 shared the cores with two other runs)")

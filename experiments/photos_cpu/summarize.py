@@ -21,7 +21,12 @@ from musical_inpaint.runs_table import batches_at, validations
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from photos_test_sets import comparison_grid  # noqa: E402
 
-TEST_SETS = {"bsds500": "BSDS500 test", "urban100": "Urban100 img_081-100", "paris": "Paris eval", "places50": "Places50"}
+TEST_SETS = {
+    "bsds500": "BSDS500 test",
+    "urban100": "Urban100 img_081-100",
+    "paris": "Paris eval",
+    "places50": "Places50",
+}
 METHODS = ("telea", "navier_stokes", "patchmatch")
 FLOOR_METHODS = (*METHODS, "harmonic")  # the floors table also shows a harmonic fill where it was measured
 TARGET = 0.9  # the question: hole L1 at least 10 % below Telea's and PatchMatch's
@@ -31,8 +36,9 @@ def per_image_hole_l1(folder: Path) -> dict[str, float]:
     return {row["name"]: float(row["hole_l1_pct"]) for row in read_per_image(folder)}
 
 
-def paired_difference(ours: dict[str, float], theirs: dict[str, float], rng: np.random.Generator,
-                      resamples: int = 10_000) -> str:
+def paired_difference(
+    ours: dict[str, float], theirs: dict[str, float], rng: np.random.Generator, resamples: int = 10_000
+) -> str:
     """Per-image differences (ours - theirs) as table cells: their mean, a 95 % bootstrap interval
     of it, and the images where ours is lower."""
     difference = np.array([ours[name] - theirs[name] for name in sorted(ours)])
@@ -43,8 +49,10 @@ def paired_difference(ours: dict[str, float], theirs: dict[str, float], rng: np.
 
 def paired(out: Path, size: int) -> list[str]:
     """Hole L1 of ours against Telea and PatchMatch paired by image: how sure the table's means are."""
-    lines = ["| test set | against | mean difference (points) | 95 % bootstrap interval | images where ours is lower |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| test set | against | mean difference (points) | 95 % bootstrap interval | images where ours is lower |",
+        "|---|---|---|---|---|",
+    ]
     rng = np.random.default_rng(0)
     for test_set, label in TEST_SETS.items():
         ours = per_image_hole_l1(out / "eval" / test_set)
@@ -55,28 +63,40 @@ def paired(out: Path, size: int) -> list[str]:
 
 
 def table(out: Path, size: int) -> list[str]:
-    lines = ["| test set | method | SSIM | PSNR (dB) | mean L1 (%) | hole L1 (%) | hole PSNR (dB) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| test set | method | SSIM | PSNR (dB) | mean L1 (%) | hole L1 (%) | hole PSNR (dB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     verdicts = []
     for test_set, label in TEST_SETS.items():
         ours = read_metrics(out / "eval" / test_set)
         floors = {m: read_metrics(out / "floors" / str(size) / test_set / m) for m in METHODS}
         for name, m in (("MUSICAL (photos_cpu)", ours), *((k, v) for k, v in floors.items())):
-            lines.append(f"| {label} ({m['images']}) | {name} | {m['ssim']:.4f} | {m['psnr']:.2f} | {m['l1_pct']:.3f} "
-                         f"| {m['hole_l1_pct']:.2f} | {m['hole_psnr']:.2f} |")
+            lines.append(
+                f"| {label} ({m['images']}) | {name} | {m['ssim']:.4f} | {m['psnr']:.2f} | {m['l1_pct']:.3f} "
+                f"| {m['hole_l1_pct']:.2f} | {m['hole_psnr']:.2f} |"
+            )
         bar = min(floors["telea"]["hole_l1_pct"], floors["patchmatch"]["hole_l1_pct"])
         verdicts.append(
             f"| {label} | {ours['hole_l1_pct']:.2f} | {floors['telea']['hole_l1_pct']:.2f} | {floors['patchmatch']['hole_l1_pct']:.2f} "
-            f"| {ours['hole_l1_pct'] / bar - 1:+.1%} | {'yes' if ours['hole_l1_pct'] <= TARGET * bar else 'no'} |")
-    lines += ["", "| test set | ours hole L1 % | Telea | PatchMatch | ours vs the better of the two | 10 % below both? |",
-              "|---|---|---|---|---|---|", *verdicts]
+            f"| {ours['hole_l1_pct'] / bar - 1:+.1%} | {'yes' if ours['hole_l1_pct'] <= TARGET * bar else 'no'} |"
+        )
+    lines += [
+        "",
+        "| test set | ours hole L1 % | Telea | PatchMatch | ours vs the better of the two | 10 % below both? |",
+        "|---|---|---|---|---|---|",
+        *verdicts,
+    ]
     return lines
 
 
 def floors_table(floors: Path) -> list[str]:
     """Hole L1 of every classical method on every test set, at every size measured."""
     sets = {**TEST_SETS, "urban100_all": "Urban100, all 100"}
-    lines = ["| size | test set | images | " + " | ".join(FLOOR_METHODS) + " |", "|---" * (3 + len(FLOOR_METHODS)) + "|"]
+    lines = [
+        "| size | test set | images | " + " | ".join(FLOOR_METHODS) + " |",
+        "|---" * (3 + len(FLOOR_METHODS)) + "|",
+    ]
     for size in sorted((p for p in floors.iterdir() if p.is_dir()), key=lambda p: int(p.name)):
         for test_set, label in sets.items():
             found = {m: size / test_set / m for m in FLOOR_METHODS}
@@ -108,8 +128,10 @@ def curve(out: Path, path: Path) -> list[str]:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     minutes = float(rows[-1]["time/train_minutes"])
-    return [f"Validation ({len(rows)} points): hole L1 {ours[0]:.2f} % at step {steps[0]} -> {ours[-1]:.2f} % at step "
-            f"{steps[-1]} ({minutes:.1f} training minutes); Telea on the same images {telea:.2f} %."]
+    return [
+        f"Validation ({len(rows)} points): hole L1 {ours[0]:.2f} % at step {steps[0]} -> {ours[-1]:.2f} % at step "
+        f"{steps[-1]} ({minutes:.1f} training minutes); Telea on the same images {telea:.2f} %."
+    ]
 
 
 def samples(out: Path, data: Path, path: Path, count: int = 6) -> None:
@@ -130,18 +152,26 @@ def main() -> None:
         return
     config = (args.out / "train" / "config.yaml").read_text()
     size = int(next(line.split(":")[1] for line in config.splitlines() if line.startswith("crop_size:")))
-    data = args.data or Path(next(line.split(":", 1)[1].strip() for line in config.splitlines()
-                                   if line.strip().startswith("data_dir:")))
+    data = args.data or Path(
+        next(line.split(":", 1)[1].strip() for line in config.splitlines() if line.strip().startswith("data_dir:"))
+    )
     target = args.write or args.out
-    lines = [f"# photos_cpu at {size} x {size}: results", "",
-             "Made by `experiments/photos_cpu/summarize.py` from the run's files; centre hole of half the side, "
-             "the paper's protocol (composite, uint8, whole image; hole-only columns extra).", ""]
+    lines = [
+        f"# photos_cpu at {size} x {size}: results",
+        "",
+        "Made by `experiments/photos_cpu/summarize.py` from the run's files; centre hole of half the side, "
+        "the paper's protocol (composite, uint8, whole image; hole-only columns extra).",
+        "",
+    ]
     seed = next(line.split(":")[1].strip() for line in config.splitlines() if line.startswith("seed:"))
     lines += table(args.out, size) + ["", f"Seed {seed}, one run; over the test images (paired by image):", ""]
     lines += paired(args.out, size) + [""] + curve(args.out, target / "curve.png")
     lines += ["", "Classical floors, hole L1 (%), `baselines.sh`:", "", *floors_table(args.out / "floors")]
     samples(args.out, data, target / "samples.png")
-    lines += ["", "samples.png: rows of masked | Telea | PatchMatch | ours | ground truth (BSDS500 test, then Urban100 held out)."]
+    lines += [
+        "",
+        "samples.png: rows of masked | Telea | PatchMatch | ours | ground truth (BSDS500 test, then Urban100 held out).",
+    ]
     (target / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -66,8 +66,15 @@ def painted_hole(editor: dict | None, size: tuple[int, int]) -> np.ndarray:
     return hole
 
 
-def run(methods: Methods, image_file: str | None, editor: dict | None, hole_choice: str, method: str,
-        max_side: int | None, output_dir: Path) -> tuple[np.ndarray, np.ndarray, str]:
+def run(
+    methods: Methods,
+    image_file: str | None,
+    editor: dict | None,
+    hole_choice: str,
+    method: str,
+    max_side: int | None,
+    output_dir: Path,
+) -> tuple[np.ndarray, np.ndarray, str]:
     """One request: (masked input, result, path of the PNG to download). ValueError: a message for
     the page."""
     if not image_file:
@@ -81,8 +88,10 @@ def run(methods: Methods, image_file: str | None, editor: dict | None, hole_choi
     except Exception:  # noqa: BLE001 - any unreadable upload gets the same message
         raise ValueError(f"{path.name} is not an image that can be read") from None
     if width * height > MAX_PIXELS and not max_side:
-        raise ValueError(f"{path.name} is {width} x {height}: more than {MAX_PIXELS // 1_000_000} megapixels; start the "
-                         "page with --max-side N, or use python -m musical_inpaint.inpaint --max-side N")
+        raise ValueError(
+            f"{path.name} is {width} x {height}: more than {MAX_PIXELS // 1_000_000} megapixels; start the "
+            "page with --max-side N, or use python -m musical_inpaint.inpaint --max-side N"
+        )
     if method not in methods.fills:
         raise ValueError(f"unknown method {method!r}; choose one of {methods.names}")
     try:
@@ -131,9 +140,14 @@ def build(methods: Methods, max_side: int | None = None):
         with gr.Row():
             with gr.Column():
                 image_file = gr.File(label="image", file_types=["image"], type="filepath")
-                editor = gr.ImageEditor(label="paint the hole", type="filepath", sources=(), layers=False,
-                                        brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed", default_size=24),
-                                        transforms=())
+                editor = gr.ImageEditor(
+                    label="paint the hole",
+                    type="filepath",
+                    sources=(),
+                    layers=False,
+                    brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed", default_size=24),
+                    transforms=(),
+                )
                 hole_choice = gr.Radio([PAINTED, CENTRE], value=PAINTED, label="hole")
                 method = gr.Dropdown(methods.names, value=methods.names[0], label="method")
                 button = gr.Button("Run", variant="primary")
@@ -148,7 +162,9 @@ def build(methods: Methods, max_side: int | None = None):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", action="append", required=True, help="a checkpoint or run folder (repeat for more)")
+    parser.add_argument(
+        "--checkpoint", action="append", required=True, help="a checkpoint or run folder (repeat for more)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: localhost only)")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--device", default="auto")

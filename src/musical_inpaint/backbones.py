@@ -13,14 +13,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Union
 
 import torch
 from torch import nn
 from torchvision.models import WeightsEnum
+
 from musical_inpaint.errors import UserError
 
-WeightsSource = Union[str, Path, bool, None]
+WeightsSource = str | Path | bool | None
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -62,7 +62,9 @@ def build_backbone(
     try:
         missing, unexpected = model.load_state_dict(fix_keys(state), strict=False)
     except RuntimeError as error:  # shape mismatches
-        raise PretrainedWeightsError(f"{option}: the weights in {origin} do not fit {type(model).__name__}: {error}") from None
+        raise PretrainedWeightsError(
+            f"{option}: the weights in {origin} do not fit {type(model).__name__}: {error}"
+        ) from None
     missing = [key for key in missing if needed(key)]
     if missing or unexpected:
         raise PretrainedWeightsError(

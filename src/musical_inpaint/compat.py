@@ -23,8 +23,13 @@ _PART_NODES = {
         "layer": None,
     },
     "upsample": {
-        "transposed": {"_target_": "torch.nn.ConvTranspose2d", "_partial_": True, "kernel_size": 4, "stride": 2,
-                       "padding": 1},
+        "transposed": {
+            "_target_": "torch.nn.ConvTranspose2d",
+            "_partial_": True,
+            "kernel_size": 4,
+            "stride": 2,
+            "padding": 1,
+        },
         "resize": None,
     },
 }
@@ -37,8 +42,10 @@ _OLD_ATTENTION_OPTIONS = ("propagate_size", "softmax_scale", "se_reduction", "ma
 
 def removed(option: str, value) -> ValueError:
     """The error for a configuration that used a removed option at another value than today's."""
-    return ValueError(f"{option}={value}: this option was removed after commit {REMOVED_AT}, which measured it in "
-                      f"experiments/learning/ (git checkout {REMOVED_AT} to use it)")
+    return ValueError(
+        f"{option}={value}: this option was removed after commit {REMOVED_AT}, which measured it in "
+        f"experiments/learning/ (git checkout {REMOVED_AT} to use it)"
+    )
 
 
 def generator_config(options: dict) -> dict:
@@ -63,8 +70,16 @@ def generator_config(options: dict) -> dict:
             raise ValueError(f"unknown attention {attention!r} in the checkpoint's configuration")
         moved = {k: options.pop(k) for k in _OLD_ATTENTION_OPTIONS if k in options}
         patch_sizes = _OLD_ATTENTION[attention]
-        options["attention"] = None if patch_sizes is None else {
-            "_target_": "musical_inpaint.models.MultiScaleAttention", "_partial_": True, "patch_sizes": patch_sizes, **moved}
+        options["attention"] = (
+            None
+            if patch_sizes is None
+            else {
+                "_target_": "musical_inpaint.models.MultiScaleAttention",
+                "_partial_": True,
+                "patch_sizes": patch_sizes,
+                **moved,
+            }
+        )
     return options
 
 
@@ -109,8 +124,9 @@ def check_overrides(overrides: list[str]) -> None:
 def check_monitor(monitor: str) -> None:
     """`monitor` under an old metric name gets a ValueError naming today's."""
     if current_name(monitor) != monitor:
-        raise ValueError(f"monitor={monitor}: the L1 metrics carry their unit in their name, in %: "
-                         f"monitor={current_name(monitor)}")
+        raise ValueError(
+            f"monitor={monitor}: the L1 metrics carry their unit in their name, in %: monitor={current_name(monitor)}"
+        )
 
 
 def current_name(name: str) -> str:
@@ -156,11 +172,18 @@ def upgrade_run_config(config: dict) -> dict:
     model = dict(config.get("model") or {})
     loss = model.get("loss")
     if isinstance(loss, dict) and "terms" not in loss:
-        terms = {name: {"weight": loss.get(name, default),
-                        "term": {"_target_": f"musical_inpaint.losses.terms.{name}", "_partial_": True}}
-                 for name, default in _OLD_LOSS_WEIGHTS.items()}
-        model["loss"] = {"_target_": loss["_target_"], "terms": terms,
-                         "vgg_weights": loss.get("vgg_weights", "imagenet")}
+        terms = {
+            name: {
+                "weight": loss.get(name, default),
+                "term": {"_target_": f"musical_inpaint.losses.terms.{name}", "_partial_": True},
+            }
+            for name, default in _OLD_LOSS_WEIGHTS.items()
+        }
+        model["loss"] = {
+            "_target_": loss["_target_"],
+            "terms": terms,
+            "vgg_weights": loss.get("vgg_weights", "imagenet"),
+        }
     if "model" in config and "scheduler" not in model:
         schedule, clock = model.pop("lr_schedule", "constant"), model.pop("lr_clock", "steps")
         scheduler = {"_target_": _SCHEDULER, "_partial_": True, "warmup_steps": model.pop("warmup_steps", 0)}

@@ -16,7 +16,6 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 
 
-
 class UserError(Exception):
     """Base of the errors whose message alone tells the user what to fix (a missing dataset
     folder, an unreadable image or checkpoint, an option that cannot work)."""

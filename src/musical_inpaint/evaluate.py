@@ -30,11 +30,11 @@ from torchvision.utils import save_image
 from tqdm import tqdm
 
 from musical_inpaint.baselines import BASELINES, fill_with
+from musical_inpaint.compat import upgrade_legacy
 from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.errors import user_error
-from musical_inpaint.inference import load_generator, pick_device, predict
 from musical_inpaint.imaging import composite, panel, quantise
-from musical_inpaint.compat import upgrade_legacy
+from musical_inpaint.inference import load_generator, pick_device, predict
 from musical_inpaint.metrics import PROTOCOL, MetricSpec, per_image_metrics, per_image_values
 from musical_inpaint.perceptual_metrics import PerceptualEvaluation
 
@@ -43,12 +43,24 @@ log = logging.getLogger(__name__)
 # Paper Table 1-3: 256 x 256 test images with the 128 x 128 centre hole.
 _paper = lambda ssim, psnr, l1_pct: dict(ssim=ssim, psnr=psnr, l1_pct=l1_pct)
 PAPER_ROWS: dict[str, dict[str, dict[str, float]]] = {
-    "paris": {"CE": _paper(0.7879, 22.87, 2.943), "GLC": _paper(0.7925, 23.01, 2.771),
-              "Shift-Net": _paper(0.8292, 23.85, 2.482), "MUSICAL": _paper(0.8428, 24.42, 2.264)},
-    "places": {"CE": _paper(0.7794, 22.30, 3.157), "GLC": _paper(0.7886, 20.74, 3.551),
-               "Shift-Net": _paper(0.7944, 21.14, 3.360), "MUSICAL": _paper(0.8025, 21.84, 3.063)},
-    "celeba": {"CE": _paper(0.8631, 24.82, 2.208), "GLC": _paper(0.8776, 24.02, 2.360),
-               "Shift-Net": _paper(0.8796, 25.13, 1.958), "MUSICAL": _paper(0.9008, 26.64, 1.629)},
+    "paris": {
+        "CE": _paper(0.7879, 22.87, 2.943),
+        "GLC": _paper(0.7925, 23.01, 2.771),
+        "Shift-Net": _paper(0.8292, 23.85, 2.482),
+        "MUSICAL": _paper(0.8428, 24.42, 2.264),
+    },
+    "places": {
+        "CE": _paper(0.7794, 22.30, 3.157),
+        "GLC": _paper(0.7886, 20.74, 3.551),
+        "Shift-Net": _paper(0.7944, 21.14, 3.360),
+        "MUSICAL": _paper(0.8025, 21.84, 3.063),
+    },
+    "celeba": {
+        "CE": _paper(0.8631, 24.82, 2.208),
+        "GLC": _paper(0.8776, 24.02, 2.360),
+        "Shift-Net": _paper(0.8796, 25.13, 1.958),
+        "MUSICAL": _paper(0.9008, 26.64, 1.629),
+    },
 }
 AREA_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 1.0)  # hole fraction bins, as LaMa reports
 
@@ -73,7 +85,9 @@ def methods_of(cfg: DictConfig) -> list[tuple[str, str | None]]:
     return pairs
 
 
-def build_method(cfg: DictConfig, method: str, checkpoint: str | None) -> tuple[Callable[[Tensor, Tensor], Tensor], str]:
+def build_method(
+    cfg: DictConfig, method: str, checkpoint: str | None
+) -> tuple[Callable[[Tensor, Tensor], Tensor], str]:
     """A function from (images in [-1, 1], masks) to predictions, and a label for the table."""
     if method == "musical":
         device = pick_device(cfg.device)
@@ -114,8 +128,15 @@ def evaluate(cfg: DictConfig) -> dict | list[dict]:
     return summaries[0] if len(summaries) == 1 else summaries
 
 
-def evaluate_method(cfg: DictConfig, datamodule, method: str, checkpoint: str | None, folder: Path,
-                    per_image: Sequence[MetricSpec] = PROTOCOL, extras: PerceptualEvaluation | None = None) -> dict:
+def evaluate_method(
+    cfg: DictConfig,
+    datamodule,
+    method: str,
+    checkpoint: str | None,
+    folder: Path,
+    per_image: Sequence[MetricSpec] = PROTOCOL,
+    extras: PerceptualEvaluation | None = None,
+) -> dict:
     """One method on the test split: its summary, with metrics.json and per_image.csv in `folder`;
     `per_image` are the metrics of each image (per_image.csv's columns), `extras` adds FID and
     P-IDS / U-IDS, overall and per hole-area bin."""
@@ -134,8 +155,14 @@ def evaluate_method(cfg: DictConfig, datamodule, method: str, checkpoint: str | 
         if extras is not None:
             extras.update(out, gt)
         for i in range(image.shape[0]):
-            rows.append(dict(name=batch["name"][i], index=int(batch["index"][i]), hole_fraction=float(mask[i].mean()),
-                             **{name: value[i] for name, value in values.items()}))
+            rows.append(
+                dict(
+                    name=batch["name"][i],
+                    index=int(batch["index"][i]),
+                    hole_fraction=float(mask[i].mean()),
+                    **{name: value[i] for name, value in values.items()},
+                )
+            )
         if saved < cfg.save_images:
             saved += _save_panels(folder / "images", image, mask, prediction, batch["name"], cfg.save_images - saved)
     rows = rows[: cfg.limit] if cfg.limit is not None else rows
@@ -145,11 +172,17 @@ def evaluate_method(cfg: DictConfig, datamodule, method: str, checkpoint: str | 
     means = _means(rows, per_image, extras, list(range(len(rows))))
     metrics = [*per_image, *(extras.set_metrics if extras is not None else [])]
     beyond = [metric for metric in metrics if metric not in PROTOCOL]  # described in the file itself
-    summary = dict(method=method, label=label, images=len(rows), **means, bins=_bins(rows, per_image, extras),
-                   dataset=OmegaConf.to_container(cfg.dataset, resolve=True),
-                   mask=OmegaConf.to_container(cfg.mask, resolve=True),
-                   units={metric.name: metric.units_entry(with_direction=metric in beyond) for metric in metrics},
-                   **({"definitions": {metric.name: metric.definition for metric in beyond}} if beyond else {}))
+    summary = dict(
+        method=method,
+        label=label,
+        images=len(rows),
+        **means,
+        bins=_bins(rows, per_image, extras),
+        dataset=OmegaConf.to_container(cfg.dataset, resolve=True),
+        mask=OmegaConf.to_container(cfg.mask, resolve=True),
+        units={metric.name: metric.units_entry(with_direction=metric in beyond) for metric in metrics},
+        **({"definitions": {metric.name: metric.definition for metric in beyond}} if beyond else {}),
+    )
     (folder / "metrics.json").write_text(json.dumps(summary, indent=2))
     with open(folder / "per_image.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
@@ -170,26 +203,34 @@ def read_per_image(folder: Path) -> list[dict]:
         return [upgrade_legacy(row, fractions=True) for row in csv.DictReader(handle)]
 
 
-def _means(rows: list[dict], per_image: Sequence[MetricSpec], extras: PerceptualEvaluation | None = None,
-           indices: list[int] | None = None) -> dict[str, float]:
+def _means(
+    rows: list[dict],
+    per_image: Sequence[MetricSpec],
+    extras: PerceptualEvaluation | None = None,
+    indices: list[int] | None = None,
+) -> dict[str, float]:
     """The per-image metrics' means, and FID / IDS of these images."""
     means = {metric.name: float(np.mean([r[metric.name] for r in rows])) for metric in per_image}
     return {**means, **(extras.summary(indices) if extras is not None else {})}
 
 
-def _bins(rows: list[dict], per_image: Sequence[MetricSpec],
-          extras: PerceptualEvaluation | None = None) -> dict[str, dict]:
+def _bins(
+    rows: list[dict], per_image: Sequence[MetricSpec], extras: PerceptualEvaluation | None = None
+) -> dict[str, dict]:
     bins = {}
     for low, high in zip(AREA_BINS[:-1], AREA_BINS[1:]):
-        inside = [i for i, r in enumerate(rows) if low < r["hole_fraction"] <= high or (low == 0 and r["hole_fraction"] == 0)]
+        inside = [
+            i for i, r in enumerate(rows) if low < r["hole_fraction"] <= high or (low == 0 and r["hole_fraction"] == 0)
+        ]
         if inside:
             means = _means([rows[i] for i in inside], per_image, extras, inside)
             bins[f"{low:.0%}-{high:.0%}"] = dict(images=len(inside), **means)
     return bins
 
 
-def markdown_table(summaries: list[dict], dataset: str | None, mask_cfg: DictConfig,
-                   metrics: Sequence[MetricSpec] = PROTOCOL) -> str:
+def markdown_table(
+    summaries: list[dict], dataset: str | None, mask_cfg: DictConfig, metrics: Sequence[MetricSpec] = PROTOCOL
+) -> str:
     """Our rows under the paper's published rows (those only for its protocol: the centre hole), one
     column per metric of `metrics`; – where a row has no value."""
     columns = [metric.column for metric in metrics]
@@ -202,7 +243,10 @@ def markdown_table(summaries: list[dict], dataset: str | None, mask_cfg: DictCon
         lines += [f"| {method} (paper) |" + cells(row) for method, row in PAPER_ROWS[dataset].items()]
     lines += [f"| {s['label']} |" + cells(s) for s in summaries]
     note = f"\n{summaries[0]['images']} test images" + (
-        "" if dataset in PAPER_ROWS and papers_protocol else "; the paper's rows apply to its own test sets with the centre hole only")
+        ""
+        if dataset in PAPER_ROWS and papers_protocol
+        else "; the paper's rows apply to its own test sets with the centre hole only"
+    )
     for s in summaries:
         if len(s["bins"]) > 1:
             lines += ["", f"{s['label']}, by hole area:", "", *header(["hole area", "images", *columns])]

@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from musical_inpaint.imaging import composite
 from musical_inpaint.inference import CheckpointError, add_trust_argument, load_generator
 from musical_inpaint.models.contextual_attention import use_static_shapes
-from musical_inpaint.imaging import composite
 from musical_inpaint.models.generator import STRIDE
 
 TOLERANCE = 1e-4
@@ -61,8 +61,15 @@ def export_torchscript(model: InpaintingModel, inputs: tuple[Tensor, Tensor], pa
 
 def export_onnx(model: InpaintingModel, inputs: tuple[Tensor, Tensor], path: Path) -> Path:
     with torch.no_grad():
-        torch.onnx.export(model, inputs, str(path), input_names=["image", "mask"], output_names=["inpainted"],
-                          opset_version=18, dynamo=False)
+        torch.onnx.export(
+            model,
+            inputs,
+            str(path),
+            input_names=["image", "mask"],
+            output_names=["inpainted"],
+            opset_version=18,
+            dynamo=False,
+        )
     return path
 
 
@@ -101,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         reference = InpaintingModel(eager)(*inputs)  # the eager, sparse-attention result
     model = exportable(generator)
     args.output.mkdir(parents=True, exist_ok=True)
-    exporters = {"torchscript": (export_torchscript, check_torchscript, "pt"), "onnx": (export_onnx, check_onnx, "onnx")}
+    exporters = {
+        "torchscript": (export_torchscript, check_torchscript, "pt"),
+        "onnx": (export_onnx, check_onnx, "onnx"),
+    }
     for name in args.format:
         export, check, suffix = exporters[name]
         # Written under a temporary name and renamed once checked: a file that fails the check
@@ -112,8 +122,10 @@ def main(argv: list[str] | None = None) -> int:
             export(model, inputs, partial)
             difference = check(partial, reference, inputs)
             if not difference <= TOLERANCE:
-                print(f"export: {name} output differs from eager PyTorch by {difference:.3g}; nothing written",
-                      file=sys.stderr)
+                print(
+                    f"export: {name} output differs from eager PyTorch by {difference:.3g}; nothing written",
+                    file=sys.stderr,
+                )
                 return 1
             partial.replace(path)
         finally:

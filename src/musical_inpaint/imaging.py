@@ -40,7 +40,12 @@ def to_unit(image: Tensor) -> Tensor:
 def panel(image: Tensor, mask: Tensor, prediction: Tensor, raw_output: bool = True) -> tuple[Tensor, int]:
     """One row per image: masked input (hole white) | raw output (if raw_output) | composite |
     ground truth, in [0, 1], flattened for `save_image(rows, nrow=columns)`; returns (rows, columns)."""
-    columns = [image * (1 - mask) + mask, *([prediction] if raw_output else []), composite(prediction, image, mask), image]
+    columns = [
+        image * (1 - mask) + mask,
+        *([prediction] if raw_output else []),
+        composite(prediction, image, mask),
+        image,
+    ]
     return to_unit(torch.stack(columns, 1).flatten(0, 1)), len(columns)
 
 
@@ -60,8 +65,13 @@ def harmonic_fill(image: Tensor, mask: Tensor) -> Tensor:
         hole = (mask > 0.5).expand(image.shape[0], 1, *image.shape[-2:])
         known = torch.where(hole, 0.0, image.float())
         shared = hole[:1]
-        if (not torch.jit.is_tracing() and image.shape[0] > 1 and bool((hole == shared).all())
-                and 0 < int(shared.sum()) <= _MAX_OPERATOR_HOLE and not bool(shared.all())):
+        if (
+            not torch.jit.is_tracing()
+            and image.shape[0] > 1
+            and bool((hole == shared).all())
+            and 0 < int(shared.sum()) <= _MAX_OPERATOR_HOLE
+            and not bool(shared.all())
+        ):
             return _fill_with_operator(known, shared[0, 0]).to(image.dtype)
         return _fill_by_conjugate_gradients(known, hole.float()).to(image.dtype)
 

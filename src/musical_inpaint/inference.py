@@ -16,9 +16,9 @@ from hydra.utils import get_object, instantiate
 from torch import Tensor, nn
 
 from musical_inpaint import compat
+from musical_inpaint.errors import UserError
 from musical_inpaint.imaging import from_uint8, to_uint8
 from musical_inpaint.models.generator import MIN_SIDE, STRIDE, MusicalGenerator
-from musical_inpaint.errors import UserError
 
 
 class CheckpointError(UserError, ValueError):
@@ -44,19 +44,25 @@ def _check_targets(node, path: Path) -> None:
     of your own: imported by `trust_modules`, the explicit opt-in), and no value may be an
     interpolation (which instantiate would resolve, and could call, before building)."""
     if isinstance(node, str) and "${" in node:
-        raise CheckpointError(f"{path}: its configuration holds an interpolation ({node!r}); checkpoints hold plain values")
+        raise CheckpointError(
+            f"{path}: its configuration holds an interpolation ({node!r}); checkpoints hold plain values"
+        )
     if isinstance(node, dict):
         if "_target_" in node:
             target_name = str(node["_target_"])
             module = target_name.rsplit(".", 1)[0]
             if not (module.startswith(("musical_inpaint.", "torch.")) or module in sys.modules):
-                raise CheckpointError(f"{path}: {target_name!r} in its configuration is not of musical_inpaint or torch; "
-                                      f"if you trust that code, let it be imported: --trust-module {module} "
-                                      f"(evaluate: trust_modules=[{module}])")
+                raise CheckpointError(
+                    f"{path}: {target_name!r} in its configuration is not of musical_inpaint or torch; "
+                    f"if you trust that code, let it be imported: --trust-module {module} "
+                    f"(evaluate: trust_modules=[{module}])"
+                )
             try:
                 target = get_object(target_name)
             except Exception as error:  # noqa: BLE001 - any import failure gets the same message
-                raise CheckpointError(f"{path}: cannot import {node['_target_']!r} named in its configuration: {error}") from None
+                raise CheckpointError(
+                    f"{path}: cannot import {node['_target_']!r} named in its configuration: {error}"
+                ) from None
             if not (isinstance(target, type) and issubclass(target, nn.Module)):
                 raise CheckpointError(f"{path}: {node['_target_']!r} in its configuration is not a network (nn.Module)")
         for key, value in node.items():
@@ -75,8 +81,10 @@ def read_checkpoint(path: Path) -> dict:
         # Mapped rather than read (a resumed run's Trainer reads it again); mmap needs the zip format.
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError:
-        raise CheckpointError(f"cannot read checkpoint {path}: it holds Python objects that loading would have to run "
-                              "(a training checkpoint of musical-inpaint holds tensors and plain values only)") from None
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: it holds Python objects that loading would have to run "
+            "(a training checkpoint of musical-inpaint holds tensors and plain values only)"
+        ) from None
     except Exception as error:  # noqa: BLE001 - any unreadable file gets the same clear message
         reason = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
         raise CheckpointError(f"cannot read checkpoint {path}: {reason.strip()[:200]}") from None
@@ -92,7 +100,7 @@ def read_checkpoint(path: Path) -> dict:
 def network_weights(checkpoint: dict, network: str) -> dict[str, Tensor]:
     """The state dict of one network ("generator", "discriminator") of a training checkpoint."""
     prefix = f"{network}."
-    return {k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
 
 
 def trust_modules(modules: list[str] | tuple[str, ...]) -> None:
@@ -107,12 +115,18 @@ def trust_modules(modules: list[str] | tuple[str, ...]) -> None:
 
 def add_trust_argument(parser: argparse.ArgumentParser) -> None:
     """The command-line opt-in of inpaint, export and the web page: `--trust-module M`, repeatable."""
-    parser.add_argument("--trust-module", action="append", default=[], metavar="MODULE",
-                        help="import MODULE so that a checkpoint may build its networks (your own variants; repeat)")
+    parser.add_argument(
+        "--trust-module",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE so that a checkpoint may build its networks (your own variants; repeat)",
+    )
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu",
-                   trusted: list[str] | tuple[str, ...] = ()) -> tuple[MusicalGenerator, dict]:
+def load_generator(
+    path: str | Path, device: str | torch.device = "cpu", trusted: list[str] | tuple[str, ...] = ()
+) -> tuple[MusicalGenerator, dict]:
     """The generator of a training checkpoint (eval mode) and the run configuration it carries.
 
     Loads with weights_only=True, and builds only nn.Module classes named in the checkpoint's own
@@ -133,12 +147,14 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu",
     try:
         generator.load_state_dict(network_weights(checkpoint, "generator"))
     except RuntimeError as error:
-        raise CheckpointError(f"{path}: the weights do not fit the generator of its configuration {options}: {error}") from None
+        raise CheckpointError(
+            f"{path}: the weights do not fit the generator of its configuration {options}: {error}"
+        ) from None
     return generator.to(device).eval(), config
 
 
 def pick_device(device: str = "auto") -> torch.device:
-    """"auto": the GPU when there is one, else the CPU; anything else is passed to torch.device."""
+    """ "auto": the GPU when there is one, else the CPU; anything else is passed to torch.device."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)

@@ -30,7 +30,15 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from musical_inpaint.data.images import HIGH_BIT_MODES, ImageReadError, as_rgb, is_image_file, list_images, read_image, read_rgb
+from musical_inpaint.data.images import (
+    HIGH_BIT_MODES,
+    ImageReadError,
+    as_rgb,
+    is_image_file,
+    list_images,
+    read_image,
+    read_rgb,
+)
 from musical_inpaint.data.masks import CenterMask
 from musical_inpaint.inference import CheckpointError, add_trust_argument, inpaint_uint8, load_generator, pick_device
 
@@ -106,8 +114,10 @@ def plan_outputs(
     masks = {mask.resolve() for _, mask in pairs if mask is not None}
     for (image, _), target in zip(pairs, targets):
         if target.resolve() in masks:  # other images may still need it: never, even with --overwrite
-            raise InputError(f"--output {output}: the result of {image} would replace the mask {target}; "
-                             "choose another --output folder")
+            raise InputError(
+                f"--output {output}: the result of {image} would replace the mask {target}; "
+                "choose another --output folder"
+            )
         if target.resolve() in inputs and not overwrite:
             raise InputError(
                 f"--output {output}: the result of {image} would replace the input {target}; "
@@ -115,7 +125,9 @@ def plan_outputs(
             )
     existing = [t for t in targets if t.exists() and t.resolve() not in inputs]
     if existing and not overwrite:
-        names = ", ".join(str(t) for t in existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
+        names = ", ".join(str(t) for t in existing[:3]) + (
+            f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        )
         raise InputError(f"--output {output}: {names} already exist(s); choose another folder or pass --overwrite")
     return targets
 
@@ -147,7 +159,9 @@ def read_picture(path: Path) -> Picture:
     return Picture(np.array(as_rgb(image)), image.mode in GRAYSCALE_MODES, alpha)
 
 
-def inpaint_image(fill: Fill, image: Path | Picture, hole: np.ndarray | Path | None, max_side: int | None = None) -> Image.Image:
+def inpaint_image(
+    fill: Fill, image: Path | Picture, hole: np.ndarray | Path | None, max_side: int | None = None
+) -> Image.Image:
     """The inpainted image of the file at `image` (or of a `Picture` already read from it), as
     `inpaint` writes it: the input's size, mode (grayscale stays grayscale, alpha kept) and
     orientation, known pixels unchanged.
@@ -186,7 +200,9 @@ def write_png(result: Image.Image, target: Path) -> Path:
     return target
 
 
-def inpaint_file(generator, image_path: Path, mask_path: Path | None, target: Path, device, max_side: int | None) -> Path:
+def inpaint_file(
+    generator, image_path: Path, mask_path: Path | None, target: Path, device, max_side: int | None
+) -> Path:
     return write_png(inpaint_image(generator_fill(generator, device), image_path, mask_path, max_side), target)
 
 
@@ -211,8 +227,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto (GPU when available), cpu, cuda, cuda:1, ...")
     add_trust_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="allow replacing existing files, inputs included")
-    parser.add_argument("--max-side", type=int, default=None,
-                        help="inpaint at most at this size and paste the upscaled hole back (default: full resolution)")
+    parser.add_argument(
+        "--max-side",
+        type=int,
+        default=None,
+        help="inpaint at most at this size and paste the upscaled hole back (default: full resolution)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     try:
@@ -227,7 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         progress = tqdm(list(zip(pairs, targets)), desc="inpainting", unit="image", disable=len(pairs) == 1)
         for (image_path, mask_path), target in progress:
             inpaint_file(generator, image_path, mask_path, target, device, args.max_side)
-        print(f"{len(pairs)} inpainted image(s) written to {args.output.resolve()}" if len(pairs) > 1 else f"written {target}")
+        print(
+            f"{len(pairs)} inpainted image(s) written to {args.output.resolve()}"
+            if len(pairs) > 1
+            else f"written {target}"
+        )
     except (InputError, OutputError, CheckpointError, ImageReadError) as error:
         print(f"inpaint: {error}", file=sys.stderr)
         return 2

@@ -95,8 +95,9 @@ class MetricSpec:
 
 METRICS: dict[str, MetricSpec] = {}
 # Keys of per_image.csv's rows and metrics.json's summaries that are not metrics.
-RESERVED_NAMES = frozenset({"name", "index", "hole_fraction", "images", "bins", "method", "label", "dataset", "mask",
-                            "units", "definitions"})
+RESERVED_NAMES = frozenset(
+    {"name", "index", "hole_fraction", "images", "bins", "method", "label", "dataset", "mask", "units", "definitions"}
+)
 
 
 def register(metric: MetricSpec) -> MetricSpec:
@@ -145,36 +146,105 @@ def _hole_psnr(out: Tensor, gt: Tensor, mask: Tensor) -> Tensor:
     return psnr_from_mse(torch.where(pixels > 0, hole_mse, torch.zeros_like(hole_mse)))
 
 
-register(MetricSpec(name="ssim", label="SSIM", digits=4, bounds="[0, 1]", better="higher",
-                    compute=lambda o, g, m: ssim(o, g),
-                    definition="SSIM over RGB with a 7 x 7 uniform window at data range 255 (skimage's defaults), "
-                               "whole image"))
-register(MetricSpec(name="psnr", label="PSNR", unit="dB", digits=2, better="higher",
-                    compute=lambda o, g, m: psnr_from_mse((o - g).square().mean((1, 2, 3))),
-                    definition=f"PSNR at data range 255, whole image, capped at {PSNR_CAP_DB:g} dB"))
-register(MetricSpec(name="l1_pct", label="mean L1", unit="%", digits=3, better="lower",
-                    compute=lambda o, g, m: 100 * ((o - g).abs() / 255).mean((1, 2, 3)),
-                    definition="mean absolute difference of the [0, 1] images in %, whole image"))
-register(MetricSpec(name="hole_l1_pct", label="hole L1", unit="%", digits=3, better="lower",
-                    compute=_hole_l1_pct,
-                    definition="mean absolute difference of the [0, 1] images in %, hole pixels only"))
-register(MetricSpec(name="hole_psnr", label="hole PSNR", unit="dB", digits=2, better="higher", compute=_hole_psnr,
-                    definition=f"PSNR at data range 255, hole pixels only, capped at {PSNR_CAP_DB:g} dB"))
+register(
+    MetricSpec(
+        name="ssim",
+        label="SSIM",
+        digits=4,
+        bounds="[0, 1]",
+        better="higher",
+        compute=lambda o, g, m: ssim(o, g),
+        definition="SSIM over RGB with a 7 x 7 uniform window at data range 255 (skimage's defaults), whole image",
+    )
+)
+register(
+    MetricSpec(
+        name="psnr",
+        label="PSNR",
+        unit="dB",
+        digits=2,
+        better="higher",
+        compute=lambda o, g, m: psnr_from_mse((o - g).square().mean((1, 2, 3))),
+        definition=f"PSNR at data range 255, whole image, capped at {PSNR_CAP_DB:g} dB",
+    )
+)
+register(
+    MetricSpec(
+        name="l1_pct",
+        label="mean L1",
+        unit="%",
+        digits=3,
+        better="lower",
+        compute=lambda o, g, m: 100 * ((o - g).abs() / 255).mean((1, 2, 3)),
+        definition="mean absolute difference of the [0, 1] images in %, whole image",
+    )
+)
+register(
+    MetricSpec(
+        name="hole_l1_pct",
+        label="hole L1",
+        unit="%",
+        digits=3,
+        better="lower",
+        compute=_hole_l1_pct,
+        definition="mean absolute difference of the [0, 1] images in %, hole pixels only",
+    )
+)
+register(
+    MetricSpec(
+        name="hole_psnr",
+        label="hole PSNR",
+        unit="dB",
+        digits=2,
+        better="higher",
+        compute=_hole_psnr,
+        definition=f"PSNR at data range 255, hole pixels only, capped at {PSNR_CAP_DB:g} dB",
+    )
+)
 PROTOCOL: tuple[MetricSpec, ...] = tuple(METRICS.values())  # computed in every evaluation and validation
 METRIC_NAMES = tuple(metric.name for metric in PROTOCOL)
 
 # Computed by musical_inpaint.perceptual_metrics when an evaluation asks for them.
-register(MetricSpec(name="lpips", label="LPIPS", digits=4, bounds="[0, 1]", better="lower",
-                    definition="LPIPS v0.1, AlexNet trunk (the lpips package), composite against ground truth, "
-                               "per image"))
-register(MetricSpec(name="fid", label="FID", digits=2, better="lower",
-                    definition="FID on the 2048-d pool features of pt_inception-2015-12-05 (torch-fidelity), "
-                               "composites against ground truths"))
-register(MetricSpec(name="p_ids", label="P-IDS", digits=3, bounds="[0, 0.5]", better="higher",
-                    definition="P-IDS (CoModGAN): share of pairs a linear SVM on the same features finds the composite "
-                               "more real"))
-register(MetricSpec(name="u_ids", label="U-IDS", digits=3, bounds="[0, 0.5]", better="higher",
-                    definition="U-IDS (CoModGAN): that SVM's misclassification rate on ground truths and composites"))
+register(
+    MetricSpec(
+        name="lpips",
+        label="LPIPS",
+        digits=4,
+        bounds="[0, 1]",
+        better="lower",
+        definition="LPIPS v0.1, AlexNet trunk (the lpips package), composite against ground truth, per image",
+    )
+)
+register(
+    MetricSpec(
+        name="fid",
+        label="FID",
+        digits=2,
+        better="lower",
+        definition="FID on the 2048-d pool features of pt_inception-2015-12-05 (torch-fidelity), "
+        "composites against ground truths",
+    )
+)
+register(
+    MetricSpec(
+        name="p_ids",
+        label="P-IDS",
+        digits=3,
+        bounds="[0, 0.5]",
+        better="higher",
+        definition="P-IDS (CoModGAN): share of pairs a linear SVM on the same features finds the composite more real",
+    )
+)
+register(
+    MetricSpec(
+        name="u_ids",
+        label="U-IDS",
+        digits=3,
+        bounds="[0, 0.5]",
+        better="higher",
+        definition="U-IDS (CoModGAN): that SVM's misclassification rate on ground truths and composites",
+    )
+)
 
 
 def per_image_metrics(entries: Mapping | None, option: str = "metrics.per_image") -> list[MetricSpec]:
@@ -193,8 +263,10 @@ def per_image_metrics(entries: Mapping | None, option: str = "metrics.per_image"
             except Exception as error:  # Hydra's message names the target and the failing argument
                 raise ConfigError(f"{where}: {error.__cause__ or error}") from error
         if not isinstance(entry, MetricSpec) or entry.compute is None:
-            raise ConfigError(f"{where}: must build a musical_inpaint.metrics.MetricSpec with a compute function "
-                              f"(_target_: musical_inpaint.metrics.MetricSpec), got {entry!r}"[:500])
+            raise ConfigError(
+                f"{where}: must build a musical_inpaint.metrics.MetricSpec with a compute function "
+                f"(_target_: musical_inpaint.metrics.MetricSpec), got {entry!r}"[:500]
+            )
         if entry.name not in ("", name):
             raise ConfigError(f"{where}: builds a metric named {entry.name!r}; its key is its name")
         if name in METRICS or name in RESERVED_NAMES or any(metric.name == name for metric in metrics):
@@ -213,8 +285,10 @@ def per_image_values(metrics: Iterable[MetricSpec], out: Tensor, gt: Tensor, mas
         value = metric.compute(out, gt, mask)
         if not isinstance(value, Tensor) or value.shape != out.shape[:1]:
             shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-            raise ValueError(f"metric {metric.name!r} gave {shape} for {out.shape[0]} images: it must give one value "
-                             "per image (a tensor of shape (B,))")
+            raise ValueError(
+                f"metric {metric.name!r} gave {shape} for {out.shape[0]} images: it must give one value "
+                "per image (a tensor of shape (B,))"
+            )
         values[metric.name] = value
     return values
 

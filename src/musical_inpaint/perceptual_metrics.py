@@ -65,7 +65,9 @@ def inception(weights: str | Path | None) -> nn.Module:
             f"internet, download {file} elsewhere and set {option}=/path/to/{file}"
         ) from None
     except (RuntimeError, KeyError) as error:
-        raise PretrainedWeightsError(f"{option}={weights}: not the InceptionV3 weights FID uses ({error})"[:500]) from None
+        raise PretrainedWeightsError(
+            f"{option}={weights}: not the InceptionV3 weights FID uses ({error})"[:500]
+        ) from None
 
 
 def inception_features(network: nn.Module, images: Tensor) -> Tensor:
@@ -155,8 +157,9 @@ class LpipsScore:
             return lpips_distance(self.network.to(device), unit(out), unit(gt))
 
 
-def lpips_metric(weights: str | Path | None, option: str = "metrics.lpips_weights",
-                 device: str | torch.device | None = None) -> MetricSpec:
+def lpips_metric(
+    weights: str | Path | None, option: str = "metrics.lpips_weights", device: str | torch.device | None = None
+) -> MetricSpec:
     """LPIPS as a per-image metric (`metrics.METRICS["lpips"]` with its network, from `weights` as
     `lpips_network` reads them), for an evaluation or `metrics.PaperMetrics`."""
     network = lpips_network(weights, option)
@@ -171,8 +174,15 @@ class PerceptualEvaluation:
     of one evaluation see the same test images in the same order, so the ground truths' features
     are extracted once, by the first method, and `reset` keeps them."""
 
-    def __init__(self, lpips: bool = False, fid: bool = False, ids: bool = False,
-                 inception_weights: str | None = None, lpips_weights: str | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        lpips: bool = False,
+        fid: bool = False,
+        ids: bool = False,
+        inception_weights: str | None = None,
+        lpips_weights: str | None = None,
+        device: str = "cpu",
+    ) -> None:
         self.device = torch.device(device)
         if ids:
             _require("sklearn", "metrics.ids=true")  # before any image is evaluated

@@ -28,7 +28,9 @@ def make_places_small(root):
     labels = [81, 48, 81, 12, 81]
     for i in range(1, len(labels) + 1):
         write_image(root / "val_256" / f"Places365_val_{i:08d}.jpg", 256, 256, seed=200 + i)
-    (root / "places365_val.txt").write_text("".join(f"Places365_val_{i:08d}.jpg {l}\n" for i, l in enumerate(labels, 1)))
+    (root / "places365_val.txt").write_text(
+        "".join(f"Places365_val_{i:08d}.jpg {label}\n" for i, label in enumerate(labels, 1))
+    )
     devkit = root / "filelist_places365-standard"
     devkit.mkdir()
     (devkit / "categories_places365.txt").write_text("/b/beach 48\n/c/canyon 81\n/a/apartment_building/outdoor 8\n")

@@ -65,11 +65,15 @@ class Fit:
     def moved(self, network: str) -> dict[str, bool]:
         """Whether each parameter of `network` (generator, discriminator) differs from its start."""
         parameters = getattr(self.module, network).named_parameters()
-        return {name: not torch.equal(value.detach().cpu(), self.initial[f"{network}.{name}"])
-                for name, value in parameters}
+        return {
+            name: not torch.equal(value.detach().cpu(), self.initial[f"{network}.{name}"]) for name, value in parameters
+        }
 
 
 def moves(final: dict[str, torch.Tensor], start: dict[str, torch.Tensor], network: str) -> list[float]:
     """The largest change of each of `network`'s tensors from `start` to `final` (state dicts), sorted."""
-    return sorted(float((final[name].double() - start[name].double()).abs().max())
-                  for name in final if name.startswith(f"{network}."))
+    return sorted(
+        float((final[name].double() - start[name].double()).abs().max())
+        for name in final
+        if name.startswith(f"{network}.")
+    )

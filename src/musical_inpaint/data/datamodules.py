@@ -19,9 +19,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from musical_inpaint.data import layouts
-from musical_inpaint.errors import OptionError
 from musical_inpaint.data.datasets import ImageFilesDataset, MaskGenerator, SyntheticDataset
 from musical_inpaint.data.transforms import ResizeCrop, train_load_size_for
+from musical_inpaint.errors import OptionError
 
 
 def _is_integer(value, minimum: int) -> bool:
@@ -34,12 +34,17 @@ def load_sizes(train_load_size, crop_size: int) -> tuple[int | None, int | None]
         return None, None
     sizes = [train_load_size] if isinstance(train_load_size, (int, str)) else list(train_load_size)
     if not (all(_is_integer(s, 1) for s in sizes) and (len(sizes) == 1 or (len(sizes) == 2 and sizes[0] <= sizes[1]))):
-        raise OptionError("dataset.train_load_size", sizes if len(sizes) > 1 else train_load_size,
-                          "must be null, a short side (an integer >= 1) or a range [low, high] of them for a scale "
-                          "jitter")
+        raise OptionError(
+            "dataset.train_load_size",
+            sizes if len(sizes) > 1 else train_load_size,
+            "must be null, a short side (an integer >= 1) or a range [low, high] of them for a scale jitter",
+        )
     if sizes[0] < crop_size:
-        raise OptionError("dataset.train_load_size", sizes if len(sizes) > 1 else train_load_size,
-                          f"the short side before the crop must be at least crop_size={crop_size}")
+        raise OptionError(
+            "dataset.train_load_size",
+            sizes if len(sizes) > 1 else train_load_size,
+            f"the short side before the crop must be at least crop_size={crop_size}",
+        )
     return sizes[0], sizes[1] if len(sizes) == 2 else None
 
 
@@ -93,16 +98,24 @@ class InpaintingDataModule(L.LightningDataModule):
         train_mask: MaskGenerator | None = None,
     ) -> None:
         super().__init__()
-        for name, value, minimum in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
-                                     ("val_size", val_size, 1), ("crop_size", crop_size, 1)):
+        for name, value, minimum in (
+            ("batch_size", batch_size, 1),
+            ("num_workers", num_workers, 0),
+            ("val_size", val_size, 1),
+            ("crop_size", crop_size, 1),
+        ):
             if not _is_integer(value, minimum):
                 raise OptionError(f"dataset.{name}", value, f"must be an integer >= {minimum}")
         for name, value in (("random_crop", random_crop), ("flip", flip), ("cache", cache)):
             if not isinstance(value, bool):
                 raise OptionError(f"dataset.{name}", value, "must be true or false")
         if not (_is_integer(train_size, 1) or (train_size is None and self.train_size_may_be_all)):
-            raise OptionError("dataset.train_size", train_size, "must be an integer >= 1 (the number of training "
-                              "images)" + (" or null (all of them)" if self.train_size_may_be_all else ""))
+            raise OptionError(
+                "dataset.train_size",
+                train_size,
+                "must be an integer >= 1 (the number of training "
+                "images)" + (" or null (all of them)" if self.train_size_may_be_all else ""),
+            )
         self.mask, self.train_mask = mask, train_mask or mask
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.num_workers = num_workers
@@ -123,10 +136,14 @@ class InpaintingDataModule(L.LightningDataModule):
         if stage in (None, "fit", "validate") and "train" not in self.datasets:
             train, val = self._carve_validation(self.split_files("train"))
             train = self._subset(train, carved=len(val))
-            self.datasets["train"] = self._files_dataset(train, self.train_transform, self.train_mask, deterministic=False)
+            self.datasets["train"] = self._files_dataset(
+                train, self.train_transform, self.train_mask, deterministic=False
+            )
             self.datasets["val"] = self._files_dataset(val, self.eval_transform, self.mask, deterministic=True)
         if stage in (None, "test", "predict") and "test" not in self.datasets:
-            self.datasets["test"] = self._files_dataset(self.split_files("test"), self.eval_transform, self.mask, deterministic=True)
+            self.datasets["test"] = self._files_dataset(
+                self.split_files("test"), self.eval_transform, self.mask, deterministic=True
+            )
 
     def _files_dataset(
         self, files: list[Path], transform: ResizeCrop, mask: MaskGenerator, deterministic: bool
@@ -218,7 +235,12 @@ class PlacesDataModule(InpaintingDataModule):
     paper_benchmark = "places"
 
     def __init__(
-        self, root: str | Path, category: str = "canyon", random_crop: bool = True, flip: bool = True, **kwargs,
+        self,
+        root: str | Path,
+        category: str = "canyon",
+        random_crop: bool = True,
+        flip: bool = True,
+        **kwargs,
     ) -> None:
         super().__init__(random_crop=random_crop, flip=flip, **kwargs)
         self.root, self.category = Path(root), category
@@ -246,8 +268,9 @@ class PhotosDataModule(InpaintingDataModule):
     Urban100 img_001-080 for training; `test_set` picks the test split: bsds500 (BSDS500 test),
     urban100 (img_081-100), paris (the 100 Paris eval images) or places50."""
 
-    def __init__(self, root: str | Path, test_set: str = "bsds500", random_crop: bool = True, flip: bool = True,
-                 **kwargs) -> None:
+    def __init__(
+        self, root: str | Path, test_set: str = "bsds500", random_crop: bool = True, flip: bool = True, **kwargs
+    ) -> None:
         super().__init__(random_crop=random_crop, flip=flip, **kwargs)
         layouts.check_photos_test_set(test_set)  # at construction: before any file is listed
         self.root, self.test_set = Path(root), test_set
@@ -265,8 +288,10 @@ class SyntheticDataModule(InpaintingDataModule):
     def __init__(self, train_size: int = 2000, val_size: int = 16, test_size: int = 100, **kwargs) -> None:
         unused = [name for name in ("random_crop", "flip") if kwargs.get(name)]
         if unused:
-            raise ValueError(f"{', '.join(f'dataset.{n}=true' for n in unused)}: dataset=synthetic draws its images at "
-                             "crop_size and takes no crop or flip")
+            raise ValueError(
+                f"{', '.join(f'dataset.{n}=true' for n in unused)}: dataset=synthetic draws its images at "
+                "crop_size and takes no crop or flip"
+            )
         super().__init__(val_size=val_size, train_size=train_size, **kwargs)
         self.sizes = dict(train=train_size, val=val_size, test=test_size)
 

@@ -96,7 +96,9 @@ def places_files(root: str | Path, split: str, category: str = "canyon") -> list
     category = category.strip("/")
     easy = root / "places365_standard"
     if easy.is_dir():
-        folder = _require_dir(easy / ("train" if split == "train" else "val") / category.replace("/", "-"), PLACES_LAYOUT)
+        folder = _require_dir(
+            easy / ("train" if split == "train" else "val") / category.replace("/", "-"), PLACES_LAYOUT
+        )
         return _non_empty(list_images(folder), folder, PLACES_LAYOUT)
     if split == "train":
         folder = _require_dir(root / "data_256" / category[0] / category, PLACES_LAYOUT)
@@ -129,9 +131,7 @@ def _places_label(categories: Path, category: str) -> int:
 
 
 # ----------------------------------------------------------------------------------- any folder
-FOLDER_LAYOUT = (
-    "a folder of images (any depth), or a list of folders; test images in a second folder (or list) or a seeded fraction"
-)
+FOLDER_LAYOUT = "a folder of images (any depth), or a list of folders; test images in a second folder (or list) or a seeded fraction"
 
 Roots = str | Path | list[str | Path] | tuple[str | Path, ...]
 

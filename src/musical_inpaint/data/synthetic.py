@@ -62,7 +62,13 @@ def _draw_shapes(image: np.ndarray, rng: np.random.Generator) -> None:
         if kind == 0:
             cv2.circle(image, centre, radius, colour, -1, lineType=cv2.LINE_AA)
         elif kind == 1:
-            cv2.rectangle(image, (centre[0] - radius, centre[1] - radius // 2), (centre[0] + radius, centre[1] + radius // 2), colour, -1)
+            cv2.rectangle(
+                image,
+                (centre[0] - radius, centre[1] - radius // 2),
+                (centre[0] + radius, centre[1] + radius // 2),
+                colour,
+                -1,
+            )
         else:
             points = rng.integers(-radius, radius + 1, size=(3, 2)) + np.array(centre)
             cv2.fillPoly(image, [points.astype(np.int32)], colour, lineType=cv2.LINE_AA)

@@ -11,7 +11,6 @@ from PIL import Image
 
 from musical_inpaint.imaging import from_uint8
 
-
 PAPER_LOAD_RATIO = 350 / 256  # Paris / Places: short side 350 before a random 256 crop
 
 

@@ -17,14 +17,18 @@ from musical_inpaint.losses.weights import check_weight
 
 # The paper's weights (and the authors' hole L1, off), in the order the total sums the terms.
 PAPER_WEIGHTS = {"perceptual": 0.07, "style": 250.0, "tv": 0.001, "l1": 100.0, "hole_l1": 0.0}
+
+
 # The keys of conf/train.yaml that set these weights: a bad weight is reported as typed there.
 def paper_terms(**weights: float) -> dict[str, dict]:
     """The terms of PAPER_WEIGHTS as InpaintingLoss takes them, with the weights given instead."""
     unknown = set(weights) - set(PAPER_WEIGHTS)
     if unknown:
         raise TypeError(f"paper_terms: no term named {', '.join(sorted(unknown))}")
-    return {name: {"weight": weights.get(name, weight), "term": getattr(loss_terms, name)}
-            for name, weight in PAPER_WEIGHTS.items()}
+    return {
+        name: {"weight": weights.get(name, weight), "term": getattr(loss_terms, name)}
+        for name, weight in PAPER_WEIGHTS.items()
+    }
 
 
 class InpaintingLoss(nn.Module):
@@ -51,10 +55,16 @@ class InpaintingLoss(nn.Module):
         self.weights: dict[str, float] = {}
         self.terms: dict[str, Callable[[LossContext], Tensor]] = {}  # those of positive weight, in order
         for name, entry in (paper_terms() if terms is None else terms).items():
-            if name == "total" or not isinstance(entry, Mapping) or set(entry) != {"weight", "term"} \
-                    or not callable(entry["term"]):
-                raise ConfigError(f"model.loss.terms.{name}={entry}: a term is {{weight: W, term: {{_target_: "
-                                  "module.function, _partial_: true}}}}, named anything but total")
+            if (
+                name == "total"
+                or not isinstance(entry, Mapping)
+                or set(entry) != {"weight", "term"}
+                or not callable(entry["term"])
+            ):
+                raise ConfigError(
+                    f"model.loss.terms.{name}={entry}: a term is {{weight: W, term: {{_target_: "
+                    "module.function, _partial_: true}}}}, named anything but total"
+                )
             self.weights[name] = check_weight(entry["weight"], f"model.loss.terms.{name}.weight")
             if self.weights[name]:
                 self.terms[name] = entry["term"]

@@ -39,8 +39,10 @@ class LossContext:
     @property
     def vgg(self) -> nn.Module:
         if self._vgg is None:
-            raise RuntimeError("a loss term reads VGG16 features but the loss built no VGG16: mark the term's "
-                               "function with @musical_inpaint.losses.terms.uses_vgg")
+            raise RuntimeError(
+                "a loss term reads VGG16 features but the loss built no VGG16: mark the term's "
+                "function with @musical_inpaint.losses.terms.uses_vgg"
+            )
         return self._vgg
 
     @cached_property
@@ -85,14 +87,16 @@ def reads_vgg(term: Callable) -> bool:
 def perceptual(context: LossContext) -> Tensor:
     """Paper eq. 4 on the raw prediction and on the composite."""
     return perceptual_loss(context.prediction_maps, context.target_maps) + perceptual_loss(
-        context.composite_maps, context.target_maps)
+        context.composite_maps, context.target_maps
+    )
 
 
 @uses_vgg
 def style(context: LossContext) -> Tensor:
     """Paper eq. 5-6 on the raw prediction and on the composite."""
     return style_loss(context.prediction_maps, context.target_grams) + style_loss(
-        context.composite_maps, context.target_grams)
+        context.composite_maps, context.target_grams
+    )
 
 
 def tv(context: LossContext) -> Tensor:

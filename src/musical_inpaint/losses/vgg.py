@@ -30,7 +30,7 @@ class VGG16Features(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True) -> "VGG16Features":
+    def train(self, mode: bool = True) -> VGG16Features:
         return super().train(False)  # a fixed feature extractor: never switch to training mode
 
     def forward(self, image: Tensor) -> list[Tensor]:
@@ -64,9 +64,13 @@ class _VGG16UpToPool3(nn.Module):
 
 def _up_to_pool3(state: dict) -> dict:
     """A whole VGG16 state dict -> the parameters of its layers up to pool3 (the rest is unused)."""
+
     def used(key: str) -> bool:
         parts = key.split(".")
-        return parts[0] != "classifier" and not (parts[0] == "features" and parts[1].isdigit() and int(parts[1]) >= POOL_ENDS[-1])
+        return parts[0] != "classifier" and not (
+            parts[0] == "features" and parts[1].isdigit() and int(parts[1]) >= POOL_ENDS[-1]
+        )
+
     return {key: value for key, value in state.items() if used(key)}
 
 

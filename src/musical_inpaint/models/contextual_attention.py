@@ -91,7 +91,8 @@ class ContextualAttention(nn.Module):
         if self.impl == "reference":
             with torch.autocast(device_type=x.device.type, enabled=False):
                 filled = contextual_attention_dense(
-                    x.double(), mask.double(), self.patch_size, self.propagate_size, self.softmax_scale)
+                    x.double(), mask.double(), self.patch_size, self.propagate_size, self.softmax_scale
+                )
             return filled.to(x.dtype)
         hole = mask > 0.5
         if not self.static_shapes and not bool(hole.any()):
@@ -99,8 +100,15 @@ class ContextualAttention(nn.Module):
         # Scores and softmax stay in fp32 under mixed precision (float64 is kept as is).
         compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         with torch.autocast(device_type=x.device.type, enabled=False):
-            filled = contextual_attention(x.to(compute_dtype), hole, self.patch_size, self.propagate_size,
-                                          self.softmax_scale, self.max_scores, self.static_shapes)
+            filled = contextual_attention(
+                x.to(compute_dtype),
+                hole,
+                self.patch_size,
+                self.propagate_size,
+                self.softmax_scale,
+                self.max_scores,
+                self.static_shapes,
+            )
         return filled.to(x.dtype)
 
 

@@ -44,7 +44,9 @@ class DenseNetDiscriminator(nn.Module):
         statistics are updated as by real's pass, then fake's. Two passes where the norms were
         converted to SyncBatchNorm (`trainer.sync_batchnorm=true`), which cannot split a batch."""
         if real.shape != fake.shape:
-            raise ValueError(f"pair: real and fake batches must have one shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
+            raise ValueError(
+                f"pair: real and fake batches must have one shape, got {tuple(real.shape)} and {tuple(fake.shape)}"
+            )
         norms = [m for m in self.modules() if isinstance(m, SplitBatchNorm2d)]
         if not norms:
             return self(real), self(fake)
@@ -54,7 +56,7 @@ class DenseNetDiscriminator(nn.Module):
 
     @staticmethod
     @contextmanager
-    def _groups(norms: list["SplitBatchNorm2d"], groups: int):
+    def _groups(norms: list[SplitBatchNorm2d], groups: int):
         for norm in norms:
             norm.groups = groups
         try:
@@ -80,7 +82,9 @@ class SplitBatchNorm2d(nn.BatchNorm2d):
         parts = x.to(dtype).view(self.groups, -1, *x.shape[1:])  # G x B x C x H x W
         count = parts[0].numel() // parts.shape[2]
         if count < 2:
-            raise ValueError(f"Expected more than 1 value per channel when training, got input size {list(parts[0].shape)}")
+            raise ValueError(
+                f"Expected more than 1 value per channel when training, got input size {list(parts[0].shape)}"
+            )
         var, mean = torch.var_mean(parts, dim=(1, 3, 4), correction=0, keepdim=True)
         shape = (1, 1, -1, 1, 1)
         out = (parts - mean) * torch.rsqrt(var + self.eps)
@@ -100,7 +104,9 @@ def _split_batch_norms(module: nn.Module) -> nn.Module:
     """The module with every BatchNorm2d replaced by a SplitBatchNorm2d holding the same state."""
     for name, child in module.named_children():
         if type(child) is nn.BatchNorm2d:
-            split = SplitBatchNorm2d(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
+            split = SplitBatchNorm2d(
+                child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats
+            )
             split.load_state_dict(child.state_dict())
             setattr(module, name, split)
         else:

@@ -112,8 +112,9 @@ class MusicalGenerator(nn.Module):
             )
         for name, factory in (("norm", norm), ("upsample", upsample)):
             if not callable(factory):
-                raise ValueError(f"MusicalGenerator: {name} must be a factory (a class or a functools.partial), "
-                                 f"got {factory!r}")
+                raise ValueError(
+                    f"MusicalGenerator: {name} must be a factory (a class or a functools.partial), got {factory!r}"
+                )
         # Level widths, outermost first: 64, 128, 256, 512, then 512 for every dilated level.
         widths = [base_channels * min(2**level, 8) for level in range(DOWNSAMPLINGS)]
         widths += [widths[-1]] * dilated_blocks
@@ -189,7 +190,12 @@ class MusicalGenerator(nn.Module):
     def _check_inputs(image: Tensor, mask: Tensor) -> None:
         if image.dim() != 4 or image.shape[1] != 3:
             raise ValueError(f"MusicalGenerator: image must be B x 3 x H x W, got {tuple(image.shape)}")
-        if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[0] != image.shape[0] or mask.shape[-2:] != image.shape[-2:]:
+        if (
+            mask.dim() != 4
+            or mask.shape[1] != 1
+            or mask.shape[0] != image.shape[0]
+            or mask.shape[-2:] != image.shape[-2:]
+        ):
             raise ValueError(
                 f"MusicalGenerator: mask must be B x 1 x H x W matching the image {tuple(image.shape)}, "
                 f"got {tuple(mask.shape)}"

@@ -46,8 +46,15 @@ def _window_sum(image: Tensor, size: int) -> Tensor:
     return F.conv2d(image, image.new_ones(1, 1, size, size), padding=size // 2)
 
 
-def contextual_attention(x: Tensor, hole: Tensor, patch_size: int, propagate_size: int = 3, softmax_scale: float = 10.0,
-                         max_scores: int | None = None, static_shapes: bool = False) -> Tensor:
+def contextual_attention(
+    x: Tensor,
+    hole: Tensor,
+    patch_size: int,
+    propagate_size: int = 3,
+    softmax_scale: float = 10.0,
+    max_scores: int | None = None,
+    static_shapes: bool = False,
+) -> Tensor:
     """Contextual attention of B x C x H x W features with a B x 1 x H x W boolean hole (see
     musical_inpaint.models.contextual_attention for the semantics), in the dtype of `x`.
     max_scores: score entries per chunk (None: `default_max_scores`); static_shapes: query every
@@ -127,7 +134,9 @@ def contextual_attention(x: Tensor, hole: Tensor, patch_size: int, propagate_siz
         write onto their windows (neighbouring tiles' windows overlap by 2r)."""
         query_rows = hole_rows = inside = None
         if sparse:
-            query_rows = _raster_rows(query_map[samples, top : top + rows + 2 * margin, left : left + cols + 2 * margin])
+            query_rows = _raster_rows(
+                query_map[samples, top : top + rows + 2 * margin, left : left + cols + 2 * margin]
+            )
             hole_rows = _raster_rows(hole_map[samples, top : top + rows + 2 * r, left : left + cols + 2 * r])
         if query_inside is not None:
             inside = query_inside[samples, top : top + rows + 2 * t, left : left + cols + 2 * t, None, None]
@@ -209,7 +218,7 @@ class _Box:
         self.left = self.left.clamp(max=width - self.width)
 
     @classmethod
-    def whole_map(cls, batch: int, height: int, width: int, device: torch.device) -> "_Box":
+    def whole_map(cls, batch: int, height: int, width: int, device: torch.device) -> _Box:
         box = cls.__new__(cls)
         box.height, box.width, box.whole = height, width, True
         box.top = box.left = torch.zeros(batch, dtype=torch.long, device=device)
@@ -332,7 +341,9 @@ def _rows_product(left: Tensor, right: Tensor, rows: Tensor | None, out: Tensor 
     """left @ right (b x n x k, b x k x m), computed for the given rows of left only: the others are zero."""
     if rows is None:
         return torch.bmm(left, right, out=out)
-    product = torch.bmm(_select_rows(left, rows, work), right, out=work("stage", left.shape[0], len(rows), right.shape[2]))
+    product = torch.bmm(
+        _select_rows(left, rows, work), right, out=work("stage", left.shape[0], len(rows), right.shape[2])
+    )
     out = left.new_zeros(left.shape[0], left.shape[1], right.shape[2]) if out is None else out.zero_()
     return out.index_copy_(1, rows, product)
 
@@ -374,8 +385,9 @@ def _tile_logits(tile: _Tile, work: _Workspace, query_pixels: Tensor, keys: Tens
     return scores, attention.view(shape)
 
 
-def _attend_tile(tile: _Tile, work: _Workspace, query_pixels: Tensor, keys: Tensor, key_weight: Tensor | None,
-                 values: Tensor) -> Tensor:
+def _attend_tile(
+    tile: _Tile, work: _Workspace, query_pixels: Tensor, keys: Tensor, key_weight: Tensor | None, values: Tensor
+) -> Tensor:
     """One tile's attention: the sums of pasted values its queries write onto their windows,
     b x (rows + 2r) x (cols + 2r) x C (exact at the hole pixels). Step 6 at pixel level: pixel u of
     query i's window receives sum_j a(i, j) b(j + u - i), the attention spread along the diagonals,
@@ -532,8 +544,9 @@ def _spread_padded(grid: Tensor, halo: int, query_dim: int, key_dim: int) -> Ten
     return total
 
 
-def contextual_attention_dense(x: Tensor, mask: Tensor, patch_size: int, propagate_size: int = 3,
-                               softmax_scale: float = 10.0) -> Tensor:
+def contextual_attention_dense(
+    x: Tensor, mask: Tensor, patch_size: int, propagate_size: int = 3, softmax_scale: float = 10.0
+) -> Tensor:
     """The same semantics written the authors' way, batched in torch: an N x N score matrix of
     normalised p x p patches per sample, propagation by shifting the H x W x H x W score grid,
     paste-back with fold. Independent of the pixel-level formulation above, differentiable, and

@@ -119,7 +119,11 @@ class ValidateAtEnd(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         last_step = trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps
-        last_epoch = (trainer.max_epochs is not None and trainer.max_epochs > 0
-                      and trainer.current_epoch >= trainer.max_epochs - 1 and batch_idx + 1 >= trainer.num_training_batches)
+        last_epoch = (
+            trainer.max_epochs is not None
+            and trainer.max_epochs > 0
+            and trainer.current_epoch >= trainer.max_epochs - 1
+            and batch_idx + 1 >= trainer.num_training_batches
+        )
         if last_step or last_epoch:
             trainer.should_stop = True

@@ -28,10 +28,18 @@ def cpu_has_bfloat16_kernels() -> bool:
 @rank_zero_only
 def warn_if_emulated(trainer: L.Trainer) -> None:
     """A warning at the start of a run that trains in bfloat16 on a CPU that emulates it."""
-    if isinstance(trainer.accelerator, CPUAccelerator) and "bf16" in str(trainer.precision) and not cpu_has_bfloat16_kernels():
-        log.warning("trainer.precision=%s on a CPU without bfloat16 kernels (%s): bfloat16 is emulated here, many "
-                    "times slower than float32 (benchmarks/README.md); trainer.precision=32-true is the fast choice "
-                    "on this machine", trainer.precision, torch.backends.cpu.get_cpu_capability())
+    if (
+        isinstance(trainer.accelerator, CPUAccelerator)
+        and "bf16" in str(trainer.precision)
+        and not cpu_has_bfloat16_kernels()
+    ):
+        log.warning(
+            "trainer.precision=%s on a CPU without bfloat16 kernels (%s): bfloat16 is emulated here, many "
+            "times slower than float32 (benchmarks/README.md); trainer.precision=32-true is the fast choice "
+            "on this machine",
+            trainer.precision,
+            torch.backends.cpu.get_cpu_capability(),
+        )
 
 
 class RunTimeEstimate(Callback):
@@ -78,15 +86,19 @@ class RunTimeEstimate(Callback):
     @rank_zero_only
     def say(self, seconds_per_step: float, total: int, seconds: float, trainer: L.Trainer) -> None:
         timer = next((c for c in trainer.callbacks if isinstance(c, Timer) and c.time_remaining() is not None), None)
-        message = f"on this CPU a step takes {seconds_per_step:.2f} s: the {total:,} steps configured would take about " \
-                  f"{_duration(seconds)} more"
+        message = (
+            f"on this CPU a step takes {seconds_per_step:.2f} s: the {total:,} steps configured would take about "
+            f"{_duration(seconds)} more"
+        )
         if timer is not None and timer.time_remaining() < seconds:
             message += f"; trainer.max_time stops the run after {_duration(timer.time_remaining())}"
             seconds = timer.time_remaining()
         if seconds > 3600 * self.warn_hours:
-            log.warning("%s. For a CPU, train a preset sized for it: experiment=photos_cpu (an hour on 2 cores, real "
-                        "photos) or experiment=quickstart (about 5 minutes, synthetic); the paper's setting needs a GPU",
-                        message)
+            log.warning(
+                "%s. For a CPU, train a preset sized for it: experiment=photos_cpu (an hour on 2 cores, real "
+                "photos) or experiment=quickstart (about 5 minutes, synthetic); the paper's setting needs a GPU",
+                message,
+            )
         else:
             log.info("%s", message)
 

@@ -37,8 +37,13 @@ def start_from(module: L.LightningModule, typed: str, path: Path, checkpoint: di
             continue
         theirs_options = checkpoint["run_config"]["model"].get(name) or {}
         our_options = run_config["model"][name]
-        differ = [f"model.{name}.{key} is {theirs_options[key]} there, {our_options[key]} here"
-                  for key in sorted(theirs_options.keys() & our_options.keys()) if theirs_options[key] != our_options[key]]
-        raise ConfigError(f"init_from={typed}: the {name} of {path} does not fit this run's "
-                          f"({'; '.join(differ) or 'the same options, other weights'}): build the same model.{name} as that run")
+        differ = [
+            f"model.{name}.{key} is {theirs_options[key]} there, {our_options[key]} here"
+            for key in sorted(theirs_options.keys() & our_options.keys())
+            if theirs_options[key] != our_options[key]
+        ]
+        raise ConfigError(
+            f"init_from={typed}: the {name} of {path} does not fit this run's "
+            f"({'; '.join(differ) or 'the same options, other weights'}): build the same model.{name} as that run"
+        )
     log.info("init_from: weights of %s", path)

@@ -72,4 +72,3 @@ def finish_wandb() -> None:
         return
     if wandb.run is not None:
         wandb.finish()
-

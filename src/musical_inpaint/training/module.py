@@ -23,6 +23,7 @@ from musical_inpaint.models.contextual_attention import use_static_shapes
 from musical_inpaint.perceptual_metrics import lpips_metric
 from musical_inpaint.training.schedules import WarmupCosineLR
 
+
 class NonFiniteLossError(FloatingPointError):
     """A training loss became NaN or infinite; the step was not applied."""
 
@@ -128,9 +129,13 @@ class MusicalInpainting(L.LightningModule):
         crop, stride = getattr(self.trainer.datamodule, "crop_size", None), getattr(self.generator, "stride", None)
         if crop is not None and stride is not None and (crop % stride or crop < self.generator.min_side):
             nearest = max(self.generator.min_side, round(crop / stride) * stride)
-            raise OptionError("dataset.crop_size", crop, f"must be a multiple of {stride} and at least "
-                              f"{self.generator.min_side} (the generator halves the image four times), e.g. "
-                              f"crop_size={nearest}")
+            raise OptionError(
+                "dataset.crop_size",
+                crop,
+                f"must be a multiple of {stride} and at least "
+                f"{self.generator.min_side} (the generator halves the image four times), e.g. "
+                f"crop_size={nearest}",
+            )
 
     # ------------------------------------------------------------------------------ training
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
@@ -159,7 +164,9 @@ class MusicalInpainting(L.LightningModule):
         """The share of `trainer.max_time` spent training so far (over every start of a resumed
         run); 0 without a time limit. Rank 0's clock on every process, so that under DDP all
         replicas step with the same rate and stay identical."""
-        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer) and c.time_remaining() is not None), None)
+        timer = next(
+            (c for c in self.trainer.callbacks if isinstance(c, Timer) and c.time_remaining() is not None), None
+        )
         if timer is None:
             return 0.0
         elapsed = timer.time_elapsed()
@@ -191,7 +198,9 @@ class MusicalInpainting(L.LightningModule):
         if self.discriminator is not None and batch_idx % self.d_every == 0:
             d_optimiser = optimisers[1]
             self.toggle_optimizer(d_optimiser)
-            d_loss, d_terms = self.adversarial.discriminator_loss(self.discriminator, image, prediction, one_pass=self.fast_step)
+            d_loss, d_terms = self.adversarial.discriminator_loss(
+                self.discriminator, image, prediction, one_pass=self.fast_step
+            )
             with uncounted(d_optimiser):
                 self._step(d_optimiser, d_loss, d_terms, self.discriminator)
             self.untoggle_optimizer(d_optimiser)
@@ -264,8 +273,12 @@ class MusicalInpainting(L.LightningModule):
         save_image(grid, path, nrow=columns)
         for logger in self.loggers:
             if hasattr(logger, "log_image"):  # W&B
-                logger.log_image("val/panel", [str(path)], step=self.global_step,
-                                 caption=["masked | output | composite | ground truth"])
+                logger.log_image(
+                    "val/panel",
+                    [str(path)],
+                    step=self.global_step,
+                    caption=["masked | output | composite | ground truth"],
+                )
             elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
                 logger.experiment.add_image("val/panel", make_grid(grid.cpu(), nrow=columns), self.global_step)
 

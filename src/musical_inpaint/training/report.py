@@ -37,7 +37,9 @@ def standing(trainer: L.Trainer) -> list[str]:
     for floor in (c for c in trainer.callbacks if isinstance(c, ClassicalFloor) and c.values):
         theirs = floor.values["hole_l1_pct"]
         verdict = "below" if ours < theirs else "NOT below"
-        lines.append(f"  {floor.method} on the same images: {theirs:.2f} % (ours {verdict} it: {ours / theirs - 1:+.1%})")
+        lines.append(
+            f"  {floor.method} on the same images: {theirs:.2f} % (ours {verdict} it: {ours / theirs - 1:+.1%})"
+        )
     return lines
 
 
@@ -45,7 +47,10 @@ def standing(trainer: L.Trainer) -> list[str]:
 def mark_failed(output_dir: Path, error: BaseException) -> None:
     """A FAILED note in the run folder, saying whether any training result is there at all."""
     last = output_dir / "checkpoints" / "last.ckpt"
-    state = (f"{last} holds the state when it stopped" if last.is_file()
-             else "no training step ran: nothing in this folder is a result")
+    state = (
+        f"{last} holds the state when it stopped"
+        if last.is_file()
+        else "no training step ran: nothing in this folder is a result"
+    )
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "FAILED").write_text(f"{type(error).__name__}: {error}\n{state}\n")

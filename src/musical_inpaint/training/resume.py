@@ -31,9 +31,11 @@ def training_checkpoint(path: str | Path, option: str = "ckpt_path") -> dict:
         raise ConfigError(f"{option}={path}: {error}") from None
     missing = [key for key in _TRAINING_STATE if key not in checkpoint]
     if missing:
-        raise ConfigError(f"{option}={path}: holds weights but no training state ({', '.join(missing)}): "
-                          "resume from a checkpoint of a run's checkpoints/ folder, or start from its weights "
-                          "with init_from=")
+        raise ConfigError(
+            f"{option}={path}: holds weights but no training state ({', '.join(missing)}): "
+            "resume from a checkpoint of a run's checkpoints/ folder, or start from its weights "
+            "with init_from="
+        )
     return checkpoint
 
 
@@ -51,8 +53,9 @@ def resume_arguments(argv: list[str]) -> list[str]:
     path = Path(given[-1].split("=", 1)[1]).expanduser()
     checkpoint = path if path.is_file() else path / "checkpoints" / "last.ckpt"
     if not checkpoint.is_file():
-        raise ConfigError(f"{given[-1]}: no checkpoint there (expected a .ckpt file or a run folder with "
-                          "checkpoints/last.ckpt)")
+        raise ConfigError(
+            f"{given[-1]}: no checkpoint there (expected a .ckpt file or a run folder with checkpoints/last.ckpt)"
+        )
     training_checkpoint(checkpoint, given[-1].split("=", 1)[0])
     run = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
     stored = run / ".hydra" / "config.yaml" if run is not None else None
@@ -60,8 +63,10 @@ def resume_arguments(argv: list[str]) -> list[str]:
         return argv
     config = yaml.safe_load(stored.read_text()) or {}
     if "adversarial" not in (config.get("model") or {}):
-        raise ConfigError(f"{given[-1]}: this run was written by an older version of musical-inpaint (its configuration "
-                          "has no model.adversarial node), which cannot be resumed from its folder")
+        raise ConfigError(
+            f"{given[-1]}: this run was written by an older version of musical-inpaint (its configuration "
+            "has no model.adversarial node), which cannot be resumed from its folder"
+        )
     try:
         upgraded = compat.run_config(config)
     except ValueError as error:
@@ -72,14 +77,18 @@ def resume_arguments(argv: list[str]) -> list[str]:
         if not argument.startswith("-") and not key.startswith(RESUMABLE):
             raise ConfigError(
                 f"{argument}: resuming {run} keeps its configuration; only {', '.join(p.rstrip('.') for p in RESUMABLE)} "
-                "can change (start a new run to change anything else)")
+                "can change (start a new run to change anything else)"
+            )
     config_dir = stored.parent
     if upgraded != config:  # written by an older version: composed from its configuration in today's form
         config_dir = Path(tempfile.mkdtemp(prefix="musical_inpaint_resume_"))
         (config_dir / "config.yaml").write_text(yaml.safe_dump(upgraded, sort_keys=False))
     extra = [f"ckpt_path={checkpoint.resolve()}"]
     if not any(a.startswith("hydra.run.dir=") for a in rest):
-        extra += [f"hydra.run.dir={run.resolve()}", f"hydra.output_subdir=.hydra/resumed_{time.strftime('%Y-%m-%d_%H-%M-%S')}"]
+        extra += [
+            f"hydra.run.dir={run.resolve()}",
+            f"hydra.output_subdir=.hydra/resumed_{time.strftime('%Y-%m-%d_%H-%M-%S')}",
+        ]
     if "csv" in (config.get("logger") or {}):  # continue the run's metrics.csv, which CSVLogger would replace
         extra.append("logger.csv._target_=musical_inpaint.training.loggers.AppendingCSVLogger")
     return ["--config-path", str(config_dir.resolve()), "--config-name", "config", *extra, *rest]

@@ -43,8 +43,10 @@ class WarmupCosineLR(LRScheduler):
         if type(warmup_steps) is not int or warmup_steps < 0:
             raise ConfigError(f"model.scheduler.warmup_steps={warmup_steps}: must be an integer >= 0")
         if total_steps is not None and (type(total_steps) is not int or total_steps <= 0):
-            raise ConfigError(f"lr_schedule=cosine decays to 0 at trainer.max_steps (model.scheduler.total_steps), "
-                              f"which is {total_steps}: set trainer.max_steps=N")
+            raise ConfigError(
+                f"lr_schedule=cosine decays to 0 at trainer.max_steps (model.scheduler.total_steps), "
+                f"which is {total_steps}: set trainer.max_steps=N"
+            )
         if clock not in CLOCKS:
             raise ConfigError(f"model.scheduler.clock={clock}: must be one of {', '.join(CLOCKS)}")
         self.warmup_steps, self.total_steps, self.clock = warmup_steps, total_steps, clock
