@@ -44,10 +44,12 @@ from musical_inpaint.inference import CheckpointError
 
 # Brush strokes (the photo's pixels) over the polar bear in bsds500/test/100007.jpg, its feet and
 # shadow included, with the page's brush (24 pixels): back, belly, legs, ground.
-BEAR = [[(112, 152), (150, 144), (190, 144), (215, 152), (236, 170)],
-        [(110, 168), (160, 164), (205, 164), (232, 178)],
-        [(108, 182), (160, 182), (200, 182), (226, 192)],
-        [(104, 200), (140, 202), (180, 202), (228, 202)]]
+BEAR = [
+    [(112, 152), (150, 144), (190, 144), (215, 152), (236, 170)],
+    [(110, 168), (160, 164), (205, 164), (232, 178)],
+    [(108, 182), (160, 182), (200, 182), (226, 192)],
+    [(104, 200), (140, 202), (180, 202), (228, 202)],
+]
 WINDOW = (1280, 1100)  # wide enough for the page's two columns, tall enough for the whole page
 
 
@@ -67,8 +69,14 @@ def chromium(width: int, height: int):
         raise SystemExit("screenshot_app: needs chromium and chromedriver (apt-get install chromium chromium-driver)")
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 f"--window-size={width},{height}", "--hide-scrollbars"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        f"--window-size={width},{height}",
+        "--hide-scrollbars",
+    ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(driver), options=options)
 
@@ -77,8 +85,11 @@ def block(driver, label: str):
     """The page's component whose label reads `label`."""
     from selenium.webdriver.common.by import By
 
-    return driver.find_element(By.XPATH, f"//label[@data-testid='block-label'][normalize-space(.)='{label}']"
-                                         "/ancestor::div[contains(@class, 'block')][1]")
+    return driver.find_element(
+        By.XPATH,
+        f"//label[@data-testid='block-label'][normalize-space(.)='{label}']"
+        "/ancestor::div[contains(@class, 'block')][1]",
+    )
 
 
 def parse_stroke(text: str) -> list[tuple[int, int]]:
@@ -138,15 +149,23 @@ def wait_for_result(driver, timeout: float) -> None:
         for toast in driver.find_elements(By.CSS_SELECTOR, ".toast-body"):
             raise SystemExit(f"screenshot_app: the page says: {toast.text}")
         images = [block(driver, label).find_elements(By.TAG_NAME, "img") for label in ("masked input", "result")]
-        if all(images) and all(driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0",
-                                                     found[0]) for found in images):
+        if all(images) and all(
+            driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", found[0])
+            for found in images
+        ):
             return
         time.sleep(0.5)
     raise SystemExit(f"screenshot_app: no result on the page after {timeout:.0f} s")
 
 
-def screenshot(checkpoint: str, photo: Path, output: Path, strokes: list[list[tuple[int, int]]], device: str,
-               timeout: float = 300.0) -> Path:
+def screenshot(
+    checkpoint: str,
+    photo: Path,
+    output: Path,
+    strokes: list[list[tuple[int, int]]],
+    device: str,
+    timeout: float = 300.0,
+) -> Path:
     """Serve the page with `checkpoint`, use it on `photo` with a hole painted along `strokes`, and
     save the page, cropped to its components, as `output`."""
     from selenium.webdriver.common.by import By
@@ -158,8 +177,10 @@ def screenshot(checkpoint: str, photo: Path, output: Path, strokes: list[list[tu
         photo_size = opened.size
     for point in (point for stroke in strokes for point in stroke):
         if not (0 <= point[0] < photo_size[0] and 0 <= point[1] < photo_size[1]):
-            raise SystemExit(f"screenshot_app: --stroke point {point[0]},{point[1]} is outside {photo.name}, "
-                             f"{photo_size[0]} x {photo_size[1]}")
+            raise SystemExit(
+                f"screenshot_app: --stroke point {point[0]},{point[1]} is outside {photo.name}, "
+                f"{photo_size[0]} x {photo_size[1]}"
+            )
     try:
         methods = Methods([checkpoint], device=device)
     except CheckpointError as error:
@@ -173,16 +194,19 @@ def screenshot(checkpoint: str, photo: Path, output: Path, strokes: list[list[tu
         WebDriverWait(driver, timeout).until(lambda d: "Run" in d.find_element(By.TAG_NAME, "body").text)
         block(driver, "image").find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(photo.resolve()))
         WebDriverWait(driver, timeout).until(  # the photo is on the canvas once the editor shows its zoom
-            lambda d: block(d, "paint the hole").find_elements(By.CSS_SELECTOR, ".zoom-number span"))
+            lambda d: block(d, "paint the hole").find_elements(By.CSS_SELECTOR, ".zoom-number span")
+        )
         time.sleep(1.0)  # the canvas fits the photo to its size just after it appears
         paint(driver, photo_size, strokes)
-        driver.find_element(By.XPATH, f"//label[.//input[@value=\"{PAINTED}\"]]").click()
+        driver.find_element(By.XPATH, f'//label[.//input[@value="{PAINTED}"]]').click()
         driver.find_element(By.XPATH, "//button[normalize-space(.)='Run']").click()
         wait_for_result(driver, timeout)
         time.sleep(1.0)  # the images fade in
-        parts = [driver.find_element(By.CSS_SELECTOR, ".gradio-container .prose"),  # the page's title
-                 block(driver, "download the PNG (as inpaint writes it)"),
-                 driver.find_element(By.XPATH, "//button[normalize-space(.)='Run']")]
+        parts = [
+            driver.find_element(By.CSS_SELECTOR, ".gradio-container .prose"),  # the page's title
+            block(driver, "download the PNG (as inpaint writes it)"),
+            driver.find_element(By.XPATH, "//button[normalize-space(.)='Run']"),
+        ]
         rects = [part.rect for part in parts]
         driver.save_screenshot(str(output))
     finally:
@@ -206,9 +230,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoint", help="a checkpoint or run folder, as the page's --checkpoint takes")
     parser.add_argument("photo", type=Path)
     parser.add_argument("output", type=Path, help="the PNG to write")
-    parser.add_argument("--stroke", type=parse_stroke, action="append", metavar="'X,Y X,Y ...'",
-                        help="a brush stroke through these points of the photo (repeat for more; "
-                             "default: strokes over the polar bear in bsds500/test/100007.jpg)")
+    parser.add_argument(
+        "--stroke",
+        type=parse_stroke,
+        action="append",
+        metavar="'X,Y X,Y ...'",
+        help="a brush stroke through these points of the photo (repeat for more; "
+        "default: strokes over the polar bear in bsds500/test/100007.jpg)",
+    )
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     print(screenshot(args.checkpoint, args.photo, args.output, args.stroke or BEAR, args.device))

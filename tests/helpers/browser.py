@@ -1,9 +1,6 @@
 """A page in headless Chromium (Debian's chromium and chromium-driver, driven by selenium): its
-screenshot and visible text. Also makes the README's screenshot of the web page:
-
-    python -m musical_inpaint.app --checkpoint CKPT &    # then
-    python -m tests.helpers.browser http://127.0.0.1:7860/ experiments/app_screenshot.png
-"""
+screenshot and visible text, for the web page's test (the README's picture of the page in use
+comes from docs/screenshot_app.py)."""
 
 from __future__ import annotations
 

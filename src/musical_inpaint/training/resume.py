@@ -74,7 +74,8 @@ def resume_arguments(argv: list[str]) -> list[str]:
     rest = [a for a in argv if not a.startswith("ckpt_path=")]
     for argument in rest:
         key = argument.split("=", 1)[0].lstrip("+~")
-        if not argument.startswith("-") and not key.startswith(RESUMABLE):
+        # (A word without "=" is a Hydra flag's value, as in `--cfg job`.)
+        if not argument.startswith("-") and "=" in argument and not key.startswith(RESUMABLE):
             raise ConfigError(
                 f"{argument}: resuming {run} keeps its configuration; only {', '.join(p.rstrip('.') for p in RESUMABLE)} "
                 "can change (start a new run to change anything else)"
