@@ -10,13 +10,13 @@ strokes cover the polar bear in BSDS500's test photo 100007.jpg, as a person wou
 Needs the `app` extra (Gradio), selenium, and Debian's `chromium` and `chromium-driver`.
 
 docs/app.png was made on 2026-12-06 at commit fc874cb (the page's and the training's code), from
-the repository's root, with the sample photos in /work/shared/data (../shared/data/SOURCES.md):
+the repository's root, with the benchmark's photos in DATA (docs/data.md says where they come from):
 
-    PYTHONPATH=src python -m musical_inpaint.train experiment=photos_cpu paths.data_dir=/work/shared/data \\
+    PYTHONPATH=src python -m musical_inpaint.train experiment=photos_cpu paths.data_dir=DATA \\
         trainer.max_time=00:00:15:00 trainer.enable_progress_bar=false hydra.run.dir=/tmp/screenshot_run
     mv /tmp/screenshot_run /tmp/photos_cpu_15min    # the page names the checkpoint after its run folder
     PYTHONPATH=src python docs/screenshot_app.py /tmp/photos_cpu_15min/checkpoints/last.ckpt \\
-        /work/shared/data/bsds500/test/100007.jpg docs/app.png
+        DATA/bsds500/test/100007.jpg docs/app.png
 
 That checkpoint is the photos_cpu recipe (BSDS500's training and validation photos and Urban100's
 img_001-080, less 40 held out for validation; 64 x 64 crops) stopped by its time limit after 15
