@@ -111,7 +111,7 @@ def check_overrides(overrides: list[str]) -> None:
         if key in REMOVED_OPTIONS:
             raise removed(key, value)
         part = key.removeprefix("model.generator.")
-        if part in _PART_NODES and value in _PART_NODES[part]:
+        if key.startswith("model.generator.") and part in _PART_NODES and value in _PART_NODES[part]:
             if _PART_NODES[part][value] is None:
                 raise removed(key, value)
             if part == "norm":
