@@ -177,10 +177,10 @@ def test_cpu_presets_keep_the_recipes_their_committed_runs_used():
     # ablation keeps the recipe it was run with, so its command reproduces its committed results.
     photos = compose_train(["experiment=photos_cpu"])
     assert list(photos.dataset.train_load_size) == [64, 128] and photos.trainer.max_steps == 18000
-    assert photos.model.generator.norm == "batch"
+    assert photos.model.generator.norm._target_ == "torch.nn.BatchNorm2d"
     ablation = compose_train(["experiment=ablation_photos"])
     assert ablation.dataset.train_load_size is None and ablation.trainer.max_steps == 800
-    assert ablation.model.generator.norm == "instance"
+    assert ablation.model.generator.norm._target_ == "torch.nn.InstanceNorm2d"
     assert ablation.model.loss.terms.hole_l1.weight == photos.model.loss.terms.hole_l1.weight == 100
     assert ablation.model.lr == photos.model.lr
     # a cosine to 0 at the last step, or by the guard where 18,000 steps do not fit it; the ablation has no guard
