@@ -690,9 +690,10 @@ def test_an_old_run_configuration_is_upgraded_to_todays_loss_and_schedule():
     ],
 )
 def test_loss_and_schedule_options_are_checked_when_the_model_is_built(tmp_path, overrides, message):
+    config = tiny_config(tmp_path, *overrides.split())
     with pytest.raises(Exception) as raised:
-        instantiate(tiny_config(tmp_path, *overrides.split()).model)
-    error = user_error(raised.value)
+        instantiate(config.model)
+    error = user_error(raised.value, config)  # named as typed: interpolated shortcuts by their own name
     assert isinstance(error, ConfigError) and re.search(message, str(error)), raised.value
 
 
