@@ -285,6 +285,8 @@ class SyntheticDataModule(InpaintingDataModule):
     Train, validation and test images come from disjoint seeds derived from `seed`.
     """
 
+    train_size_may_be_all = False  # the images are drawn: train_size says how many
+
     def __init__(self, train_size: int = 2000, val_size: int = 16, test_size: int = 100, **kwargs) -> None:
         unused = [name for name in ("random_crop", "flip") if kwargs.get(name)]
         if unused:
