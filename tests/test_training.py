@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import Callback, Timer
 from omegaconf import OmegaConf
 
 from musical_inpaint.baselines import fill_with
-from musical_inpaint.compat import upgrade_run_config
+from musical_inpaint.compat import run_config, upgrade_run_config
 from musical_inpaint.errors import ConfigError, user_error
 from musical_inpaint.imaging import composite
 from musical_inpaint.losses import HingeLoss, NonSaturatingLoss, gram_matrix
@@ -646,7 +646,8 @@ def test_an_old_run_configuration_is_upgraded_to_todays_loss_and_schedule():
     stored = yaml.safe_load((OLD_RUN / "config.yaml").read_text())  # its .hydra/config.yaml, unresolved
     checkpoint = torch.load(OLD_RUN / "last.ckpt", weights_only=True)["run_config"]  # resolved
     for old in (stored, checkpoint):
-        upgraded = upgrade_run_config(old)
+        upgraded = run_config(old)  # every upgrade: the generator's old strings too
+        assert upgrade_run_config(old)["model"]["scheduler"] == upgraded["model"]["scheduler"]
         assert "lr_schedule" in old["model"] and not {"lr_schedule", "lr_clock", "warmup_steps"} & set(
             upgraded["model"]
         )
@@ -1068,7 +1069,7 @@ def test_resume_arguments_edge_cases(tmp_path):
         run / "checkpoints" / "last.ckpt",
     )
     (run / ".hydra").mkdir()
-    (run / ".hydra" / "config.yaml").write_text("model:\n  adversarial: {}\nlogger:\n  csv: {}\n")
+    (run / ".hydra" / "config.yaml").write_text("model:\n  adversarial: {}\n  scheduler: null\nlogger:\n  csv: {}\n")
     args = resume_arguments([f"ckpt_path={run}", "trainer.max_steps=9"])
     assert args[:4] == ["--config-path", str((run / ".hydra").resolve()), "--config-name", "config"]
     assert resume_arguments(args) == args  # DDP's child processes re-run the rewritten command line
@@ -1144,8 +1145,9 @@ def test_a_file_that_is_not_a_training_checkpoint_is_refused_in_one_line(checkpo
         timeout=300,
     )
     assert result.returncode == 2, result.stderr[-2000:]
-    lines = [line for line in result.stderr.splitlines() if str(path) in line]
-    assert len(lines) == 1 and reason in lines[0] and f"{option}=" in lines[0], result.stderr[-2000:]
+    output = result.stdout + result.stderr  # a resumed run's command line is refused before Hydra logs anything
+    lines = [line for line in output.splitlines() if str(path) in line]
+    assert len(lines) == 1 and reason in lines[0] and f"{option}=" in lines[0], output[-2000:]
     assert "Traceback" not in result.stderr and not marker.exists()
     assert not list((tmp_path / "run").rglob("*.ckpt")) and not (tmp_path / "run" / "config.yaml").exists()
 
