@@ -25,6 +25,7 @@ from musical_inpaint.data.images import ImageReadError, read_rgb
 from musical_inpaint.data.masks import CenterMask
 from musical_inpaint.inference import CheckpointError, add_trust_argument, load_generator, pick_device
 from musical_inpaint.inpaint import generator_fill, inpaint_image, read_picture, write_png
+from musical_inpaint.ops.floats import flush_subnormals
 
 CENTRE, PAINTED = "the paper's centre hole", "the painted strokes"
 CLASSICAL = ("telea", "patchmatch")
@@ -171,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     add_trust_argument(parser)
     parser.add_argument("--max-side", type=int, default=None, help="inpaint larger images at this size (as inpaint)")
     args = parser.parse_args(argv)
+    flush_subnormals()
     try:
         import gradio  # noqa: F401
     except ImportError:

@@ -36,6 +36,7 @@ from musical_inpaint.errors import user_error
 from musical_inpaint.imaging import composite, panel, quantise
 from musical_inpaint.inference import load_generator, pick_device, predict
 from musical_inpaint.metrics import PROTOCOL, MetricSpec, per_image_metrics, per_image_values
+from musical_inpaint.ops.floats import flush_subnormals
 from musical_inpaint.perceptual_metrics import PerceptualEvaluation
 
 log = logging.getLogger(__name__)
@@ -265,6 +266,7 @@ def _save_panels(folder: Path, image: Tensor, mask: Tensor, prediction: Tensor, 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")
 def main(cfg: DictConfig) -> dict:
+    flush_subnormals()
     try:
         return evaluate(cfg)
     except Exception as error:

@@ -25,6 +25,7 @@ from musical_inpaint.imaging import composite
 from musical_inpaint.inference import CheckpointError, add_trust_argument, load_generator
 from musical_inpaint.models.contextual_attention import use_static_shapes
 from musical_inpaint.models.generator import STRIDE
+from musical_inpaint.ops.floats import flush_subnormals
 
 TOLERANCE = 1e-4
 
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", nargs="+", choices=["torchscript", "onnx"], default=["torchscript", "onnx"])
     add_trust_argument(parser)
     args = parser.parse_args(argv)
+    flush_subnormals()
     height, width = args.size
     if height <= 0 or width <= 0 or height % STRIDE or width % STRIDE:
         parser.error(f"--size must be positive multiples of {STRIDE}, got {height} {width}")

@@ -41,6 +41,7 @@ from musical_inpaint.data.images import (
 )
 from musical_inpaint.data.masks import CenterMask
 from musical_inpaint.inference import CheckpointError, add_trust_argument, inpaint_uint8, load_generator, pick_device
+from musical_inpaint.ops.floats import flush_subnormals
 
 log = logging.getLogger("musical_inpaint.inpaint")
 
@@ -234,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         help="inpaint at most at this size and paste the upscaled hole back (default: full resolution)",
     )
     args = parser.parse_args(argv)
+    flush_subnormals()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     try:
         pairs = pair_inputs(args.image, args.mask)

@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from musical_inpaint import compat
 from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.errors import ConfigError, user_error
+from musical_inpaint.ops.floats import flush_subnormals
 from musical_inpaint.training.hardware import warn_if_emulated
 from musical_inpaint.training.init_from import read_init, start_from
 from musical_inpaint.training.loggers import build_loggers, finish_wandb
@@ -95,6 +96,7 @@ def _train(cfg: DictConfig) -> float | None:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    flush_subnormals()  # before the first parallel operator: its threads inherit the setting
     try:
         return train(cfg)
     except Exception as error:
