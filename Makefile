@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint test demo bench bench-gpu clean
+.PHONY: install lint test demo bench bench-gpu gpu-wheels clean
 
 install: $(STAMP)
 
@@ -31,10 +31,16 @@ bench: install
 	$(PY) -m benchmarks.bench_generator
 	$(PY) -m benchmarks.bench_data
 	$(PY) -m benchmarks.bench_export
+	$(PY) -m benchmarks.bench_subnormals
+	$(PY) -m benchmarks.bench_step_ops
 
 # The same on a CUDA device: attention, training at bf16-mixed through the Trainer, inference.
 bench-gpu: install
 	$(PY) -m benchmarks.bench_gpu
+
+# The wheels benchmarks/gpu_session.sh brings to a GPU machine whose image lacks Hydra (.whl/).
+gpu-wheels: install
+	PYTHON=$(PY) bash benchmarks/gpu_wheels.sh .whl
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

@@ -27,7 +27,7 @@ import torch
 from hydra.utils import instantiate
 
 from benchmarks.bench_generator import inputs
-from benchmarks.common import markdown, time_side_by_side, write_json
+from benchmarks.common import cpu_trainer, markdown, time_side_by_side, write_json
 from musical_inpaint.config import compose_config
 
 
@@ -75,20 +75,8 @@ def loop_ms_per_step(cfg, precision: str, steps: int, warmup: int = 42) -> float
     datamodule = instantiate(cfg.dataset)
     module = instantiate(cfg.model)
     clock = StepClock()
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        precision=precision,
-        max_steps=warmup + steps,
-        limit_val_batches=0,
-        max_time=cfg.trainer.max_time,  # the preset's guard, which its learning rate reads
-        num_sanity_val_steps=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[clock],
-    )
+    # max_time: the preset's guard, which its learning rate reads
+    trainer = cpu_trainer(warmup + steps, [clock], precision=precision, max_time=cfg.trainer.max_time)
     trainer.fit(module, datamodule=datamodule)
     gaps = [b - a for a, b in zip(clock.times[warmup:], clock.times[warmup + 1 :])]
     return 1000 * statistics.median(gaps)

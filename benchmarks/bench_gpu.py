@@ -27,9 +27,12 @@ Prints markdown tables and writes benchmarks/results/gpu.json (gpu_<sections>.js
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
+from functools import partial
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -227,20 +230,34 @@ def step_section(quick: bool) -> dict:
 
 
 class StepTimer(L.Callback):
-    """Times each training batch after `warmup` batches, waiting for the GPU at both ends."""
+    """Times each training batch after `warmup` batches, waiting for the GPU at both ends; counts
+    the FLOPs of the batch before the timed ones (torch.utils.flop_counter: the step as this
+    variant runs it, the static attention's extra work included; a compiled network runs no aten
+    operators to count, so a compiled run takes its eager twin's count)."""
 
-    def __init__(self, warmup: int) -> None:
+    def __init__(self, warmup: int, count_flops: bool = True) -> None:
         self.warmup, self.steps, self.loop_start, self.loop_end = warmup, [], None, None
+        self.count_flops, self.flops, self._counter = count_flops, None, None
+        self.synchronize = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
-        torch.cuda.synchronize()
+        if self.count_flops and batch_idx == self.warmup - 1:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            self._counter = FlopCounterMode(display=False)
+            self._counter.__enter__()
+        self.synchronize()
         self.start = time.perf_counter()
         if batch_idx == self.warmup:
-            torch.cuda.reset_peak_memory_stats()
+            if torch.cuda.is_available():
+                torch.cuda.reset_peak_memory_stats()
             self.loop_start = self.start
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        torch.cuda.synchronize()
+        self.synchronize()
+        if self._counter is not None:
+            self._counter.__exit__(None, None, None)
+            self.flops, self._counter = float(self._counter.get_total_flops()), None
         if batch_idx >= self.warmup:
             self.loop_end = time.perf_counter()
             self.steps.append(self.loop_end - self.start)
@@ -264,27 +281,37 @@ def training_flops_per_image(size: int) -> float:
 
 def mfu(images_per_second: float, flops_per_image: float) -> float | None:
     """Achieved FLOP/s over the card's bf16 dense peak (None for a card not in the table)."""
-    name = torch.cuda.get_device_name()
+    name = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
     peak = next((tflops for card, tflops in BF16_PEAK_TFLOPS.items() if card in name), None)
     return None if peak is None else images_per_second * flops_per_image / (peak * 1e12)
 
 
 def train_images_per_second(
-    size: int, batch: int, precision: str, warmup: int, steps: int, fast_step: bool = False
+    size: int,
+    batch: int,
+    precision: str,
+    warmup: int,
+    steps: int,
+    fast_step: bool = False,
+    compile: bool | str = False,
+    trainer: str = "gpu",
+    workers: int = 8,
 ) -> dict:
     """The paper's model and losses (adv_weight 0.3: G, D, VGG16) trained by the real Trainer;
-    fast_step: `model.fast_step=true` (one-pass D, static-shape attention, fused Adam)."""
+    fast_step: `model.fast_step=true` (one-pass D, static-shape attention, fused Adam, no host
+    synchronisation); compile: `model.compile` (torch.compile of the networks). trainer: the
+    trainer config (`cpu` for a dry run without a GPU)."""
     with tempfile.TemporaryDirectory() as folder:
         cfg = compose_config(
             "train",
             [
-                "trainer=gpu",
+                f"trainer={trainer}",
                 f"trainer.precision={precision}",
                 "pretrained=false",
                 f"crop_size={size}",
                 f"dataset.batch_size={batch}",
                 f"dataset.train_size={batch * (warmup + steps)}",
-                "dataset.num_workers=8",
+                f"dataset.num_workers={workers}",
                 "~logger",
                 "~callbacks",
                 f"paths.output_dir={folder}",
@@ -295,9 +322,10 @@ def train_images_per_second(
                 "trainer.enable_model_summary=false",
                 "+trainer.enable_checkpointing=false",
                 f"model.fast_step={str(fast_step).lower()}",
+                f"model.compile={str(compile).lower() if isinstance(compile, bool) else compile}",
             ],
         )
-        timer = StepTimer(warmup)
+        timer = StepTimer(warmup, count_flops=not compile)
         trainer = instantiate(cfg.trainer, default_root_dir=folder, logger=False, callbacks=[timer])
         trainer.fit(instantiate(cfg.model), datamodule=instantiate(cfg.dataset))
     step = statistics.median(timer.steps)
@@ -307,12 +335,14 @@ def train_images_per_second(
         batch=batch,
         precision=precision,
         fast_step=fast_step,
+        compile=compile,
+        flops_per_image=None if timer.flops is None else timer.flops / batch,
         steps=measured,
         seconds_per_step=step,
         images_per_second=batch / step,
         images_per_second_with_loader=batch * measured / (timer.loop_end - timer.loop_start),
-        peak_gb=torch.cuda.max_memory_allocated() / 1e9,
-        reserved_gb=torch.cuda.max_memory_reserved() / 1e9,
+        peak_gb=torch.cuda.max_memory_allocated() / 1e9 if torch.cuda.is_available() else None,
+        reserved_gb=torch.cuda.max_memory_reserved() / 1e9 if torch.cuda.is_available() else None,
     )
 
 
@@ -369,6 +399,51 @@ def training_section(quick: bool) -> list[dict]:
     return results
 
 
+STEP_VARIANTS = {
+    "default": dict(fast_step=False, compile=False),
+    "fast_step": dict(fast_step=True, compile=False),
+    "fast_step, compiled": dict(fast_step=True, compile=True),
+}
+
+
+def variants_section(quick: bool, out: Path | None = None, dry_run: bool = False) -> list[dict]:
+    """The default step, model.fast_step and fast_step with model.compile, at bf16-mixed, 256 x 256,
+    batch 5 and 16, through the real Trainer: the variants alternate within each round (a second
+    round unless quick), and each result is appended to out/gpu_step_variants.jsonl as soon as it
+    is measured. dry_run: the same code on the CPU at 64 x 64, batch 2, two steps, compiled with
+    the "eager" backend (dynamo's capture without code generation), for a test without a GPU."""
+    if dry_run:
+        sizes, batches, settings = [64], [2], dict(precision="32-true", warmup=2, steps=2, trainer="cpu", workers=0)
+    else:
+        sizes, batches, settings = [256], [5, 16], dict(precision="bf16-mixed", warmup=3, steps=16)
+    results = []
+    for round_ in range(1 if quick or dry_run else 2):
+        for size in sizes:
+            for batch in batches:
+                flops = None
+                for name, variant in STEP_VARIANTS.items():
+                    compile = "eager" if dry_run and variant["compile"] else variant["compile"]
+                    if torch.cuda.is_available():
+                        torch.cuda.empty_cache()
+                    result = train_images_per_second(
+                        size, batch, **settings, fast_step=variant["fast_step"], compile=compile
+                    )
+                    # a compiled run's FLOPs are its eager twin's (the row before it)
+                    flops = result["flops_per_image"] = result["flops_per_image"] or flops
+                    result.update(
+                        variant=name,
+                        round=round_,
+                        mfu=None if flops is None else mfu(result["images_per_second"], flops),
+                    )
+                    results.append(result)
+                    line = f"{name}: {size} x {size}, batch {batch}: {result['images_per_second']:.1f} images / s"
+                    print(line + ("" if result["mfu"] is None else f", MFU {100 * result['mfu']:.1f} %"), flush=True)
+                    if out is not None:
+                        with open(out / "gpu_step_variants.jsonl", "a") as file:
+                            file.write(json.dumps(result) + "\n")
+    return results
+
+
 def inference_section(quick: bool) -> list[dict]:
     generator = MusicalGenerator().to(DEVICE).eval()
     settings = [(256, 1), (512, 1), (1024, 1), (256, 32)]
@@ -408,6 +483,7 @@ def inference_section(quick: bool) -> list[dict]:
 
 
 SECTIONS = dict(
+    variants=variants_section,
     attention=attention_section,
     training=training_section,
     inference=inference_section,
@@ -427,11 +503,16 @@ def main() -> None:
         choices=list(SECTIONS),
         help="sections to run; budget and step are diagnostics, not run by default",
     )
+    parser.add_argument("--out", type=Path, help="variants: append each result to OUT/gpu_step_variants.jsonl")
+    parser.add_argument("--dry-run", action="store_true", help="variants: a tiny run on the CPU (no GPU needed)")
     args = parser.parse_args()
-    if not torch.cuda.is_available():
+    if args.dry_run and args.only != ["variants"]:
+        parser.error("--dry-run runs the variants section alone: --only variants")
+    if not torch.cuda.is_available() and not args.dry_run:
         raise SystemExit("bench_gpu needs a CUDA device; the CPU figures come from bench_attention and bench_generator")
-    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
-    results = {name: SECTIONS[name](args.quick) for name in args.only}
+    print(f"device: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}, torch {torch.__version__}")
+    sections = dict(SECTIONS, variants=partial(variants_section, out=args.out, dry_run=args.dry_run))
+    results = {name: sections[name](args.quick) for name in args.only}
     name = (
         "gpu"
         + ("_quick" if args.quick else "")

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import lightning as L
 import torch
 
 from musical_inpaint.training.hardware import cpu_has_bfloat16_kernels
@@ -41,6 +42,24 @@ def time_side_by_side(
         name: dict(median_s=statistics.median(s), min_s=min(s), max_s=max(s), runs=len(s))
         for name, s in samples.items()
     }
+
+
+def cpu_trainer(max_steps: int, callbacks: list, **options) -> L.Trainer:
+    """A Trainer on one CPU process that only trains: no validation, sanity check, logger,
+    checkpoints, progress bar or model summary. `options` go to the Trainer (e.g. precision)."""
+    return L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_steps=max_steps,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=callbacks,
+        **options,
+    )
 
 
 def _status_gb(field: str) -> float:

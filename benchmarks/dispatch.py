@@ -29,9 +29,11 @@ def _is_view(func) -> bool:
 class OpCensus(TorchDispatchMode):
     """Counts the aten operators run inside it, views left out (no kernel runs for them).
 
-    ops: operators run; syncs: those among them that make a GPU's host wait (SYNCS); by_op: a
-    Counter of both by name. subnormals: also count, by operator, the subnormal entries of its
-    floating-point inputs (an extra pass over every input: for diagnostics, not timing).
+    ops: operators run; syncs: those among them that make a GPU's host wait (SYNCS); by_op and
+    sync_ops: Counters of both by name. Setting `section` (e.g. "optimiser" around the optimiser
+    steps) counts what follows into `by_section` instead of the totals. subnormals: also count, by
+    operator, the subnormal entries of its floating-point inputs (an extra pass over every input:
+    for diagnostics, not timing).
     """
 
     def __init__(self, subnormals: bool = False) -> None:
@@ -41,12 +43,16 @@ class OpCensus(TorchDispatchMode):
         self.syncs = 0
         self.by_op: Counter[str] = Counter()
         self.sync_ops: Counter[str] = Counter()
+        self.section: str | None = None
+        self.by_section: Counter[str] = Counter()
         self.subnormal_inputs: Counter[str] = Counter()
         self.float_inputs: Counter[str] = Counter()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if not _is_view(func):
+        if self.section is not None:
+            self.by_section[self.section] += not _is_view(func)
+        elif not _is_view(func):
             name = func.overloadpacket.__name__
             self.ops += 1
             self.by_op[name] += 1

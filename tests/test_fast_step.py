@@ -120,3 +120,47 @@ def test_a_fast_step_trains_to_the_same_weights(tmp_path, fits):
     for network in ("generator", "discriminator"):
         moved = moves(today, start, network)
         assert moved[len(moved) // 2] > 1e-4 and moved[-1] > 1e-3, (network, moved)
+
+
+def test_compiled_networks_train_to_the_eager_weights(tmp_path):
+    """model.compile: the generator and VGG16 compiled in place (aot_eager: the graphs torch.compile
+    captures, run without generated code) give eager's updates, and the checkpoint's keys are
+    eager's. (Without the discriminator, whose 121 layers take minutes to trace forward and
+    backward here: its forward is one graph below.)"""
+    common = ("adv_weight=0", "trainer.max_steps=2", "model.val_images=0", "trainer.precision=64-true")
+    common += ("trainer.num_sanity_val_steps=0", "model.fast_step=true")
+    train(tiny_config(tmp_path / "eager", *common))
+    train(tiny_config(tmp_path / "compiled", *common, "model.compile=aot_eager"))
+    load = lambda run: torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    eager, compiled = load(tmp_path / "eager"), load(tmp_path / "compiled")
+    assert eager.keys() == compiled.keys()
+    for name, value in eager.items():
+        torch.testing.assert_close(compiled[name], value, rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_the_static_networks_and_the_loss_are_single_graphs():
+    import torch._dynamo
+
+    from musical_inpaint.losses import InpaintingLoss
+    from musical_inpaint.models import MusicalGenerator
+    from musical_inpaint.models.contextual_attention import use_static_shapes
+
+    torch.manual_seed(0)
+    image, mask = torch.rand(2, 3, 64, 64) * 2 - 1, torch.zeros(2, 1, 64, 64)
+    mask[..., 16:48, 16:48] = 1
+    cases = {
+        "generator": (use_static_shapes(MusicalGenerator(base_channels=8)), (image, mask)),
+        "discriminator pair": (DenseNetDiscriminator(weights=None).pair, (image, image.flip(0))),
+        "loss": (InpaintingLoss(vgg_weights=None), (image.clone().requires_grad_(True), image, mask)),
+    }
+    for name, (function, inputs) in cases.items():
+        torch._dynamo.reset()
+        explained = torch._dynamo.explain(function)(*inputs)
+        assert (explained.graph_count, explained.graph_break_count) == (1, 0), (name, explained.break_reasons)
+
+
+def test_an_unknown_compile_backend_is_named(tmp_path):
+    from musical_inpaint.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^model.compile=fast: must be true, false or a torch.compile backend"):
+        train(tiny_config(tmp_path, "model.compile=fast"))

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torchvision.models import densenet121, vgg16
 
-from musical_inpaint.backbones import PretrainedWeightsError, imagenet_normalise
+from musical_inpaint.backbones import IMAGENET_MEAN, IMAGENET_STD, PretrainedWeightsError
 from musical_inpaint.losses import VGG16Features
 from musical_inpaint.losses.vgg import POOL_ENDS
 from musical_inpaint.models import DenseNetDiscriminator
@@ -48,7 +48,10 @@ def test_vgg_is_torchvisions_up_to_pool3_and_reads_its_whole_file(tmp_path):
     ours = VGG16Features(weights=str(tmp_path / "vgg16-397923af.pth"))
     assert [repr(m) for stage in ours.stages for m in stage] == [repr(m) for m in whole.features[:17]]
     image = torch.rand(2, 3, 40, 48) * 2 - 1
-    normalised = imagenet_normalise(image)
+    # torchvision's normalisation, literally, of the [0, 1] image
+    normalised = ((image + 1) / 2 - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[
+        :, None, None
+    ]
     expected = [whole.features[:end](normalised) for end in POOL_ENDS]
     for got, want in zip(ours(image), expected):
         torch.testing.assert_close(got, want)

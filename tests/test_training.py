@@ -832,8 +832,16 @@ class _PoisonedData(L.LightningDataModule):
         )
 
 
-def test_non_finite_loss_stops_with_a_clear_message_and_an_intact_checkpoint(tmp_path):
-    config = tiny_config(tmp_path, "adv_weight=0", "trainer.max_steps=10")
+@pytest.mark.parametrize(
+    "fast_step, message",
+    [
+        (False, r"non-finite loss at global step 2 .*l1=nan"),
+        # checked on the device, read before the next checkpoint is written
+        (True, r"non-finite loss at global step 2 \(found at step 10\): its update.*was skipped"),
+    ],
+)
+def test_non_finite_loss_stops_with_a_clear_message_and_an_intact_checkpoint(tmp_path, fast_step, message):
+    config = tiny_config(tmp_path, "adv_weight=0", "trainer.max_steps=10", f"model.fast_step={fast_step}")
     module = instantiate(config.model)
     callbacks = [instantiate(c) for c in config.callbacks.values()]
     trainer = L.Trainer(
@@ -845,10 +853,10 @@ def test_non_finite_loss_stops_with_a_clear_message_and_an_intact_checkpoint(tmp
         default_root_dir=tmp_path,
         limit_val_batches=0,
     )
-    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at global step 2 .*l1=nan"):
+    with pytest.raises(NonFiniteLossError, match=message):
         trainer.fit(module, datamodule=_PoisonedData())
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
-    assert checkpoint["global_step"] == 2
+    assert checkpoint["global_step"] == (10 if fast_step else 2)  # the bad step skipped, the others applied
     assert all(torch.isfinite(v).all() for v in checkpoint["state_dict"].values() if v.is_floating_point())
 
 

@@ -29,11 +29,20 @@ class PretrainedWeightsError(UserError, RuntimeError):
     """ImageNet weights were asked for but cannot be obtained or do not fit the network."""
 
 
-def imagenet_normalise(image: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] RGB -> ImageNet-normalised input for torchvision's backbones."""
-    mean = image.new_tensor(IMAGENET_MEAN)[:, None, None]
-    std = image.new_tensor(IMAGENET_STD)[:, None, None]
-    return ((image + 1) / 2 - mean) / std
+class ImageNetNormalise(nn.Module):
+    """[-1, 1] RGB -> ImageNet-normalised input for torchvision's backbones, ((x + 1) / 2 - mean) / std,
+    as one multiply-add. The constants are buffers, which move with the network (a tensor made
+    from Python numbers on every call would be a blocking host-to-device copy on a GPU); not
+    persistent, so state dicts are torchvision's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
+        self.register_buffer("scale", 0.5 / std, persistent=False)
+        self.register_buffer("shift", (0.5 - mean) / std, persistent=False)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.shift.to(image.dtype), image, self.scale.to(image.dtype))
 
 
 def build_backbone(

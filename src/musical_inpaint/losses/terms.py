@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from functools import cached_property
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +20,20 @@ from torch import Tensor, nn
 
 from musical_inpaint.imaging import composite
 from musical_inpaint.losses.vgg import gram_matrix
+
+
+def _computed_once(method: Callable) -> property:
+    """A property computed on first use and kept: functools.cached_property without its lock, which
+    torch.compile cannot trace on Python 3.11 (every term would break the loss's graph)."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def get(self):
+        if name not in self._computed:
+            self._computed[name] = method(self)
+        return self._computed[name]
+
+    return property(get)
 
 
 class LossContext:
@@ -31,8 +44,9 @@ class LossContext:
     def __init__(self, prediction: Tensor, target: Tensor, mask: Tensor, vgg: nn.Module | None = None) -> None:
         self.prediction, self.target, self.mask = prediction, target, mask
         self._vgg = vgg
+        self._computed: dict[str, object] = {}
 
-    @cached_property
+    @_computed_once
     def composite(self) -> Tensor:
         return composite(self.prediction, self.target, self.mask)
 
@@ -45,16 +59,16 @@ class LossContext:
             )
         return self._vgg
 
-    @cached_property
+    @_computed_once
     def target_maps(self) -> list[Tensor]:
         with torch.no_grad():
             return self.vgg(self.target)
 
-    @cached_property
+    @_computed_once
     def target_grams(self) -> list[Tensor]:
         return [gram_matrix(m) for m in self.target_maps]
 
-    @cached_property
+    @_computed_once
     def _prediction_and_composite_maps(self) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
         maps = self.vgg(torch.cat([self.prediction, self.composite]))
         prediction_maps, composite_maps = zip(*(m.chunk(2) for m in maps))

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models import VGG16_Weights
 
-from musical_inpaint.backbones import WeightsSource, build_backbone, imagenet_normalise
+from musical_inpaint.backbones import ImageNetNormalise, WeightsSource, build_backbone
 
 # torchvision's vgg16().features indices ending at pool1, pool2 and pool3.
 POOL_ENDS = (5, 10, 17)
@@ -25,6 +25,7 @@ class VGG16Features(nn.Module):
         features = build_backbone(
             _VGG16UpToPool3, VGG16_Weights.IMAGENET1K_V1, weights, "model.loss.vgg_weights", fix_keys=_up_to_pool3
         ).features
+        self.normalise = ImageNetNormalise()
         starts = (0, *POOL_ENDS[:-1])
         self.stages = nn.ModuleList(features[start:end] for start, end in zip(starts, POOL_ENDS))
         self.requires_grad_(False)
@@ -34,7 +35,7 @@ class VGG16Features(nn.Module):
         return super().train(False)  # a fixed feature extractor: never switch to training mode
 
     def forward(self, image: Tensor) -> list[Tensor]:
-        x = imagenet_normalise(image)
+        x = self.normalise(image)
         maps = []
         for stage in self.stages:
             x = stage(x)

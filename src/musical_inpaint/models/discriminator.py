@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models import DenseNet121_Weights, densenet121
 
-from musical_inpaint.backbones import WeightsSource, build_backbone, densenet_keys, imagenet_normalise
+from musical_inpaint.backbones import ImageNetNormalise, WeightsSource, build_backbone, densenet_keys
 
 
 class DenseNetDiscriminator(nn.Module):
@@ -29,6 +29,7 @@ class DenseNetDiscriminator(nn.Module):
         backbone = build_backbone(
             densenet121, DenseNet121_Weights.IMAGENET1K_V1, weights, "model.discriminator.weights", densenet_keys
         )
+        self.normalise = ImageNetNormalise()
         self.features = _split_batch_norms(backbone.features)
         self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(backbone.classifier.in_features, logit_channels, 3, padding=1))
         nn.init.normal_(self.head[1].weight, 0.0, 0.02)
@@ -36,7 +37,7 @@ class DenseNetDiscriminator(nn.Module):
 
     def forward(self, image: Tensor) -> Tensor:
         """image: B x 3 x H x W in [-1, 1] -> logits (real > 0)."""
-        return self.head(self.features(imagenet_normalise(image)))
+        return self.head(self.features(self.normalise(image)))
 
     def pair(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
         """(self(real), self(fake)) in one forward pass over both batches (half the layer
@@ -69,35 +70,16 @@ class DenseNetDiscriminator(nn.Module):
 class SplitBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm2d that, when `groups` > 1 in training, normalises each of `groups` equal parts of
     the batch with that part's statistics and updates the running statistics part after part:
-    `groups` batches in one call, exactly as in as many calls. Its state is BatchNorm2d's, so
-    ImageNet weights and checkpoints load unchanged."""
+    `groups` batches in one call, exactly as in as many calls (each part is one batch norm call, the
+    fewest kernels there are). Its state is BatchNorm2d's, so ImageNet weights and checkpoints load
+    unchanged."""
 
     groups = 1
 
     def forward(self, x: Tensor) -> Tensor:
         if self.groups == 1 or not self.training:  # evaluation uses the running statistics: per sample
             return super().forward(x)
-        # At least float32 whatever the autocast, as cuDNN's batch norm computes its statistics.
-        dtype = torch.promote_types(x.dtype, torch.float32)
-        parts = x.to(dtype).view(self.groups, -1, *x.shape[1:])  # G x B x C x H x W
-        count = parts[0].numel() // parts.shape[2]
-        if count < 2:
-            raise ValueError(
-                f"Expected more than 1 value per channel when training, got input size {list(parts[0].shape)}"
-            )
-        var, mean = torch.var_mean(parts, dim=(1, 3, 4), correction=0, keepdim=True)
-        shape = (1, 1, -1, 1, 1)
-        out = (parts - mean) * torch.rsqrt(var + self.eps)
-        if self.affine:
-            out = out * self.weight.to(dtype).view(shape) + self.bias.to(dtype).view(shape)
-        if self.track_running_stats:
-            with torch.no_grad():
-                for part_mean, part_var in zip(mean.flatten(1), var.flatten(1)):
-                    self.num_batches_tracked += 1
-                    momentum = self.momentum if self.momentum is not None else 1 / float(self.num_batches_tracked)
-                    self.running_mean.lerp_(part_mean.to(self.running_mean.dtype), momentum)
-                    self.running_var.lerp_((part_var * count / (count - 1)).to(self.running_var.dtype), momentum)
-        return out.view_as(x).to(x.dtype)
+        return torch.cat([super(SplitBatchNorm2d, self).forward(part) for part in x.chunk(self.groups)])
 
 
 def _split_batch_norms(module: nn.Module) -> nn.Module:

@@ -34,6 +34,7 @@ from torch import Tensor
 from musical_inpaint.ops.floats import drop_negligible
 
 _NORM_EPS = 1e-4
+STATIC_MAX_SCORES = 2**28  # the default budget's ceiling in the static-shape mode
 
 
 def _dilate(flags: Tensor, radius: int) -> Tensor:
@@ -100,6 +101,7 @@ def contextual_attention(
     # pixels only): each tile is shrunk to the bounding box of its own, and inside it only the
     # rows of those (the query pixels they read, the hole pixels they write) are multiplied.
     sparse = not static_shapes
+    output_map = query_map = hole_map = None  # (defined either way: a compiled graph reads the closure's cells)
     if sparse:
         outputs = near_hole & active[:, None, None, None]
         output_map = box.crop(outputs.to(x.dtype), 0)[:, 0] > 0  # B x bh x bw
@@ -113,6 +115,11 @@ def contextual_attention(
     key_pixels = (height + 2 * margin) * (width + 2 * margin)
     box_pixels = (box.height + 2 * margin) * (box.width + 2 * margin)
     budget = max_scores or default_max_scores(x.device, key_pixels)
+    if static_shapes and max_scores is None:
+        # One chunk where the whole batch fits 2^28 score entries (1 GiB in float32): a static
+        # graph holds its tile loop unrolled (torch.compile, CUDA graphs), and on a GPU fewer,
+        # larger kernels keep it busy.
+        budget = max(budget, min(batch * box_pixels * key_pixels, STATIC_MAX_SCORES))
     if torch.onnx.is_in_onnx_export():
         # One chunk: the exporter unrolls the tile loop, and each tile's write into `pasted` would
         # be a scatter in the graph. The graph's memory is then the runtime's to plan: the score
@@ -320,7 +327,9 @@ class _Workspace:
 
     def __init__(self, dtype: torch.dtype, device: torch.device) -> None:
         self.dtype, self.device = dtype, device
-        self.enabled = device.type == "cpu" and not torch.jit.is_tracing()
+        # (Not in a traced or compiled graph, which must hold no writes into shared storage and
+        # no bookkeeping on Python objects.)
+        self.enabled = device.type == "cpu" and not torch.jit.is_tracing() and not torch.compiler.is_compiling()
         self.tiles = 0  # tiles made with a backward pass to come
         self.backward_done = 0  # of those, the ones whose backward ran in the current pass
         self._buffers: dict[str, Tensor] = {}
@@ -412,7 +421,8 @@ class _AttendTile(torch.autograd.Function):
     @staticmethod
     def forward(ctx, tile, work, query_pixels, keys, key_weight, values):
         ctx.tile, ctx.work = tile, work
-        work.tiles += 1
+        if work.enabled:
+            work.tiles += 1
         ctx.save_for_backward(query_pixels, keys, key_weight, values)
         return _attend_tile(tile, work, query_pixels, keys, key_weight, values)
 
@@ -464,10 +474,11 @@ class _AttendTile(torch.autograd.Function):
                 grad_queries = query_pixels.new_zeros(query_pixels.flatten(2).shape)
                 grad_queries = grad_queries.index_copy_(2, tile.query_rows, grad_needed).view_as(query_pixels)
         # The last tile of a backward pass frees the buffers; a further pass (retain_graph) starts over.
-        work.backward_done += 1
-        if work.backward_done == work.tiles:
-            work.backward_done = 0
-            work.release()
+        if work.enabled:
+            work.backward_done += 1
+            if work.backward_done == work.tiles:
+                work.backward_done = 0
+                work.release()
         return None, None, grad_queries, grad_keys, grad_key_weight, grad_values
 
 

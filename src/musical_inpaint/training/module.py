@@ -70,11 +70,19 @@ class MusicalInpainting(L.LightningModule):
             also logs `val/lpips` of the composites (musical_inpaint.perceptual_metrics); None: not.
         val_per_image: per-image metrics of one's own, logged as `val/<name>` (name -> a node that
             builds a `musical_inpaint.metrics.MetricSpec`, as evaluate's `metrics.per_image`).
-        fast_step: the same losses and updates with fewer launches and no mask-dependent
-            shapes, for accelerators: the discriminator sees real and fake in one forward
+        fast_step: the same losses and updates with fewer launches and no host synchronisation,
+            for accelerators: the discriminator sees real and fake in one forward
             (`DenseNetDiscriminator.pair`), the attention queries every position
-            (`static_shapes`: no host synchronisation inside the generator, so its shapes are
-            static for CUDA graphs / torch.compile), Adam runs fused on CUDA (foreach elsewhere).
+            (`static_shapes`: no shape depends on the mask, so the generator is one graph for
+            CUDA graphs / torch.compile), Adam runs fused, and the non-finite check stays on the
+            device: a non-finite loss makes the fused Adam skip that update, and the run stops
+            with NonFiniteLossError when the flag is next read (every `log_every_n_steps` steps
+            and when training ends).
+        compile: torch.compile the networks (the generator, with its attention in the static-shape
+            mode, the discriminator and VGG16), not this module, whose manual optimisation
+            Lightning drives in Python; true: the default backend (inductor), or a backend's name
+            ("aot_eager" traces and runs the same graphs without generating code). Modules are
+            compiled in place: checkpoints keep their keys.
 
     Steps count generator updates (one per batch at g_every=1), with or without a discriminator:
     `global_step`, `trainer.max_steps`, the schedule, the logs' step and the files' names agree.
@@ -98,6 +106,7 @@ class MusicalInpainting(L.LightningModule):
         fast_step: bool = False,
         val_lpips_weights: str | None = None,
         val_per_image: Mapping[str, Any] | None = None,
+        compile: bool | str = False,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -117,8 +126,19 @@ class MusicalInpainting(L.LightningModule):
         self.val_images = val_images
         self.run_config = run_config
         self.fast_step = fast_step
-        if fast_step:
+        if fast_step or compile:
             use_static_shapes(self.generator)
+        if compile:
+            backend = "inductor" if compile is True else compile
+            if not isinstance(compile, bool) and backend not in torch._dynamo.list_backends(exclude_tags=()):
+                raise OptionError(
+                    "model.compile",
+                    compile,
+                    "must be true, false or a torch.compile backend, e.g. inductor or aot_eager",
+                )
+            networks = [self.generator, self.discriminator, self.loss.vgg]
+            for network in (n for n in networks if n is not None):
+                network.compile(backend=backend)
         extra = per_image_metrics(val_per_image, "model.val_per_image")
         if val_lpips_weights:
             extra.append(lpips_metric(val_lpips_weights, "model.val_lpips_weights"))
@@ -142,8 +162,7 @@ class MusicalInpainting(L.LightningModule):
         return self.generator(image, mask)
 
     def configure_optimizers(self):
-        fused = self.fast_step and next(self.generator.parameters()).is_cuda
-        options = dict(fused=True) if fused else dict(foreach=True) if self.fast_step else {}
+        options = dict(fused=True) if self.fast_step else {}  # (fused reads `found_inf`: _step)
         make = lambda params, lr: torch.optim.Adam(params, lr=lr, betas=self.betas, **options)
         optimisers = [make(self.generator.parameters(), self.lr)]
         if self.discriminator is not None:
@@ -155,6 +174,8 @@ class MusicalInpainting(L.LightningModule):
     def on_fit_start(self) -> None:
         resumed = getattr(self, "_minutes_before", 0.0) if self.trainer.ckpt_path else 0.0  # not for a fresh fit
         self._started = time.monotonic() - 60 * resumed
+        # fast_step: the first step whose loss was not finite, on the device (-1: none yet)
+        self._non_finite_step = torch.full((), -1, dtype=torch.long, device=self.device)
 
     def train_minutes(self) -> float:
         """Wall minutes spent training, over every start of a resumed run."""
@@ -219,16 +240,30 @@ class MusicalInpainting(L.LightningModule):
             # val/ metrics, which are the paper's, in their own units (metrics.py)
             logs.update({f"g_{name}": value.detach() for name, value in terms.items()})
 
-        self.log_dict({f"train/{name}": value for name, value in logs.items()}, prog_bar=False, sync_dist=True)
+        # Each process logs its own batch's losses: averaging them over processes would cost a
+        # collective per value per step, for curves that say the same.
+        self.log_dict({f"train/{name}": value for name, value in logs.items()}, prog_bar=False)
         self._log_step()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        if self.fast_step and self.global_step % self.trainer.log_every_n_steps == 0:
+            self._check_finite()
 
     def _log_step(self) -> None:
         # A logged "step" is the loggers' x value (else Lightning's 0-based batch index): the
         # CSV, W&B, the panels and the checkpoints then all say how many batches were trained.
-        self.log("step", float(self.global_step), sync_dist=True)
+        # Made on the device: a Python number would be copied there, blocking, on every call.
+        self.log("step", torch.full((), float(self.global_step), device=self.device))
 
     def _step(self, optimiser, loss: Tensor, terms: dict[str, Tensor], network: nn.Module) -> None:
-        if not torch.isfinite(loss):
+        if self.fast_step:
+            # No host synchronisation: the fused Adam skips the update on the device where the
+            # loss is not finite (its `found_inf`), and _check_finite reads the flag later.
+            not_finite = torch.isfinite(loss).logical_not()
+            optimiser.optimizer.found_inf = not_finite.float()
+            first = self._non_finite_step
+            self._non_finite_step = torch.where(not_finite & (first < 0), self.global_step, first)
+        elif not torch.isfinite(loss):
             values = ", ".join(f"{name}={value.item():.4g}" for name, value in terms.items())
             raise NonFiniteLossError(
                 f"non-finite loss at global step {self.global_step} (epoch {self.current_epoch}): {values}. "
@@ -283,6 +318,21 @@ class MusicalInpainting(L.LightningModule):
                 logger.experiment.add_image("val/panel", make_grid(grid.cpu(), nrow=columns), self.global_step)
 
     # --------------------------------------------------------------------------- checkpoints
+    def _check_finite(self) -> None:
+        """fast_step: stop if a loss was not finite since the run started (one host synchronisation)."""
+        step = int(self._non_finite_step) if hasattr(self, "_non_finite_step") else -1
+        if step >= 0:
+            raise NonFiniteLossError(
+                f"non-finite loss at global step {step} (found at step {self.global_step}): its update, and "
+                "that of any later step whose loss was not finite, was skipped, so the weights and the "
+                "checkpoints hold finite updates only. Lower the learning rate or the loss weights, or "
+                "check the input data."
+            )
+
+    def on_train_end(self) -> None:
+        if self.fast_step:
+            self._check_finite()
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.run_config is not None:
             checkpoint["run_config"] = self.run_config
