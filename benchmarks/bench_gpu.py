@@ -41,7 +41,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from benchmarks.bench_attention import CHANNELS, attention_step, difference_from_dense, feature_mask
 from benchmarks.bench_generator import TrainingStep, inputs
-from benchmarks.common import markdown, time_side_by_side, write_json
+from benchmarks.common import RESULTS, markdown, time_side_by_side, write_json
 from musical_inpaint.config import compose_config
 from musical_inpaint.models import MusicalGenerator
 
@@ -503,7 +503,9 @@ def main() -> None:
         choices=list(SECTIONS),
         help="sections to run; budget and step are diagnostics, not run by default",
     )
-    parser.add_argument("--out", type=Path, help="variants: append each result to OUT/gpu_step_variants.jsonl")
+    parser.add_argument(
+        "--out", type=Path, help="where the JSON goes (default benchmarks/results/); variants: each result as measured"
+    )
     parser.add_argument("--dry-run", action="store_true", help="variants: a tiny run on the CPU (no GPU needed)")
     args = parser.parse_args()
     if args.dry_run and args.only != ["variants"]:
@@ -518,7 +520,7 @@ def main() -> None:
         + ("_quick" if args.quick else "")
         + ("" if sorted(args.only) == sorted(DEFAULT_SECTIONS) else "_" + "_".join(args.only))
     )
-    print(f"\nwritten {write_json(name, results)}")
+    print(f"\nwritten {write_json(name, results, args.out or RESULTS)}")
 
 
 if __name__ == "__main__":

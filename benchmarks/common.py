@@ -122,9 +122,9 @@ def machine() -> dict:
     )
 
 
-def write_json(name: str, payload: dict) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def write_json(name: str, payload: dict, folder: Path = RESULTS) -> Path:
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.json"
     path.write_text(json.dumps(dict(machine=machine(), **payload), indent=2))
     return path
 

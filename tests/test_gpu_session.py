@@ -39,6 +39,8 @@ def test_the_gpu_session_runs_end_to_end_from_its_carried_wheels(tmp_path):
     assert subprocess.run([python, "-c", "import hydra"], capture_output=True, check=False).returncode != 0
 
     wheels, out = tmp_path / "wheels", tmp_path / "out"
+    tree = lambda: subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+    before = tree()
     subprocess.run(
         ["bash", "benchmarks/gpu_wheels.sh", str(wheels)],
         cwd=ROOT,
@@ -69,3 +71,5 @@ def test_the_gpu_session_runs_end_to_end_from_its_carried_wheels(tmp_path):
     assert [r["variant"] for r in results] == ["default", "fast_step", "fast_step, compiled"]
     assert all(r["images_per_second"] > 0 and r["flops_per_image"] > 0 for r in results)
     assert [r["compile"] for r in results] == [False, False, "eager"]
+    assert (out / "gpu_variants.json").is_file()  # the whole run, beside the lines
+    assert tree() == before  # nothing written into the repository
