@@ -17,9 +17,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 aten = torch.ops.aten
 
 # Operators that make the host wait for the device: a value read back (`.item()`, `bool(t)`,
-# `int(t)`: _local_scalar_dense), a shape that depends on the data (nonzero), and a tensor made
-# from Python data (torch.tensor / new_tensor: lift_fresh, a blocking host-to-device copy).
-SYNCS = {aten._local_scalar_dense.default, aten.nonzero.default, aten.lift_fresh.default}
+# `int(t)`: _local_scalar_dense) and a shape that depends on the data (nonzero). A tensor made on
+# a GPU from Python numbers (torch.tensor, new_tensor) is a blocking copy too, but dispatches no
+# operator on the CPU: such copies are found by reading the code, not by this count.
+SYNCS = {aten._local_scalar_dense.default, aten.nonzero.default}
 
 
 def _is_view(func) -> bool:

@@ -837,7 +837,7 @@ class _PoisonedData(L.LightningDataModule):
     [
         (False, r"non-finite loss at global step 2 .*l1=nan"),
         # checked on the device, read before the next checkpoint is written
-        (True, r"non-finite loss at global step 2 \(found at step 10\): its update.*was skipped"),
+        (True, r"non-finite loss or gradient at global step 2 \(found at step 10\): its update.*was skipped"),
     ],
 )
 def test_non_finite_loss_stops_with_a_clear_message_and_an_intact_checkpoint(tmp_path, fast_step, message):

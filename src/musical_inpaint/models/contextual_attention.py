@@ -42,7 +42,8 @@ class ContextualAttention(nn.Module):
             pass (always, so that training memory does not grow with the batch). None: a default
             for the device and map size (`default_max_scores`).
         static_shapes: query every position, so that no tensor shape depends on the mask (for
-            TorchScript tracing and ONNX export). Same result, more work.
+            TorchScript tracing, ONNX export, torch.compile). Same result, more work; without
+            max_scores, one chunk up to 2^28 score entries (STATIC_MAX_SCORES).
         impl: "fast" (the sparse, tiled kernel) or "reference" (the authors' dense formulation in
             float64, N^2 scores per sample: the yardstick, for checks on small maps).
     """

@@ -75,9 +75,9 @@ class MusicalInpainting(L.LightningModule):
             (`DenseNetDiscriminator.pair`), the attention queries every position
             (`static_shapes`: no shape depends on the mask, so the generator is one graph for
             CUDA graphs / torch.compile), Adam runs fused, and the non-finite check stays on the
-            device: a non-finite loss makes the fused Adam skip that update, and the run stops
-            with NonFiniteLossError when the flag is next read (every `log_every_n_steps` steps
-            and when training ends).
+            device: a non-finite gradient makes the fused Adam skip that update, and the run
+            stops with NonFiniteLossError when the flag is next read (every `log_every_n_steps`
+            steps and when training ends).
         compile: torch.compile the networks (the generator, with its attention in the static-shape
             mode, the discriminator and VGG16), not this module, whose manual optimisation
             Lightning drives in Python; true: the default backend (inductor), or a backend's name
@@ -256,14 +256,7 @@ class MusicalInpainting(L.LightningModule):
         self.log("step", torch.full((), float(self.global_step), device=self.device))
 
     def _step(self, optimiser, loss: Tensor, terms: dict[str, Tensor], network: nn.Module) -> None:
-        if self.fast_step:
-            # No host synchronisation: the fused Adam skips the update on the device where the
-            # loss is not finite (its `found_inf`), and _check_finite reads the flag later.
-            not_finite = torch.isfinite(loss).logical_not()
-            optimiser.optimizer.found_inf = not_finite.float()
-            first = self._non_finite_step
-            self._non_finite_step = torch.where(not_finite & (first < 0), self.global_step, first)
-        elif not torch.isfinite(loss):
+        if not self.fast_step and not torch.isfinite(loss):
             values = ", ".join(f"{name}={value.item():.4g}" for name, value in terms.items())
             raise NonFiniteLossError(
                 f"non-finite loss at global step {self.global_step} (epoch {self.current_epoch}): {values}. "
@@ -274,7 +267,39 @@ class MusicalInpainting(L.LightningModule):
         self.manual_backward(loss)
         if self.grad_clip is not None:
             self.clip_gradients(optimiser, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
+        if self.fast_step:
+            self._skip_if_not_finite(optimiser.optimizer)
         optimiser.step()
+
+    def _skip_if_not_finite(self, optimiser: torch.optim.Optimizer) -> None:
+        """fast_step's non-finite check, without a host synchronisation: the fused Adam skips its
+        update on the device when a gradient is not finite (its `found_inf`, as under a
+        GradScaler), and the first such step is kept on the device for _check_finite. The
+        gradients, not the loss: under DDP they are the same on every process, so every replica
+        skips the same steps."""
+        grads = [p.grad for group in optimiser.param_groups for p in group["params"] if p.grad is not None]
+        # float32 flags whatever the default dtype (trainer.precision=64-true makes it float64)
+        found = torch.zeros((), dtype=torch.float32, device=self.device)
+        unscale = torch.ones((), dtype=torch.float32, device=self.device)
+        torch._amp_foreach_non_finite_check_and_unscale_(grads, found, unscale)
+        optimiser.found_inf = found
+        first = self._non_finite_step
+        self._non_finite_step = torch.where((found > 0) & (first < 0), self.global_step, first)
+
+    def _check_finite(self) -> None:
+        """fast_step: stop if a step was skipped since the run started (one host synchronisation)."""
+        step = int(self._non_finite_step) if hasattr(self, "_non_finite_step") else -1
+        if step >= 0:
+            raise NonFiniteLossError(
+                f"non-finite loss or gradient at global step {step} (found at step {self.global_step}): its "
+                "update, and that of any later step whose gradients were not finite, was skipped, so the "
+                "weights and the checkpoints hold finite updates only. Lower the learning rate or the loss "
+                "weights, or check the input data."
+            )
+
+    def on_train_end(self) -> None:
+        if self.fast_step:
+            self._check_finite()
 
     # ---------------------------------------------------------------------------- validation
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -318,21 +343,6 @@ class MusicalInpainting(L.LightningModule):
                 logger.experiment.add_image("val/panel", make_grid(grid.cpu(), nrow=columns), self.global_step)
 
     # --------------------------------------------------------------------------- checkpoints
-    def _check_finite(self) -> None:
-        """fast_step: stop if a loss was not finite since the run started (one host synchronisation)."""
-        step = int(self._non_finite_step) if hasattr(self, "_non_finite_step") else -1
-        if step >= 0:
-            raise NonFiniteLossError(
-                f"non-finite loss at global step {step} (found at step {self.global_step}): its update, and "
-                "that of any later step whose loss was not finite, was skipped, so the weights and the "
-                "checkpoints hold finite updates only. Lower the learning rate or the loss weights, or "
-                "check the input data."
-            )
-
-    def on_train_end(self) -> None:
-        if self.fast_step:
-            self._check_finite()
-
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.run_config is not None:
             checkpoint["run_config"] = self.run_config
