@@ -242,3 +242,16 @@ def test_a_new_attention_variant_is_a_class_and_a_yaml_file(tmp_path):
     assert isinstance(generator.attention, MeanFill) and generator.attention.weight.shape == (1, 8, 1, 1)
     image, mask = torch.rand(1, 3, 32, 32) * 2 - 1, centre_mask(1, 32, 32)
     assert generator(image, mask).shape == image.shape
+
+
+def test_every_attention_variant_starts_the_rest_of_the_network_alike():
+    """An ablation's runs of one seed differ in the attention alone: the layers they share start
+    from the same weights whatever the attention (none included)."""
+    states = []
+    for attention in VARIANTS.values():
+        torch.manual_seed(0)
+        generator = MusicalGenerator(attention, base_channels=8, dilated_blocks=1)
+        states.append({k: v for k, v in generator.state_dict().items() if not k.startswith("attention.")})
+    for other in states[1:]:
+        assert other.keys() == states[0].keys()
+        assert all(torch.equal(other[k], states[0][k]) for k in states[0])

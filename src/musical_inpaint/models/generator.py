@@ -147,7 +147,11 @@ class MusicalGenerator(nn.Module):
             head = nn.Tanh() if level == 0 else norm(out)
             self.up.append(nn.Sequential(nn.ReLU(), upsample(reads, out), head))
 
-        self.attention = attention(widths[ATTENTION_LEVEL - 1]) if attention is not None else None
+        # The attention draws its initial weights from a copy of the random state, and is
+        # initialised last: with one seed, every attention variant (none included) starts the rest
+        # of the network from the same weights, as an ablation's runs should.
+        with torch.random.fork_rng(devices=[]):
+            self.attention = attention(widths[ATTENTION_LEVEL - 1]) if attention is not None else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
