@@ -4,6 +4,7 @@ the verdict table of a photos_cpu run, on inputs whose answers are known."""
 import csv
 import importlib.util
 import json
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -161,16 +162,25 @@ def test_the_verdict_is_ten_percent_below_the_better_classical_method(run_folder
     assert verdicts["Urban100 img_081-100"].endswith("| 8.00 | 10.00 | 8.50 | -5.9% | no |")
 
 
-def test_paired_script_compares_two_runs_image_by_image(run_folder, tmp_path):
+def test_paired_script_compares_two_runs_image_by_image(run_folder, tmp_path, monkeypatch, capsys):
+    def run_paired(*arguments: str, check: bool) -> subprocess.CompletedProcess:
+        """The script as its command line runs it, in this process (a process each took seconds)."""
+        monkeypatch.setattr(sys, "argv", ["paired.py", *arguments])
+        monkeypatch.setattr(sys, "path", list(sys.path))  # the script inserts its folder
+        monkeypatch.delitem(sys.modules, "summarize", raising=False)  # the script's own, photos_cpu's
+        try:
+            runpy.run_path(str(EXPERIMENTS / "learning" / "paired.py"), run_name="__main__")
+            code, message = 0, ""
+        except SystemExit as exit_:
+            code, message = 1, str(exit_.code)
+        out = capsys.readouterr()
+        assert not (check and code), message
+        return subprocess.CompletedProcess(arguments, code, out.out, out.err + message)
+
     other = tmp_path / "other"
     for test_set in summarize.TEST_SETS:
         write_evaluation(other / test_set, {"0.png": 7.0, "1.png": 8.0, "2.png": 8.0, "3.png": 9.0})
-    result = subprocess.run(
-        [sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(run_folder / "eval"), str(other)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = run_paired(str(run_folder / "eval"), str(other), check=True)
     rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:] for line in result.stdout.splitlines()[2:]}
     assert set(rows) == set(summarize.TEST_SETS)
     mean, interval, lower, a, b, best = rows["bsds500"]
@@ -179,74 +189,33 @@ def test_paired_script_compares_two_runs_image_by_image(run_folder, tmp_path):
     assert -1 <= low < 0 < high <= 1
     assert (a, b, best) == ("8.00", "8.00", "7.75 |")  # the lower per image: 7, 8, 8, 8
     # A classical method's floors, named with {} for the test set: Telea's 10.0 against B's 7-9.
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(EXPERIMENTS / "learning" / "paired.py"),
-            str(run_folder / "floors" / "64" / "{}" / "telea"),
-            str(other),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = run_paired(str(run_folder / "floors" / "64" / "{}" / "telea"), str(other), check=True)
     assert "| bsds500 | -2.00 |" in result.stdout and result.stdout.splitlines()[2].endswith(
         "| 4 / 4 | 10.00 | 8.00 | 8.00 |"
     )
     # Two runs joined by a comma: their errors averaged per image, B = (7.5, 8, 8, 8.5) against A's
     # (7, 8, 8, 9); the lower per image is then (7, 8, 8, 8.5), which neither run alone gives.
-    result = subprocess.run(
-        [sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(other), f"{run_folder / 'eval'},{other}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = run_paired(str(other), f"{run_folder / 'eval'},{other}", check=True)
     assert result.stdout.splitlines()[2].startswith("| bsds500 | +0.00 |")
     assert result.stdout.splitlines()[2].endswith("| 1 / 4 | 8.00 | 8.00 | 7.88 |")
     # Runs that scored other images are refused, naming the run.
     write_evaluation(tmp_path / "few" / "bsds500", {"0.png": 7.0})
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(EXPERIMENTS / "learning" / "paired.py"),
-            str(run_folder / "eval"),
-            f"{other},{tmp_path / 'few'}",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    result = run_paired(str(run_folder / "eval"), f"{other},{tmp_path / 'few'}", check=False)
     assert result.returncode != 0 and "few scored other bsds500 images" in result.stderr
     # So are two sides that scored other images, and an empty run in a comma-joined list.
-    result = subprocess.run(
-        [sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(other), str(tmp_path / "few")],
-        capture_output=True,
-        text=True,
-    )
+    result = run_paired(str(other), str(tmp_path / "few"), check=False)
     assert (
         result.returncode != 0
         and "few scored other bsds500 images than" in result.stderr
         and "Traceback" not in result.stderr
     )
-    result = subprocess.run(
-        [sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(other), f"{other},"],
-        capture_output=True,
-        text=True,
-    )
+    result = run_paired(str(other), f"{other},", check=False)
     assert result.returncode != 0 and "an empty run in" in result.stderr and "Traceback" not in result.stderr
     # A run that scored two of the four test sets is paired on those two, and the others named.
     for test_set in ("bsds500", "urban100"):
         write_evaluation(tmp_path / "two" / test_set, {"0.png": 7.0, "1.png": 8.0, "2.png": 8.0, "3.png": 9.0})
-    result = subprocess.run(
-        [sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(run_folder / "eval"), str(tmp_path / "two")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = run_paired(str(run_folder / "eval"), str(tmp_path / "two"), check=True)
     assert [line.split(" | ")[0] for line in result.stdout.splitlines()[2:4]] == ["| bsds500", "| urban100"]
     assert result.stdout.splitlines()[-1] == "not scored by every run, left out: paris, places50"
-    result = subprocess.run(
-        [sys.executable, str(EXPERIMENTS / "learning" / "paired.py"), str(run_folder / "eval"), str(tmp_path / "none")],
-        capture_output=True,
-        text=True,
-    )
+    result = run_paired(str(run_folder / "eval"), str(tmp_path / "none"), check=False)
     assert result.returncode != 0 and "no test set scored by every run" in result.stderr
