@@ -21,18 +21,17 @@ def _patch(image: np.ndarray, y: int, x: int, r: int) -> np.ndarray:
     return patch
 
 
-def contextual_attention_reference(
+def attention_reference(
     x: np.ndarray, mask: np.ndarray, patch_size: int, propagate_size: int, softmax_scale: float
-) -> np.ndarray:
-    """x: C x H x W, mask: H x W (1 = hole) -> C x H x W, for one sample."""
+) -> tuple[np.ndarray, list[bool]]:
+    """x: C x H x W, mask: H x W (1 = hole) -> the N x N attention a(i, j) (zero on invalid keys;
+    all zero without a valid key) and the validity of each key, for one sample."""
     x = x.astype(np.float64)
     m = (mask > 0.5).astype(np.float64)
-    channels, height, width = x.shape
+    _, height, width = x.shape
     r, t = patch_size // 2, propagate_size // 2
     positions = [(y, xx) for y in range(height) for xx in range(width)]
     n = len(positions)
-    if m.sum() == 0:
-        return x.copy()
     b = x * (1 - m)
 
     keys = [_patch(b, y, xx, r) for y, xx in positions]
@@ -41,8 +40,6 @@ def contextual_attention_reference(
     for y, xx in positions:
         window = _patch(m[None], y, xx, r)  # zero outside the image: those pixels do not count
         valid.append(window.sum() == 0)
-    if not any(valid):
-        return x.copy()
     queries = [_patch(x, y, xx, r) for y, xx in positions]
 
     s = np.zeros((n, n))
@@ -67,9 +64,29 @@ def contextual_attention_reference(
     attention = np.zeros((n, n))
     valid_idx = [j for j in range(n) if valid[j]]
     for i in range(n):
-        logits = softmax_scale * s_prop[i, valid_idx]
-        e = np.exp(logits - logits.max())
-        attention[i, valid_idx] = e / e.sum()
+        if valid_idx:
+            logits = softmax_scale * s_prop[i, valid_idx]
+            e = np.exp(logits - logits.max())
+            attention[i, valid_idx] = e / e.sum()
+    return attention, valid
+
+
+def contextual_attention_reference(
+    x: np.ndarray, mask: np.ndarray, patch_size: int, propagate_size: int, softmax_scale: float
+) -> np.ndarray:
+    """x: C x H x W, mask: H x W (1 = hole) -> C x H x W, for one sample."""
+    x = x.astype(np.float64)
+    m = (mask > 0.5).astype(np.float64)
+    channels, height, width = x.shape
+    r = patch_size // 2
+    positions = [(y, xx) for y in range(height) for xx in range(width)]
+    if m.sum() == 0:
+        return x.copy()
+    attention, valid = attention_reference(x, mask, patch_size, propagate_size, softmax_scale)
+    if not any(valid):
+        return x.copy()
+    valid_idx = [j for j in range(len(positions)) if valid[j]]
+    keys = [_patch(x * (1 - m), y, xx, r) for y, xx in positions]
 
     y_out = np.zeros_like(x)
     for uy in range(height):

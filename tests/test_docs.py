@@ -18,7 +18,7 @@ from tests.helpers import CONFIG_DIR, REPO
 
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 COMMAND = re.compile(
-    r"(?:python -m musical_inpaint\.(?P<module>\w+)|(?P<script>musical-(?:train|evaluate|inpaint|export|app)))"
+    r"(?:python -m musical_inpaint\.(?P<module>\w+)|(?P<script>musical-(?:train|evaluate|inpaint|export|app|attention-flow)))"
     r"(?P<args>[^`\n]*)"
 )
 SCRIPTS = {
@@ -27,6 +27,7 @@ SCRIPTS = {
     "musical-inpaint": "inpaint",
     "musical-export": "export",
     "musical-app": "app",
+    "musical-attention-flow": "attention_flow",
 }
 HYDRA = ("train", "evaluate")
 
@@ -50,7 +51,7 @@ COMMANDS = documented_commands()
 
 
 def test_the_documents_hold_commands_of_every_entry_point():
-    assert {module for _, module, _ in COMMANDS} >= {"train", "evaluate", "inpaint", "export", "app"}
+    assert {module for _, module, _ in COMMANDS} >= {"train", "evaluate", "inpaint", "export", "app", "attention_flow"}
 
 
 def placeholders(tmp_path, checkpoint) -> dict[str, str]:

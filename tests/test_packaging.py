@@ -39,6 +39,7 @@ SCRIPTS = {
     "musical-inpaint": "musical_inpaint.inpaint",
     "musical-export": "musical_inpaint.export",
     "musical-app": "musical_inpaint.app",
+    "musical-attention-flow": "musical_inpaint.attention_flow",
 }
 
 

@@ -15,7 +15,7 @@ from musical_inpaint.ops import contextual_attention as kernel
 from musical_inpaint.ops.floats import drop_negligible, negligible
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "musical_inpaint"
-ENTRY_POINTS = ("train", "evaluate", "inpaint", "export", "app")
+ENTRY_POINTS = ("train", "evaluate", "inpaint", "export", "app", "attention_flow")
 
 
 def attention_case(channels=32, size=32):

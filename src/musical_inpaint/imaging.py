@@ -4,6 +4,7 @@ and the conversions to and from 8-bit pixels. Every conversion and the composite
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import torch
@@ -47,6 +48,39 @@ def panel(image: Tensor, mask: Tensor, prediction: Tensor, raw_output: bool = Tr
         image,
     ]
     return to_unit(torch.stack(columns, 1).flatten(0, 1)), len(columns)
+
+
+def offset_colours(dy: Tensor, dx: Tensor, max_offset: float | None = None) -> Tensor:
+    """B x H x W offsets -> B x 3 x H x W colours in [-1, 1], coded as optical flow usually is
+    (the Middlebury colour wheel of Baker et al. 2007, as DeepFill draws its attention): the hue
+    says the direction, the saturation the length relative to `max_offset` (None: the largest),
+    white a zero offset."""
+    wheel = _colour_wheel().to(dy.device)  # K x 3
+    length = torch.sqrt(dy.double().square() + dx.double().square())
+    largest = float(length.max()) if max_offset is None else max_offset
+    radius = length / max(largest, 1e-9)
+    position = (torch.atan2(-dy.double(), -dx.double()) / math.pi + 1) / 2 * (len(wheel) - 1)
+    low = position.floor().long()
+    high = (low + 1) % len(wheel)
+    blend = (position - low)[..., None]
+    colour = (1 - blend) * wheel[low] + blend * wheel[high]  # B x H x W x 3
+    radius = radius[..., None]
+    colour = torch.where(radius <= 1, 1 - radius * (1 - colour), colour * 0.75)
+    return (colour.movedim(-1, 1) * 2 - 1).float()
+
+
+@functools.cache
+def _colour_wheel() -> Tensor:
+    """The Middlebury wheel's 55 hues: red, yellow, green, cyan, blue, magenta and back to red,
+    in 15, 6, 4, 11, 13 and 6 steps."""
+    stops = [(1, 0, 0), (1, 1, 0), (0, 1, 0), (0, 1, 1), (0, 0, 1), (1, 0, 1), (1, 0, 0)]
+    steps = (15, 6, 4, 11, 13, 6)
+    colours = [
+        [a + (b - a) * i / n for a, b in zip(start, end, strict=True)]
+        for n, start, end in zip(steps, stops[:-1], stops[1:], strict=True)
+        for i in range(n)
+    ]
+    return torch.tensor(colours, dtype=torch.float64)
 
 
 def harmonic_fill(image: Tensor, mask: Tensor) -> Tensor:

@@ -590,3 +590,51 @@ def contextual_attention_dense(
     overlap = F.fold(ones, (height, width), patch_size, padding=r)
     changed = hole & valid.any(1)[:, None, None, None]
     return torch.where(changed, pasted / overlap, x)
+
+
+def heaviest_sources(
+    x: Tensor,
+    mask: Tensor,
+    patch_size: int,
+    propagate_size: int = 3,
+    softmax_scale: float = 10.0,
+    max_scores: int = 2**24,
+) -> Tensor:
+    """Where each hole position copies from most: B x H x W raster indices (y * W + x) of the key
+    with the largest attention weight, the argmax of the propagated, scaled scores over the valid
+    keys (the softmax keeps the order); -1 at known positions and in samples without a valid key.
+    The dense formulation of contextual_attention_dense, a block of query rows at a time, so that
+    at most about `max_scores` scores are held at once. x: B x C x H x W, mask: B x 1 x H x W."""
+    batch, _, height, width = x.shape
+    r, t = patch_size // 2, propagate_size // 2
+    hole = mask > 0.5
+    background = x.masked_fill(hole, 0)
+    queries = F.unfold(x, patch_size, padding=r)  # B x C p^2 x N
+    keys = F.unfold(background, patch_size, padding=r)
+    keys = keys / torch.sqrt(keys.square().sum(1, keepdim=True) + _NORM_EPS)
+    valid = (F.max_pool2d(hole.to(x.dtype), patch_size, stride=1, padding=r) == 0).flatten(1)  # B x N
+    rows = max(1, max_scores // (width * height * width) - 2 * t)
+    sources = torch.full((batch, height, width), -1, dtype=torch.long, device=x.device)
+    for b in range(batch):
+        if not valid[b].any():
+            continue
+        for top in range(0, height, rows):
+            bottom = min(height, top + rows)
+            first, last = max(0, top - t), min(height, bottom + t)  # query rows whose scores propagate here
+            block = queries[b, :, first * width : last * width].T @ keys[b]
+            block = block.view(last - first, width, height, width)
+            # zero rows outside the map, then zero borders on the query columns and the key grid
+            block = F.pad(block, [t, t, t, t, t, t, t - (top - first), t - (last - bottom)])
+            propagated = sum(
+                block[
+                    t + dy : t + dy + bottom - top,
+                    t + dx : t + dx + width,
+                    t + dy : t + dy + height,
+                    t + dx : t + dx + width,
+                ]
+                for dy in range(-t, t + 1)
+                for dx in range(-t, t + 1)
+            )
+            logits = (softmax_scale * propagated.reshape(bottom - top, width, -1)).masked_fill(~valid[b], -math.inf)
+            sources[b, top:bottom] = logits.argmax(-1)
+    return sources.masked_fill(~hole[:, 0], -1)
