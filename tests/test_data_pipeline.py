@@ -24,7 +24,7 @@ from musical_inpaint.data import (
 )
 from musical_inpaint.data.datasets import ImageFilesDataset
 from musical_inpaint.data.masks import FREE_FORM_PRESETS
-from musical_inpaint.data.synthetic import synthetic_image
+from musical_inpaint.data.synthetic import synthetic_image, synthetic_sample
 from musical_inpaint.data.transforms import ResizeCrop, train_load_size_for
 from tests.helpers import write_image
 from tests.helpers.layouts import make_celeba, make_paris, make_photos, make_places_small
@@ -323,6 +323,15 @@ def test_synthetic_images_are_deterministic_and_varied():
     assert all(np.array_equal(a, synthetic_image(64, np.random.default_rng([0, i]))) for i, a in enumerate(images))
     assert all(a.shape == (64, 64, 3) and a.dtype == np.uint8 for a in images)
     assert len({a.tobytes() for a in images}) == 12 and all(a.std() > 5 for a in images)
+
+
+def test_about_half_of_the_synthetic_images_hold_a_distractor_and_say_so():
+    samples = [synthetic_sample(64, np.random.default_rng([0, i])) for i in range(40)]
+    assert all(
+        np.array_equal(image, synthetic_image(64, np.random.default_rng([0, i])))
+        for i, (image, _) in enumerate(samples)
+    )
+    assert 10 <= sum(distractor for _, distractor in samples) <= 30
 
 
 def test_synthetic_datamodule_splits_are_disjoint_and_fixed():

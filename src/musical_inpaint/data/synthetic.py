@@ -76,9 +76,16 @@ def _draw_shapes(image: np.ndarray, rng: np.random.Generator) -> None:
 
 def synthetic_image(size: int, rng: np.random.Generator) -> np.ndarray:
     """One size x size x 3 uint8 image drawn from `rng`."""
+    return synthetic_sample(size, rng)[0]
+
+
+def synthetic_sample(size: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+    """One size x size x 3 uint8 image drawn from `rng`, and whether it holds a distractor block
+    (to report the images with a misleading background apart)."""
     background = _BACKGROUNDS[rng.integers(len(_BACKGROUNDS))]
     image = np.ascontiguousarray(background(size, rng), dtype=np.float32)
-    if rng.random() < 0.5:  # a distractor block along one border
+    distractor = bool(rng.random() < 0.5)
+    if distractor:  # a distractor block along one border
         other = _BACKGROUNDS[rng.integers(len(_BACKGROUNDS))](size, rng)
         depth = int(rng.integers(size // 6, size // 4 + 1))
         side = rng.integers(4)
@@ -86,4 +93,4 @@ def synthetic_image(size: int, rng: np.random.Generator) -> np.ndarray:
         region[side % 2] = slice(0, depth) if side < 2 else slice(size - depth, size)
         image[tuple(region)] = other[tuple(region)]
     _draw_shapes(image, rng)
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8), distractor
