@@ -219,3 +219,24 @@ def test_paired_script_compares_two_runs_image_by_image(run_folder, tmp_path, mo
     assert result.stdout.splitlines()[-1] == "not scored by every run, left out: paris, places50"
     result = run_paired(str(run_folder / "eval"), str(tmp_path / "none"), check=False)
     assert result.returncode != 0 and "no test set scored by every run" in result.stderr
+
+
+def test_the_texture_ablation_pairs_the_variants_by_seed_and_image():
+    textures = load("attention_textures/summarize.py")
+    names = [f"synthetic_2_{i:06d}" for i in range(6)]
+    flags = textures.distractors(names)
+    assert flags.dtype == bool and 0 < flags.sum() < 6  # replayed from the images themselves
+    subsets = {"all": np.ones(6, dtype=bool), "with a distractor": flags}
+    base = np.arange(6, dtype=float)
+    per_image = {  # multi-scale 1 point below single-scale on every image of both seeds; none 2 above it
+        "multi_scale": {0: base, 1: base + 1},
+        "single_scale": {0: base + 1, 1: base + 2},
+        "none": {0: base + 3, 1: base + 4},
+    }
+    rows = {tuple(line.split(" | ")[:2]): line for line in textures.paired(per_image, subsets, resamples=200)[4:]}
+    assert rows[("| multi-scale (1x1 + 3x3) - single-scale (3x3)", "all")].endswith(
+        "| -1.00 | [-1.00, -1.00] | -1.00, -1.00 |"
+    )
+    assert rows[("| single-scale (3x3) - no attention", "with a distractor")].endswith(
+        "| -2.00 | [-2.00, -2.00] | -2.00, -2.00 |"
+    )
