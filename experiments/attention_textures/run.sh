@@ -8,12 +8,12 @@
 # and the summary (results.md, samples.png) into OUT_DIR (WRITE=experiments/attention_textures
 # rewrites the committed ones).
 # Usage: bash experiments/attention_textures/run.sh OUT_DIR [overrides...]
-#   STEPS=4000 SEEDS=0,1,2,3,4 bash experiments/attention_textures/run.sh /tmp/textures
+#   STEPS=8000 SEEDS=0,1,2,3,4 bash experiments/attention_textures/run.sh /tmp/textures
 set -euo pipefail
 OUT=${1:?output dir}; shift
 PY=${PYTHON:-python}
 HERE=$(cd "$(dirname "$0")" && pwd)
-STEPS=${STEPS:-4000}
+STEPS=${STEPS:-8000}
 SEEDS=${SEEDS:-0,1,2}
 SWEEP="$OUT/sweep"
 [ ! -e "$SWEEP" ] || { echo "$SWEEP exists: choose another OUT_DIR" >&2; exit 2; }
