@@ -26,10 +26,9 @@ from torch import Tensor
 from torchvision.utils import save_image
 
 from musical_inpaint.data.images import ImageReadError
-from musical_inpaint.data.masks import CenterMask
 from musical_inpaint.imaging import composite, from_uint8, offset_colours, to_unit
 from musical_inpaint.inference import CheckpointError, add_trust_argument, load_generator, pick_device, predict
-from musical_inpaint.inpaint import InputError, read_mask, read_picture
+from musical_inpaint.inpaint import InputError, read_hole, read_picture
 from musical_inpaint.models import ContextualAttention, MultiScaleAttention
 from musical_inpaint.models.generator import ATTENTION_LEVEL
 from musical_inpaint.ops.contextual_attention import heaviest_sources
@@ -39,7 +38,7 @@ from musical_inpaint.ops.floats import flush_subnormals
 def attention_flow(generator, image: Tensor, mask: Tensor) -> dict:
     """Run `generator` on a B x 3 x H x W image and B x 1 x H x W mask; returns the prediction,
     and per attention branch its patch size, each hole position's heaviest source as offsets
-    (dy, dx: B x h x w, in feature pixels, 0 outside the hole) and a B x h x w map of the hole
+    (dy, dx: B x h x w, in feature pixels, 0 outside the hole; `length` theirs) and a B x h x w map of the hole
     positions that have one, and the squeeze-and-excitation weights (B x channels) of the
     features and of each branch."""
     attention = getattr(generator, "attention", None)
@@ -71,7 +70,8 @@ def attention_flow(generator, image: Tensor, mask: Tensor) -> dict:
         found = sources >= 0
         dy = torch.where(found, sources // width - ys, 0)
         dx = torch.where(found, sources % width - xs, 0)
-        branches.append(dict(patch_size=branch.patch_size, dy=dy, dx=dx, found=found, se=branch_weights))
+        length = torch.sqrt(dy.double().square() + dx.double().square())
+        branches.append(dict(patch_size=branch.patch_size, dy=dy, dx=dx, length=length, found=found, se=branch_weights))
     return dict(prediction=prediction, branches=branches, se_features=se[0])
 
 
@@ -81,14 +81,14 @@ def panel_and_summary(image: Tensor, mask: Tensor, flow: dict) -> tuple[Tensor, 
     height, width = image.shape[-2:]
     scale = 2**ATTENTION_LEVEL  # image pixels per feature pixel
     tiles = [image * (1 - mask) + mask, composite(flow["prediction"].clamp(-1, 1), image, mask)]
-    largest = max(float(torch.sqrt(b["dy"].double() ** 2 + b["dx"].double() ** 2).max()) for b in flow["branches"])
+    largest = max(float(branch["length"].max()) for branch in flow["branches"])
     summary = dict(se_weight_features=float(flow["se_features"].mean()), branches={})
     for branch in flow["branches"]:
         colours = offset_colours(branch["dy"] * scale, branch["dx"] * scale, max(largest * scale, 1.0))
         colours = torch.nn.functional.interpolate(colours, scale_factor=scale, mode="nearest")[..., :height, :width]
         faded = (image + 1) / 2 * 0.4 + 0.6  # the known pixels, faded, around the coloured hole
         tiles.append(torch.where(mask > 0.5, colours, faded * 2 - 1))
-        lengths = torch.sqrt(branch["dy"].double() ** 2 + branch["dx"].double() ** 2)[branch["found"]] * scale
+        lengths = branch["length"][branch["found"]] * scale
         name = f"{branch['patch_size']}x{branch['patch_size']}"
         summary["branches"][name] = dict(
             se_weight=float(branch["se"].mean()),
@@ -121,11 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             rgb = read_picture(args.image).rgb
         except ImageReadError as error:
             raise InputError(f"cannot read --image {args.image}: {error}") from None
-        height, width = rgb.shape[:2]
-        if args.mask == "center":
-            hole = CenterMask()(height, width) > 0.5
-        else:
-            hole = read_mask(Path(args.mask), (width, height))
+        hole = read_hole(None if args.mask == "center" else Path(args.mask), *rgb.shape[:2])
         if not hole.any():
             raise InputError(f"--mask {args.mask} marks no hole pixel (white = hole): nothing to show")
         image = from_uint8(rgb)[None].to(device)

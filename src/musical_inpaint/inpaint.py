@@ -67,6 +67,13 @@ def read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(mask) >= 127
 
 
+def read_hole(mask: Path | None, height: int, width: int) -> np.ndarray:
+    """The H x W bool hole of a mask file (`read_mask`), or the paper's centre hole for None."""
+    if mask is None:
+        return CenterMask()(height, width) > 0.5
+    return read_mask(mask, (width, height))
+
+
 def pair_inputs(image: Path, mask: str) -> list[tuple[Path, Path | None]]:
     """(image, mask file or None for the centre hole) pairs, masks matched by file stem."""
     if not image.exists():
@@ -171,10 +178,8 @@ def inpaint_image(
     picture = image if isinstance(image, Picture) else read_picture(image)
     rgb = picture.rgb
     size = (rgb.shape[1], rgb.shape[0])
-    if hole is None:
-        hole = CenterMask()(rgb.shape[0], rgb.shape[1]) > 0.5
-    elif not isinstance(hole, np.ndarray):
-        hole = read_mask(hole, size)
+    if not isinstance(hole, np.ndarray):
+        hole = read_hole(hole, rgb.shape[0], rgb.shape[1])
     if max_side and max(size) > max_side:
         filled = _inpaint_downscaled(fill, rgb, hole, max_side)
     else:

@@ -571,18 +571,10 @@ def contextual_attention_dense(
     batch, _, height, width = x.shape
     r, t = patch_size // 2, propagate_size // 2
     hole = mask > 0.5
-    background = x.masked_fill(hole, 0)
-    queries = F.unfold(x, patch_size, padding=r)  # B x C p^2 x N
-    values = F.unfold(background, patch_size, padding=r)
-    keys = values / torch.sqrt(values.square().sum(1, keepdim=True) + 1e-4)
+    queries, values, keys, valid = _dense_patches(x, hole, patch_size)
     scores = (queries.transpose(1, 2) @ keys).view(batch, height, width, height, width)
     padded = F.pad(scores, [t] * 8)  # zero outside the map on the query and key sides
-    propagated = sum(
-        padded[:, t + dy : t + dy + height, t + dx : t + dx + width, t + dy : t + dy + height, t + dx : t + dx + width]
-        for dy in range(-t, t + 1)
-        for dx in range(-t, t + 1)
-    ).reshape(batch, height * width, height * width)
-    valid = F.max_pool2d(hole.to(x.dtype), patch_size, stride=1, padding=r).flatten(1) == 0  # B x N
+    propagated = _propagate(padded, t, height, height, width).reshape(batch, height * width, height * width)
     logits = (softmax_scale * propagated).masked_fill(~valid[:, None, :], float("-inf"))
     attention = torch.softmax(logits, dim=-1).nan_to_num()  # a sample without valid keys: zeros
     pasted = F.fold((attention @ values.transpose(1, 2)).transpose(1, 2), (height, width), patch_size, padding=r)
@@ -590,6 +582,29 @@ def contextual_attention_dense(
     overlap = F.fold(ones, (height, width), patch_size, padding=r)
     changed = hole & valid.any(1)[:, None, None, None]
     return torch.where(changed, pasted / overlap, x)
+
+
+def _dense_patches(x: Tensor, hole: Tensor, patch_size: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The dense formulation's patches of B x C x H x W features with a B x 1 x H x W boolean hole:
+    queries (raw patches of x), values (raw patches of the known features) and keys (the values
+    L2-normalised), each B x C p^2 x N, and which keys are valid (B x N: no hole pixel in the window)."""
+    r = patch_size // 2
+    queries = F.unfold(x, patch_size, padding=r)
+    values = F.unfold(x.masked_fill(hole, 0), patch_size, padding=r)
+    keys = values / torch.sqrt(values.square().sum(1, keepdim=True) + _NORM_EPS)
+    valid = F.max_pool2d(hole.to(x.dtype), patch_size, stride=1, padding=r).flatten(1) == 0
+    return queries, values, keys, valid
+
+
+def _propagate(padded: Tensor, t: int, rows: int, height: int, width: int) -> Tensor:
+    """Step 4 on a (query, key) score grid whose last four axes (`rows` query rows, `width` query
+    columns, height x width keys) are zero-padded by t on both sides: the sum over d in {-t..t}^2 of
+    the grid with query and key shifted together by d."""
+    return sum(
+        padded[..., t + dy : t + dy + rows, t + dx : t + dx + width, t + dy : t + dy + height, t + dx : t + dx + width]
+        for dy in range(-t, t + 1)
+        for dx in range(-t, t + 1)
+    )
 
 
 def heaviest_sources(
@@ -606,13 +621,9 @@ def heaviest_sources(
     The dense formulation of contextual_attention_dense, a block of query rows at a time, so that
     at most about `max_scores` scores are held at once. x: B x C x H x W, mask: B x 1 x H x W."""
     batch, _, height, width = x.shape
-    r, t = patch_size // 2, propagate_size // 2
+    t = propagate_size // 2
     hole = mask > 0.5
-    background = x.masked_fill(hole, 0)
-    queries = F.unfold(x, patch_size, padding=r)  # B x C p^2 x N
-    keys = F.unfold(background, patch_size, padding=r)
-    keys = keys / torch.sqrt(keys.square().sum(1, keepdim=True) + _NORM_EPS)
-    valid = (F.max_pool2d(hole.to(x.dtype), patch_size, stride=1, padding=r) == 0).flatten(1)  # B x N
+    queries, _, keys, valid = _dense_patches(x, hole, patch_size)
     rows = max(1, max_scores // (width * height * width) - 2 * t)
     sources = torch.full((batch, height, width), -1, dtype=torch.long, device=x.device)
     for b in range(batch):
@@ -625,16 +636,7 @@ def heaviest_sources(
             block = block.view(last - first, width, height, width)
             # zero rows outside the map, then zero borders on the query columns and the key grid
             block = F.pad(block, [t, t, t, t, t, t, t - (top - first), t - (last - bottom)])
-            propagated = sum(
-                block[
-                    t + dy : t + dy + bottom - top,
-                    t + dx : t + dx + width,
-                    t + dy : t + dy + height,
-                    t + dx : t + dx + width,
-                ]
-                for dy in range(-t, t + 1)
-                for dx in range(-t, t + 1)
-            )
+            propagated = _propagate(block, t, bottom - top, height, width)
             logits = (softmax_scale * propagated.reshape(bottom - top, width, -1)).masked_fill(~valid[b], -math.inf)
             sources[b, top:bottom] = logits.argmax(-1)
     return sources.masked_fill(~hole[:, 0], -1)
