@@ -1,5 +1,5 @@
 #!/bin/bash
-# Everything a GPU session measures, in one call of the device tool (which lends about 15 minutes
+# Everything a lent GPU machine measures, in one call of the device tool (which lends about 15 minutes
 # in all): the tests that need CUDA, then the training step's variants (default, model.fast_step,
 # fast_step compiled) at bf16-mixed, 256 x 256, batch 5 and 16, interleaved. About 5 minutes on
 # an H100 or H200 after the machine has started. The machine's image has torch, Lightning and

@@ -64,6 +64,22 @@ def test_static_shapes_mode_matches_the_reference(patch_size):
     assert_matches_reference(x, mask, ContextualAttention(patch_size, 3, static_shapes=True, max_scores=300))
 
 
+def test_static_shapes_run_the_whole_batch_in_one_chunk_where_it_fits(monkeypatch):
+    """Without max_scores the static mode takes one chunk up to STATIC_MAX_SCORES score entries
+    (a compiled graph then holds one tile), above the CPU's default budget of 2^22."""
+    chunks = []
+    attend = attention_module._attend_tile
+    monkeypatch.setattr(attention_module, "_attend_tile", lambda *args: chunks.append(1) or attend(*args))
+    x, mask = random_case(2, 4, 48, 48, 0.2, seed=3, dtype=torch.float32)
+    static = ContextualAttention(3, 3, static_shapes=True)
+    with torch.no_grad():
+        out = static(x, mask)
+    assert 2 * 52**4 > 2**22 and len(chunks) == 1  # (48 + 2 (r + t))^2 queries x as many keys, two samples
+    with torch.no_grad():
+        torch.testing.assert_close(out, ContextualAttention(3, 3, static_shapes=True, max_scores=2**22)(x, mask))
+    assert len(chunks) > 2  # the CPU's default budget would have cut it
+
+
 def test_chunked_equals_unchunked_in_value_and_gradient():
     x, mask = random_case(2, 4, 12, 10, 0.15, seed=3)
     results = []
