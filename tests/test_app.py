@@ -15,6 +15,7 @@ from tests.helpers import write_image
 gr = pytest.importorskip("gradio")
 client_module = pytest.importorskip("gradio_client")
 from musical_inpaint.app import CENTRE, PAINTED, Methods, build  # noqa: E402
+from musical_inpaint.inpaint import Resolution  # noqa: E402
 
 
 def free_port() -> int:
@@ -90,7 +91,7 @@ def test_a_run_decodes_the_upload_once(served, tmp_path, monkeypatch):
     decoded = []
     read_image = inpaint.read_image
     monkeypatch.setattr(inpaint, "read_image", lambda path: decoded.append(path) or read_image(path))
-    masked, result, download = app.run(methods, str(image), None, CENTRE, "telea (classical)", None, tmp_path)
+    masked, result, download = app.run(methods, str(image), None, CENTRE, "telea (classical)", Resolution(), tmp_path)
     assert decoded == [image]
     assert np.array_equal(np.asarray(Image.open(download)), result) and masked.shape == result.shape
 

@@ -4,9 +4,9 @@ import lightning as L
 import pytest
 from hydra.utils import instantiate
 
-from musical_inpaint.data import CenterMask, FreeFormMask, InpaintingDataModule, RandomBoxMask
+from musical_inpaint.data import CenterMask, FolderMask, FreeFormMask, InpaintingDataModule, RandomBoxMask
 from musical_inpaint.data.masks import FREE_FORM_PRESETS
-from tests.helpers import CONFIG_DIR
+from tests.helpers import CONFIG_DIR, write_image
 from tests.helpers.configs import compose_train
 from tests.helpers.layouts import make_celeba, make_paris, make_photos, make_places_small
 
@@ -16,7 +16,7 @@ MASKS = sorted(p.stem for p in (CONFIG_DIR / "mask").glob("*.yaml"))
 
 def test_groups_hold_the_expected_options():
     assert DATASETS == ["celeba", "folder", "paris", "photos", "places", "synthetic"]
-    assert MASKS == ["center", "free_form", "random_box"]
+    assert MASKS == ["center", "folder", "free_form", "random_box"]
 
 
 def test_default_is_the_synthetic_dataset_with_the_centre_hole():
@@ -33,11 +33,12 @@ def test_every_dataset_and_mask_instantiates(dataset, mask, tmp_path):
     overrides = [f"dataset={dataset}", f"mask={mask}", f"paths.data_dir={tmp_path}"]
     if dataset == "folder":
         overrides.append(f"dataset.root={tmp_path}/mine")
+    if mask == "folder":
+        overrides.append(f"mask.root={write_image(tmp_path / 'masks' / 'a.png', 8, 8).parent}")
     datamodule = instantiate(compose_train(overrides).dataset)
     assert isinstance(datamodule, L.LightningDataModule) and isinstance(datamodule, InpaintingDataModule)
-    assert isinstance(
-        datamodule.mask, {"center": CenterMask, "free_form": FreeFormMask, "random_box": RandomBoxMask}[mask]
-    )
+    kinds = {"center": CenterMask, "folder": FolderMask, "free_form": FreeFormMask, "random_box": RandomBoxMask}
+    assert isinstance(datamodule.mask, kinds[mask])
     assert datamodule.batch_size == 5
 
 

@@ -17,7 +17,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from musical_inpaint.baselines import fill_with
 from musical_inpaint.compat import upgrade_legacy
 from musical_inpaint.config import compose_config
-from musical_inpaint.data import FreeFormMask, read_rgb
+from musical_inpaint.data import CenterMask, FreeFormMask, read_rgb
 from musical_inpaint.errors import ConfigError
 from musical_inpaint.evaluate import evaluate, read_metrics, read_per_image
 from musical_inpaint.imaging import quantise
@@ -393,6 +393,15 @@ def test_several_methods_and_checkpoints_meet_in_one_table(checkpoint, paris_roo
         evaluate(compose_evaluate([*common, "method=[telea,teela]", f"paths.output_dir={tmp_path / 'bad'}"]))
 
 
+def test_evaluate_in_reduced_precision_and_a_precision_that_does_not_exist(checkpoint, tmp_path):
+    common = [f"ckpt_path={checkpoint}", "dataset=synthetic", "crop_size=32", "dataset.test_size=4", "save_images=0"]
+    full = evaluate(compose_evaluate([*common, f"paths.output_dir={tmp_path / 'fp32'}"]))
+    reduced = evaluate(compose_evaluate([*common, "precision=bf16", f"paths.output_dir={tmp_path / 'bf16'}"]))
+    assert reduced["hole_l1_pct"] == pytest.approx(full["hole_l1_pct"], abs=0.5)
+    with pytest.raises(ConfigError, match="precision=fp8: must be one of fp32, bf16, fp16"):
+        evaluate(compose_evaluate([*common, "precision=fp8", f"paths.output_dir={tmp_path / 'fp8'}"]))
+
+
 def test_evaluating_without_a_checkpoint_says_so(tmp_path):
     with pytest.raises(SystemExit, match="needs ckpt_path"):
         evaluate(compose_evaluate([f"paths.output_dir={tmp_path}"]))
@@ -562,8 +571,8 @@ def fills(monkeypatch):
     shapes = []
     make_fill = inpaint.generator_fill
 
-    def recorded(generator, device):
-        fill = make_fill(generator, device)
+    def recorded(generator, device, precision):
+        fill = make_fill(generator, device, precision)
 
         def spied(rgb, hole):
             rows, cols = np.nonzero(hole)
@@ -595,6 +604,71 @@ def test_one_mask_for_a_folder_and_the_downscaled_strategy(checkpoint, tmp_path,
     fills.clear()
     assert _run(checkpoint, tmp_path / "in" / "0.png", mask, tmp_path / "full", "--max-side", "96") == 0
     assert fills == [((80, 96, 3), (20, 60, 20, 70))]
+
+
+def test_the_crop_strategy_fills_a_window_around_the_hole(checkpoint, tmp_path, fills):
+    image = write_image(tmp_path / "big.png", 120, 100, seed=3)
+    mask = _mask_file(tmp_path / "m.png", 120, 100, box=(40, 50, 52, 60))  # rows 40-52, columns 50-60
+    assert _run(checkpoint, image, mask, tmp_path / "crop", "--crop-margin", "16") == 0
+    # The hole's bounding box grown by 16 pixels: rows 24-68, columns 34-76, the hole at 16 in it.
+    assert fills == [((44, 42, 3), (16, 28, 16, 26))]
+    out, original = np.asarray(Image.open(tmp_path / "crop" / "big.png")), np.asarray(Image.open(image))
+    hole = np.asarray(Image.open(mask)) >= 127
+    assert np.array_equal(out[~hole], original[~hole]) and not np.array_equal(out[hole], original[hole])
+    # At a border the window is clipped; with --max-side too, a window larger than it is reduced.
+    fills.clear()
+    corner = _mask_file(tmp_path / "c.png", 120, 100, box=(0, 0, 30, 40))
+    assert _run(checkpoint, image, corner, tmp_path / "corner", "--crop-margin", "20", "--max-side", "32") == 0
+    assert fills == [((27, 32, 3), (0, 17, 0, 22))]  # the 50 x 60 window (rows x columns) at 27 x 32
+    # A margin as large as the image is the full-resolution fill itself.
+    fills.clear()
+    assert _run(checkpoint, image, mask, tmp_path / "whole", "--crop-margin", "500") == 0
+    assert _run(checkpoint, image, mask, tmp_path / "full") == 0
+    assert fills[0] == fills[1] == ((100, 120, 3), (40, 52, 50, 60))
+    assert np.array_equal(
+        np.asarray(Image.open(tmp_path / "whole" / "big.png")), np.asarray(Image.open(tmp_path / "full" / "big.png"))
+    )
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--crop-margin", "-1"), "--crop-margin -1: must be a number of pixels >= 0"),
+        (("--max-side", "0"), "--max-side 0: must be a number of pixels >= 1"),
+    ],
+)
+def test_sizes_that_cannot_work_are_named(checkpoint, tmp_path, capsys, extra, message):
+    image = write_image(tmp_path / "p.png", 32, 32)
+    assert _run(checkpoint, image, "center", tmp_path / "out", *extra) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_reduced_precision_inference_stays_close_to_float32(checkpoint, tmp_path, precision):
+    # On a GPU this is what --precision is for; the CPU's autocast reaches the same code.
+    image = write_image(tmp_path / "p.png", 48, 40, seed=2)
+    assert _run(checkpoint, image, "center", tmp_path / "fp32") == 0
+    assert _run(checkpoint, image, "center", tmp_path / precision, "--precision", precision) == 0
+    full, reduced = (np.asarray(Image.open(tmp_path / d / "p.png")).astype(float) for d in ("fp32", precision))
+    hole = CenterMask()(40, 48) > 0.5
+    assert np.array_equal(full[~hole], reduced[~hole])  # known pixels untouched at any precision
+    assert np.abs(full - reduced)[hole].mean() < 4  # 8-bit levels: the same fill, rounded differently
+    generator, _ = load_generator(checkpoint)
+    batch, masks = torch.rand(2, 3, 24, 24) * 2 - 1, torch.ones(2, 1, 24, 24)  # all hole: still finite
+    assert predict(generator, batch, masks, precision).dtype == torch.float32
+    assert torch.isfinite(predict(generator, batch, masks, precision)).all()
+
+
+def test_auto_device_is_cuda_then_mps_then_the_cpu(monkeypatch):
+    from musical_inpaint.inference import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pick_device("auto") == torch.device("mps")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device("auto") == torch.device("cpu") and pick_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("auto") == torch.device("cuda")
 
 
 def test_bad_inputs_get_clear_errors(checkpoint, tmp_path, capsys):

@@ -24,7 +24,16 @@ from musical_inpaint.baselines import BASELINES
 from musical_inpaint.data.images import ImageReadError, read_rgb
 from musical_inpaint.data.masks import CenterMask
 from musical_inpaint.inference import CheckpointError, add_trust_argument, load_generator, pick_device
-from musical_inpaint.inpaint import generator_fill, inpaint_image, read_picture, write_png
+from musical_inpaint.inpaint import (
+    InputError,
+    Resolution,
+    add_precision_argument,
+    add_resolution_arguments,
+    generator_fill,
+    inpaint_image,
+    read_picture,
+    write_png,
+)
 from musical_inpaint.ops.floats import flush_subnormals
 
 CENTRE, PAINTED = "the paper's centre hole", "the painted strokes"
@@ -36,14 +45,16 @@ class Methods:
     """The page's choices: each checkpoint (by its run folder's name) and the classical methods,
     each a `Fill` for `inpaint_image`; checkpoints are loaded once, when the page starts."""
 
-    def __init__(self, checkpoints: list[str], device: str = "auto", trusted: list[str] = ()) -> None:
+    def __init__(
+        self, checkpoints: list[str], device: str = "auto", trusted: list[str] = (), precision: str = "fp32"
+    ) -> None:
         self.device = pick_device(device)
         self.fills = {}
         for checkpoint in checkpoints:
             generator, _ = load_generator(checkpoint, self.device, trusted)
             path = Path(checkpoint)
             name = path.name if path.is_dir() else f"{path.parent.parent.name}/{path.name}"
-            self.fills[f"MUSICAL: {name}"] = generator_fill(generator.eval(), self.device)
+            self.fills[f"MUSICAL: {name}"] = generator_fill(generator.eval(), self.device, precision)
         for method in CLASSICAL:
             self.fills[f"{method} (classical)"] = BASELINES[method]
 
@@ -73,7 +84,7 @@ def run(
     editor: dict | None,
     hole_choice: str,
     method: str,
-    max_side: int | None,
+    resolution: Resolution,
     output_dir: Path,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """One request: (masked input, result, path of the PNG to download). ValueError: a message for
@@ -88,7 +99,7 @@ def run(
             width, height = opened.size
     except Exception:  # noqa: BLE001 - any unreadable upload gets the same message
         raise ValueError(f"{path.name} is not an image that can be read") from None
-    if width * height > MAX_PIXELS and not max_side:
+    if width * height > MAX_PIXELS and not resolution.max_side:
         raise ValueError(
             f"{path.name} is {width} x {height}: more than {MAX_PIXELS // 1_000_000} megapixels; start the "
             "page with --max-side N, or use python -m musical_inpaint.inpaint --max-side N"
@@ -104,13 +115,13 @@ def run(
         hole = CenterMask()(rgb.shape[0], rgb.shape[1]) > 0.5  # what inpaint's --mask center takes
     else:
         hole = painted_hole(editor, (rgb.shape[1], rgb.shape[0]))
-    result = inpaint_image(methods.fills[method], picture, hole, max_side)
+    result = inpaint_image(methods.fills[method], picture, hole, resolution)
     target = write_png(result, Path(tempfile.mkdtemp(dir=output_dir)) / f"{path.stem}_inpainted.png")
     masked = np.where(hole[..., None], 255, rgb).astype(np.uint8)
     return masked, np.array(result.convert("RGBA" if "A" in result.getbands() else "RGB")), str(target)
 
 
-def build(methods: Methods, max_side: int | None = None):
+def build(methods: Methods, resolution: Resolution = Resolution()):
     """The Gradio page (gr.Blocks) over `methods`."""
     import gradio as gr
 
@@ -119,7 +130,7 @@ def build(methods: Methods, max_side: int | None = None):
     def submit(image_file, editor, hole_choice, method, progress=gr.Progress()):
         progress(0.1, desc="inpainting")
         try:
-            return run(methods, image_file, editor, hole_choice, method, max_side, output_dir)
+            return run(methods, image_file, editor, hole_choice, method, resolution, output_dir)
         except ValueError as error:
             raise gr.Error(str(error)) from None
 
@@ -168,9 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: localhost only)")
     parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda, mps, ...")
+    add_precision_argument(parser)
     add_trust_argument(parser)
-    parser.add_argument("--max-side", type=int, default=None, help="inpaint larger images at this size (as inpaint)")
+    add_resolution_arguments(parser)  # as inpaint's
     args = parser.parse_args(argv)
     flush_subnormals()
     try:
@@ -179,12 +191,13 @@ def main(argv: list[str] | None = None) -> int:
         print("app: the web page needs Gradio: pip install 'musical-inpaint[app]'", file=sys.stderr)
         return 2
     try:
-        methods = Methods(args.checkpoint, args.device, args.trust_module)
-    except CheckpointError as error:
+        resolution = Resolution(args.max_side, args.crop_margin)
+        methods = Methods(args.checkpoint, args.device, args.trust_module, args.precision)
+    except (CheckpointError, InputError) as error:
         print(f"app: {error}", file=sys.stderr)
         return 2
     print(f"serving on http://{args.host}:{args.port} (--host 0.0.0.0 to reach it from other machines)")
-    build(methods, args.max_side).launch(server_name=args.host, server_port=args.port)
+    build(methods, resolution).launch(server_name=args.host, server_port=args.port)
     return 0
 
 

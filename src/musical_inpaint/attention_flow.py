@@ -26,6 +26,7 @@ from torch import Tensor
 from torchvision.utils import save_image
 
 from musical_inpaint.data.images import ImageReadError
+from musical_inpaint.data.masks import MaskFileError
 from musical_inpaint.imaging import composite, from_uint8, offset_colours, to_unit
 from musical_inpaint.inference import CheckpointError, add_trust_argument, load_generator, pick_device, predict
 from musical_inpaint.inpaint import InputError, read_hole, read_picture
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         args.output.mkdir(parents=True, exist_ok=True)
         save_image(row, targets[0])
         targets[1].write_text(json.dumps(dict(image=str(args.image), **summary), indent=2))
-    except (InputError, CheckpointError) as error:
+    except (InputError, CheckpointError, MaskFileError) as error:
         print(f"attention_flow: {error}", file=sys.stderr)
         return 2
     print(f"written {targets[0]} and {targets[1].name}")

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 
 class UserError(Exception):
@@ -52,18 +53,21 @@ def show(value) -> str:
 
 
 def typed_option(cfg: DictConfig | None, option: str) -> str:
-    """The key a user types for `option`: the key its value is interpolated from, if it is one."""
+    """The key a user types for `option`: the key its value, or the node above it, is
+    interpolated from, if it is one (`dataset.mask.root` -> `mask.root` for `mask: ${mask}`)."""
     if cfg is None:
         return option
     raw = OmegaConf.to_container(cfg, resolve=False)
     for _ in range(8):  # a chain of interpolations, followed a few links deep
-        value = raw
-        for part in option.split("."):
+        value, parts = raw, option.split(".")
+        for depth, part in enumerate(parts):
             value = value.get(part) if isinstance(value, dict) else None
-        match = re.fullmatch(r"\$\{([\w.]+)\}", value) if isinstance(value, str) else None
-        if match is None:
+            match = re.fullmatch(r"\$\{([\w.]+)\}", value) if isinstance(value, str) else None
+            if match is not None:
+                option = ".".join([match.group(1), *parts[depth + 1 :]])
+                break
+        else:
             return option
-        option = match.group(1)
     return option
 
 
@@ -84,6 +88,9 @@ def user_error(error: BaseException, cfg: DictConfig | None = None) -> BaseExcep
             return ConfigError(f"{typed_option(cfg, candidate.option)}={show(candidate.value)}: {candidate.expected}")
         if isinstance(candidate, UserError):
             return candidate
+        if isinstance(candidate, MissingMandatoryValue) and candidate.full_key:
+            option = typed_option(cfg, candidate.full_key)
+            return ConfigError(f"{option} is not set: give it on the command line ({option}=...)")
         if isinstance(candidate, MisconfigurationException):
             for option, advice in _MANUAL_OPTIMISATION.items():
                 if option in str(candidate):

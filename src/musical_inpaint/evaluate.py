@@ -4,6 +4,10 @@ checkpoint or a classical baseline, printed beside the paper's published rows.
     python -m musical_inpaint.evaluate ckpt_path=logs/train/runs/RUN dataset=paris dataset.root=...
     python -m musical_inpaint.evaluate method=telea dataset=paris mask=free_form
     python -m musical_inpaint.evaluate method=[musical,telea,patchmatch] ckpt_path=RUN dataset=paris
+    python -m musical_inpaint.evaluate method=[musical,results] ckpt_path=RUN results=DIR dataset=paris
+
+`results` scores a folder of another method's inpainted images, matched by stem to the test
+images; `write_inputs=DIR` writes the test images and masks for it (musical_inpaint.evaluation_files).
 
 Writes metrics.json (means, per mask-area bin), per_image.csv and table.md in its run folder (with
 several methods: one subfolder each, and one table of them all). Their columns, units and
@@ -33,8 +37,9 @@ from musical_inpaint.baselines import BASELINES, fill_with
 from musical_inpaint.compat import upgrade_legacy
 from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.errors import user_error
+from musical_inpaint.evaluation_files import ResultsFolder, test_names, write_inputs
 from musical_inpaint.imaging import composite, panel, quantise
-from musical_inpaint.inference import load_generator, pick_device, predict
+from musical_inpaint.inference import check_precision, load_generator, pick_device, predict
 from musical_inpaint.metrics import PROTOCOL, MetricSpec, per_image_metrics, per_image_values
 from musical_inpaint.ops.floats import flush_subnormals
 from musical_inpaint.perceptual_metrics import PerceptualEvaluation
@@ -66,37 +71,57 @@ PAPER_ROWS: dict[str, dict[str, dict[str, float]]] = {
 AREA_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 1.0)  # hole fraction bins, as LaMa reports
 
 
+def _listed(value) -> list:
+    """A config value that may be one value or a list of them, as a list."""
+    return list(value) if isinstance(value, ListConfig) else [value]
+
+
 def methods_of(cfg: DictConfig) -> list[tuple[str, str | None]]:
-    """(method, checkpoint) pairs to evaluate: `method` and `ckpt_path` may each be one value or a
-    list (`method=[musical,telea] ckpt_path=[RUN1,RUN2]`); every checkpoint goes with musical."""
-    methods = [cfg.method] if isinstance(cfg.method, str) else list(cfg.method)
-    checkpoints = list(cfg.ckpt_path) if isinstance(cfg.ckpt_path, ListConfig) else [cfg.ckpt_path]
+    """(method, source) pairs to evaluate: `method`, `ckpt_path` and `results` may each be one
+    value or a list (`method=[musical,telea] ckpt_path=[RUN1,RUN2]`); every checkpoint goes with
+    musical, every folder of `results` with results."""
+    methods = _listed(cfg.method)
+    sources = {
+        "musical": ("ckpt_path", "<run folder or .ckpt>"),
+        "results": ("results", "<folder of inpainted images>"),
+    }
     pairs = []
     for method in methods:
-        if method == "musical":
-            if not all(checkpoints):
-                raise SystemExit("evaluate: method=musical needs ckpt_path=<run folder or .ckpt>")
-            pairs += [("musical", str(checkpoint)) for checkpoint in checkpoints]
+        if method in sources:
+            option, expected = sources[method]
+            values = _listed(cfg.get(option))
+            if not all(values):
+                raise SystemExit(f"evaluate: method={method} needs {option}={expected}")
+            pairs += [(method, str(value)) for value in values]
         elif method in BASELINES:
             pairs.append((method, None))
         else:
-            raise SystemExit(f"evaluate: method must be 'musical' or one of {sorted(BASELINES)}, got {method!r}")
+            raise SystemExit(
+                f"evaluate: method must be 'musical', 'results' or one of {sorted(BASELINES)}, got {method!r}"
+            )
     if not pairs:
         raise SystemExit("evaluate: method=[] names no method")
     return pairs
 
 
-def build_method(
-    cfg: DictConfig, method: str, checkpoint: str | None
-) -> tuple[Callable[[Tensor, Tensor], Tensor], str]:
-    """A function from (images in [-1, 1], masks) to predictions, and a label for the table."""
+Fill = Callable[[Tensor, Tensor, list[str]], Tensor]  # (images in [-1, 1], masks, names) -> predictions
+
+
+def build_method(cfg: DictConfig, datamodule, method: str, source: str | None) -> tuple[Fill, str]:
+    """A function from (images in [-1, 1], masks, their names) to predictions, and a label for the table."""
     if method == "musical":
-        device = pick_device(cfg.device)
-        generator, _ = load_generator(checkpoint, device, cfg.trust_modules)
-        return (lambda image, mask: predict(generator, image.to(device), mask.to(device)).float().cpu()), (
-            f"MUSICAL, ours ({checkpoint})"
+        device, precision = pick_device(cfg.device), check_precision(cfg.precision)
+        generator, _ = load_generator(source, device, cfg.trust_modules)
+        return (lambda image, mask, names: predict(generator, image.to(device), mask.to(device), precision).cpu()), (
+            f"MUSICAL, ours ({source})"
         )
-    return (lambda image, mask: fill_with(method, image, mask)), f"{method} (classical)"
+    if method == "results":
+        dataset = datamodule.datasets["test"]
+        side = datamodule.crop_size
+        return ResultsFolder(source, test_names(dataset, cfg.limit), test_names(dataset), (side, side)), (
+            f"results ({source})"
+        )
+    return (lambda image, mask, names: fill_with(method, image, mask)), f"{method} (classical)"
 
 
 def evaluate(cfg: DictConfig) -> dict | list[dict]:
@@ -108,20 +133,27 @@ def evaluate(cfg: DictConfig) -> dict | list[dict]:
     (`metrics.per_image`, `musical_inpaint.metrics.per_image_metrics`)."""
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.write_inputs:
+        datamodule = instantiate(cfg.dataset)
+        datamodule.setup("test")
+        folder = Path(cfg.write_inputs)
+        count = write_inputs(folder, datamodule.test_dataloader(), cfg.limit, cfg)
+        print(f"{count} test images and their masks written to {folder.resolve()} (images/, masks/, inputs.json)")
+        return {"written": count, "folder": str(folder)}
     pairs = methods_of(cfg)
     defined = per_image_metrics(cfg.metrics.get("per_image"))
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("test")
-    several_checkpoints = sum(method == "musical" for method, _ in pairs) > 1
+    several = {method for method in ("musical", "results") if sum(m == method for m, _ in pairs) > 1}
     options = {key: value for key, value in cfg.metrics.items() if key != "per_image"}
     extras = PerceptualEvaluation(**options, device=str(pick_device(cfg.device)))  # weights checked up front
     per_image = [*PROTOCOL, *extras.per_image_metrics, *defined]
     summaries = []
-    for number, (method, checkpoint) in enumerate(pairs):
-        name = f"musical_{number}" if method == "musical" and several_checkpoints else method
+    for number, (method, source) in enumerate(pairs):
+        name = f"{method}_{number}" if method in several else method
         folder = output_dir if len(pairs) == 1 else output_dir / name
         extras.reset()
-        summaries.append(evaluate_method(cfg, datamodule, method, checkpoint, folder, per_image, extras))
+        summaries.append(evaluate_method(cfg, datamodule, method, source, folder, per_image, extras))
     table = markdown_table(summaries, datamodule.paper_benchmark, cfg.mask, [*per_image, *extras.set_metrics])
     (output_dir / "table.md").write_text(table)
     print(table)
@@ -133,16 +165,16 @@ def evaluate_method(
     cfg: DictConfig,
     datamodule,
     method: str,
-    checkpoint: str | None,
+    source: str | None,
     folder: Path,
     per_image: Sequence[MetricSpec] = PROTOCOL,
     extras: PerceptualEvaluation | None = None,
 ) -> dict:
     """One method on the test split: its summary, with metrics.json and per_image.csv in `folder`;
-    `per_image` are the metrics of each image (per_image.csv's columns), `extras` adds FID and
-    P-IDS / U-IDS, overall and per hole-area bin."""
+    `source` is musical's checkpoint or results' folder; `per_image` are the metrics of each image
+    (per_image.csv's columns), `extras` adds FID and P-IDS / U-IDS, overall and per hole-area bin."""
+    fill, label = build_method(cfg, datamodule, method, source)
     folder.mkdir(parents=True, exist_ok=True)
-    fill, label = build_method(cfg, method, checkpoint)
     loader = datamodule.test_dataloader()
     batches = len(loader) if cfg.limit is None else min(len(loader), math.ceil(cfg.limit / loader.batch_size))
     rows, saved = [], 0
@@ -150,7 +182,7 @@ def evaluate_method(
         image, mask = batch["image"], batch["mask"]
         if cfg.limit is not None and len(rows) >= cfg.limit:
             break
-        prediction = fill(image, mask)
+        prediction = fill(image, mask, list(batch["name"]))
         out, gt = quantise(composite(prediction, image, mask)), quantise(image)
         values = {name: value.tolist() for name, value in per_image_values(per_image, out, gt, mask).items()}
         if extras is not None:

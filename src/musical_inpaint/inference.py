@@ -16,7 +16,7 @@ from hydra.utils import get_object, instantiate
 from torch import Tensor, nn
 
 from musical_inpaint import compat
-from musical_inpaint.errors import UserError
+from musical_inpaint.errors import ConfigError, UserError
 from musical_inpaint.imaging import from_uint8, to_uint8
 from musical_inpaint.models.generator import MIN_SIDE, STRIDE, MusicalGenerator
 
@@ -154,16 +154,31 @@ def load_generator(
 
 
 def pick_device(device: str = "auto") -> torch.device:
-    """ "auto": the GPU when there is one, else the CPU; anything else is passed to torch.device."""
+    """ "auto": the CUDA GPU when there is one, else Apple's MPS, else the CPU; anything else is
+    passed to torch.device."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
     return torch.device(device)
 
 
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def check_precision(precision: str, option: str = "precision") -> str:
+    """`precision` if it is one of PRECISIONS, else an error naming `option`."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"{option}={precision}: must be one of {', '.join(PRECISIONS)}")
+    return precision
+
+
 @torch.no_grad()
-def predict(generator: MusicalGenerator, image: Tensor, mask: Tensor) -> Tensor:
-    """Raw prediction for B x 3 x H x W images in [-1, 1] of any size, down to 1 x 1: padded to
-    the network's stride (and to at least MIN_SIDE a side), cropped back."""
+def predict(generator: MusicalGenerator, image: Tensor, mask: Tensor, precision: str = "fp32") -> Tensor:
+    """Raw float32 prediction for B x 3 x H x W images in [-1, 1] of any size, down to 1 x 1:
+    padded to the network's stride (and to at least MIN_SIDE a side), cropped back. `precision`
+    bf16 or fp16 runs the network under autocast (convolutions and products in that type, the
+    softmax and norms in float32), for speed and memory on a GPU."""
     height, width = image.shape[-2:]
     pad_h = max(MIN_SIDE, height + -height % STRIDE) - height
     pad_w = max(MIN_SIDE, width + -width % STRIDE) - width
@@ -173,15 +188,20 @@ def predict(generator: MusicalGenerator, image: Tensor, mask: Tensor) -> Tensor:
         # copy of a hole pixel is a hole too, and copies of known pixels are known context.
         image = F.pad(image * (1 - mask), (0, pad_w, 0, pad_h), mode=mode)
         mask = F.pad(mask, (0, pad_w, 0, pad_h), mode=mode)
-    return generator(image, mask)[..., :height, :width]
+    dtype = PRECISIONS[check_precision(precision)]
+    with torch.autocast(image.device.type, dtype=dtype, enabled=dtype is not None):
+        prediction = generator(image, mask)
+    return prediction[..., :height, :width].float()
 
 
-def inpaint_uint8(generator: MusicalGenerator, image: np.ndarray, hole: np.ndarray, device: torch.device) -> np.ndarray:
+def inpaint_uint8(
+    generator: MusicalGenerator, image: np.ndarray, hole: np.ndarray, device: torch.device, precision: str = "fp32"
+) -> np.ndarray:
     """H x W x 3 uint8 image, H x W bool hole -> H x W x 3 uint8, known pixels exactly unchanged."""
     if not hole.any():
         return image.copy()
     tensor = from_uint8(image)[None].to(device)
     mask = torch.from_numpy(hole)[None, None].float().to(device)
-    prediction = predict(generator, tensor, mask)[0].clamp(-1, 1)
+    prediction = predict(generator, tensor, mask, precision)[0].clamp(-1, 1)
     filled = to_uint8(prediction)
     return np.where(hole[..., None], filled, image)

@@ -5,8 +5,10 @@
 Masks: white (>= 127) = hole. A folder of masks is matched to the images by file stem; a single
 mask file serves every image; `--mask center` is the paper's centre hole. A mask of another size
 is resized (nearest) with a warning. Images of any size run at full resolution (padded to the
-network's stride and cropped back), or with `--max-side N` are inpainted at a reduced size and
-only the hole is pasted back. Known pixels come back exactly unchanged; outputs are PNG files
+network's stride and cropped back); with `--max-side N` they are inpainted at a reduced size and
+only the hole is pasted back; with `--crop-margin M` only a window around the hole is inpainted
+(its bounding box grown by M pixels), at full resolution or, with --max-side too, at most that
+size (`Resolution`). `--precision bf16|fp16` runs the network under autocast. Known pixels come back exactly unchanged; outputs are PNG files
 of the input's size and mode (grayscale stays grayscale, alpha is kept), named by the input's
 stem (`a.jpg` -> `a.png`; `a_jpg.png` and `a_png.png` when `a.jpg` and `a.png` are both given), in
 the input's subfolder below --output. Nothing is written until every output name is known to be
@@ -37,10 +39,16 @@ from musical_inpaint.data.images import (
     is_image_file,
     list_images,
     read_image,
-    read_rgb,
 )
-from musical_inpaint.data.masks import CenterMask
-from musical_inpaint.inference import CheckpointError, add_trust_argument, inpaint_uint8, load_generator, pick_device
+from musical_inpaint.data.masks import CenterMask, MaskFileError, read_mask
+from musical_inpaint.inference import (
+    PRECISIONS,
+    CheckpointError,
+    add_trust_argument,
+    inpaint_uint8,
+    load_generator,
+    pick_device,
+)
 from musical_inpaint.ops.floats import flush_subnormals
 
 log = logging.getLogger("musical_inpaint.inpaint")
@@ -52,19 +60,6 @@ class InputError(ValueError):
 
 class OutputError(OSError):
     """The results cannot be written where --output says."""
-
-
-def read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """A mask file of any mode -> H x W bool hole (white >= 127 once read as 8-bit, 16-bit values
-    scaled), upright as a viewer shows it, resized (nearest) to `size` = (W, H)."""
-    try:
-        mask = read_rgb(path).convert("L")
-    except ImageReadError as error:
-        raise InputError(f"cannot read mask {path}: {error}") from None
-    if mask.size != size:
-        log.warning("mask %s is %dx%d, the image %dx%d: resized (nearest)", path, *mask.size, *size)
-        mask = mask.resize(size, Image.NEAREST)
-    return np.asarray(mask) >= 127
 
 
 def read_hole(mask: Path | None, height: int, width: int) -> np.ndarray:
@@ -143,8 +138,71 @@ def plan_outputs(
 Fill = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (H x W x 3 uint8, H x W bool hole) -> uint8
 
 
-def generator_fill(generator, device) -> Fill:
-    return lambda rgb, hole: inpaint_uint8(generator, rgb, hole, device)
+def generator_fill(generator, device, precision: str = "fp32") -> Fill:
+    return lambda rgb, hole: inpaint_uint8(generator, rgb, hole, device, precision)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Where a large image is filled. By default at full resolution. `max_side`: at most this
+    many pixels a side, the upscaled hole pasted back, closer to the scale a network trained at
+    64-256 pixels has seen. `crop_margin`: only a window around the hole (its bounding box grown
+    by this many pixels each way, IOPaint's crop strategy), at full resolution or, with
+    `max_side` too, at most that size; known pixels outside the window are never touched."""
+
+    max_side: int | None = None
+    crop_margin: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_side is not None and self.max_side < 1:
+            raise InputError(f"--max-side {self.max_side}: must be a number of pixels >= 1")
+        if self.crop_margin is not None and self.crop_margin < 0:
+            raise InputError(f"--crop-margin {self.crop_margin}: must be a number of pixels >= 0")
+
+    def fill(self, fill: Fill, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        if self.crop_margin is None or not hole.any():
+            return self._fill_scaled(fill, rgb, hole)
+        rows, cols = np.flatnonzero(hole.any(1)), np.flatnonzero(hole.any(0))
+        margin = self.crop_margin
+        window = np.s_[
+            max(0, rows[0] - margin) : rows[-1] + 1 + margin, max(0, cols[0] - margin) : cols[-1] + 1 + margin
+        ]
+        result = rgb.copy()
+        filled = self._fill_scaled(fill, rgb[window], hole[window])
+        result[window] = np.where(hole[window][..., None], filled, rgb[window])
+        return result
+
+    def _fill_scaled(self, fill: Fill, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        if self.max_side and max(rgb.shape[:2]) > self.max_side:
+            return _inpaint_downscaled(fill, rgb, hole, self.max_side)
+        return fill(rgb, hole)
+
+
+def add_resolution_arguments(parser: argparse.ArgumentParser) -> None:
+    """--max-side and --crop-margin (`Resolution`), for inpaint and the web page."""
+    parser.add_argument(
+        "--max-side",
+        type=int,
+        default=None,
+        help="inpaint at most at this size and paste the upscaled hole back (default: full resolution)",
+    )
+    parser.add_argument(
+        "--crop-margin",
+        type=int,
+        default=None,
+        metavar="PIXELS",
+        help="inpaint only the hole's bounding box grown by PIXELS each way (e.g. 128), for a small hole in a "
+        "large photo; with --max-side, that window at most at that size",
+    )
+
+
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=list(PRECISIONS),
+        help="the network's arithmetic: fp32 (default), or bf16 / fp16 under autocast, for speed on a GPU",
+    )
 
 
 GRAYSCALE_MODES = ("L", "LA", "1", *HIGH_BIT_MODES)  # written back as L (LA with the alpha put back)
@@ -168,23 +226,18 @@ def read_picture(path: Path) -> Picture:
 
 
 def inpaint_image(
-    fill: Fill, image: Path | Picture, hole: np.ndarray | Path | None, max_side: int | None = None
+    fill: Fill, image: Path | Picture, hole: np.ndarray | Path | None, resolution: Resolution = Resolution()
 ) -> Image.Image:
     """The inpainted image of the file at `image` (or of a `Picture` already read from it), as
     `inpaint` writes it: the input's size, mode (grayscale stays grayscale, alpha kept) and
     orientation, known pixels unchanged.
     hole: an H x W bool array, a mask file (resized if its size differs), or None for the centre
-    hole. With `max_side`, larger images are filled at that size and only the hole pasted back."""
+    hole. `resolution` says where a large image is filled (full size, `max_side`, a window)."""
     picture = image if isinstance(image, Picture) else read_picture(image)
     rgb = picture.rgb
-    size = (rgb.shape[1], rgb.shape[0])
     if not isinstance(hole, np.ndarray):
         hole = read_hole(hole, rgb.shape[0], rgb.shape[1])
-    if max_side and max(size) > max_side:
-        filled = _inpaint_downscaled(fill, rgb, hole, max_side)
-    else:
-        filled = fill(rgb, hole)
-    result = Image.fromarray(filled)
+    result = Image.fromarray(resolution.fill(fill, rgb, hole))
     if picture.grayscale:
         result = result.convert("L")  # the three channels of a known pixel are equal: exact
     if picture.alpha is not None:
@@ -206,10 +259,8 @@ def write_png(result: Image.Image, target: Path) -> Path:
     return target
 
 
-def inpaint_file(
-    generator, image_path: Path, mask_path: Path | None, target: Path, device, max_side: int | None
-) -> Path:
-    return write_png(inpaint_image(generator_fill(generator, device), image_path, mask_path, max_side), target)
+def inpaint_file(fill: Fill, image_path: Path, mask_path: Path | None, target: Path, resolution: Resolution) -> Path:
+    return write_png(inpaint_image(fill, image_path, mask_path, resolution), target)
 
 
 def _inpaint_downscaled(fill: Fill, rgb: np.ndarray, hole: np.ndarray, max_side: int) -> np.ndarray:
@@ -230,36 +281,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", required=True, type=Path, help="an image file or a folder of images")
     parser.add_argument("--mask", required=True, help="a mask file, a folder of masks (matched by stem), or 'center'")
     parser.add_argument("--output", required=True, type=Path, help="folder for the inpainted PNG files")
-    parser.add_argument("--device", default="auto", help="auto (GPU when available), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:1, mps, ...")
+    add_precision_argument(parser)
     add_trust_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="allow replacing existing files, inputs included")
-    parser.add_argument(
-        "--max-side",
-        type=int,
-        default=None,
-        help="inpaint at most at this size and paste the upscaled hole back (default: full resolution)",
-    )
+    add_resolution_arguments(parser)
     args = parser.parse_args(argv)
     flush_subnormals()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     try:
+        resolution = Resolution(args.max_side, args.crop_margin)
         pairs = pair_inputs(args.image, args.mask)
         targets = plan_outputs(pairs, args.image, args.output, args.overwrite)
         device = pick_device(args.device)
         generator, _ = load_generator(args.checkpoint, device, args.trust_module)
+        fill = generator_fill(generator, device, args.precision)
         try:
             args.output.mkdir(parents=True, exist_ok=True)
         except OSError as error:  # e.g. a file of that name, or a read-only parent
             raise OutputError(f"cannot write to --output {args.output}: {error}") from None
         progress = tqdm(list(zip(pairs, targets)), desc="inpainting", unit="image", disable=len(pairs) == 1)
         for (image_path, mask_path), target in progress:
-            inpaint_file(generator, image_path, mask_path, target, device, args.max_side)
+            inpaint_file(fill, image_path, mask_path, target, resolution)
         print(
             f"{len(pairs)} inpainted image(s) written to {args.output.resolve()}"
             if len(pairs) > 1
             else f"written {target}"
         )
-    except (InputError, OutputError, CheckpointError, ImageReadError) as error:
+    except (InputError, OutputError, CheckpointError, ImageReadError, MaskFileError) as error:
         print(f"inpaint: {error}", file=sys.stderr)
         return 2
     return 0

@@ -11,13 +11,14 @@ from musical_inpaint.data.datamodules import (
 )
 from musical_inpaint.data.images import ImageReadError, read_rgb
 from musical_inpaint.data.layouts import DatasetLayoutError
-from musical_inpaint.data.masks import CenterMask, FreeFormMask, RandomBoxMask
+from musical_inpaint.data.masks import CenterMask, FolderMask, FreeFormMask, RandomBoxMask
 
 __all__ = [
     "CelebADataModule",
     "CenterMask",
     "DatasetLayoutError",
     "FolderDataModule",
+    "FolderMask",
     "FreeFormMask",
     "ImageReadError",
     "InpaintingDataModule",

@@ -299,8 +299,9 @@ class SyntheticDataModule(InpaintingDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         crop = self.eval_transform.crop_size
+        splits = {"fit": ("train", "val"), "validate": ("train", "val"), "test": ("test",), "predict": ("test",)}
         for split, offset in (("train", 0), ("val", 1), ("test", 2)):
-            if split not in self.datasets:
+            if split not in self.datasets and split in splits.get(stage, ("train", "val", "test")):
                 self.datasets[split] = SyntheticDataset(
                     self.sizes[split],
                     crop,

@@ -36,8 +36,15 @@ def _item_generators(deterministic: bool, seed: int, index: int) -> tuple[np.ran
     return np.random.default_rng(image_seq), np.random.default_rng(mask_seq)
 
 
-def _mask_tensor(mask: MaskGenerator, height: int, width: int, rng: np.random.Generator) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(mask(height, width, rng), dtype=np.float32))[None]
+def _mask_tensor(mask: MaskGenerator, height: int, width: int, rng: np.random.Generator, name: str) -> torch.Tensor:
+    hole = mask(height, width, rng, name=name) if getattr(mask, "by_name", False) else mask(height, width, rng)
+    return torch.from_numpy(np.ascontiguousarray(hole, dtype=np.float32))[None]
+
+
+def _check_mask_names(mask: MaskGenerator, names: list[str]) -> None:
+    """A mask generator that matches images by name (`FolderMask`) checks them all up front."""
+    if getattr(mask, "by_name", False):
+        mask.check_names(names)
 
 
 class ImageFilesDataset(Dataset):
@@ -67,9 +74,14 @@ class ImageFilesDataset(Dataset):
         self.deterministic, self.seed, self.on_corrupt = deterministic, seed, on_corrupt
         self.skipped: list[Path] = []  # per process: each DataLoader worker keeps its own count
         self.cache: dict[int, tuple[Path, Image.Image]] | None = {} if cache else None
+        _check_mask_names(mask, [path.name for path in self.files])
 
     def __len__(self) -> int:
         return len(self.files)
+
+    def name(self, index: int) -> str:
+        """The file name of image `index` (its item's "name"), without reading it."""
+        return self.files[index].name
 
     def __getitem__(self, index: int) -> dict:
         image_rng, mask_rng = _item_generators(self.deterministic, self.seed, index)
@@ -83,7 +95,7 @@ class ImageFilesDataset(Dataset):
         tensor = self.transform.crop(resized, image_rng)
         return dict(
             image=tensor,
-            mask=_mask_tensor(self.mask, *tensor.shape[-2:], mask_rng),
+            mask=_mask_tensor(self.mask, *tensor.shape[-2:], mask_rng, path.name),
             index=index,
             name=path.name,
         )
@@ -110,6 +122,10 @@ class SyntheticDataset(Dataset):
             raise ValueError(f"SyntheticDataset: need length >= 1 and size >= 16, got {length}, {size}")
         self.length, self.size, self.mask = length, size, mask
         self.deterministic, self.seed = deterministic, seed
+        _check_mask_names(mask, [self.name(index) for index in range(length)])
+
+    def name(self, index: int) -> str:
+        return f"synthetic_{self.seed}_{index:06d}"
 
     def __len__(self) -> int:
         return self.length
@@ -121,7 +137,7 @@ class SyntheticDataset(Dataset):
         _, mask_rng = _item_generators(self.deterministic, self.seed, index)
         return dict(
             image=from_uint8(image),
-            mask=_mask_tensor(self.mask, self.size, self.size, mask_rng),
+            mask=_mask_tensor(self.mask, self.size, self.size, mask_rng, self.name(index)),
             index=index,
-            name=f"synthetic_{self.seed}_{index:06d}",
+            name=self.name(index),
         )

@@ -1,18 +1,49 @@
-"""Hole masks: the paper's centre square, random boxes, and free-form brush strokes.
+"""Hole masks: the paper's centre square, random boxes, free-form brush strokes, and mask files.
 
 A mask generator is called as `generator(height, width, rng)` with a numpy random Generator and
 returns an H x W float32 array with 1 = hole. The dataset decides where `rng` comes from:
 seeded draws for training, a generator fixed by (seed, image index) for evaluation, so that an
-image gets the same evaluation mask in every run and on every process.
+image gets the same evaluation mask in every run and on every process. A generator whose
+`by_name` is true is also given the image's file name (`name=`): `FolderMask` matches its files
+to the images by stem.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
+
+from musical_inpaint.data.images import ImageReadError, list_images, read_rgb
+from musical_inpaint.errors import OptionError, UserError
+
+log = logging.getLogger(__name__)
+
+HOLE_LEVEL = 127  # a mask pixel at or above this 8-bit level is a hole (white = hole)
+
+
+class MaskFileError(UserError, ValueError):
+    """A mask file cannot be read, or no mask file matches an image; the message names it."""
+
+
+def read_mask(path: Path, size: tuple[int, int], warn: bool = True) -> np.ndarray:
+    """A mask file of any mode -> H x W bool hole (white >= 127 once read as 8-bit, 16-bit values
+    scaled), upright as a viewer shows it, resized (nearest) to `size` = (W, H), with a warning
+    unless `warn` is false."""
+    try:
+        mask = read_rgb(path).convert("L")
+    except ImageReadError as error:
+        raise MaskFileError(f"cannot read mask {path}: {error}") from None
+    if mask.size != size:
+        if warn:
+            log.warning("mask %s is %dx%d, the image %dx%d: resized (nearest)", path, *mask.size, *size)
+        mask = mask.resize(size, Image.NEAREST)
+    return np.asarray(mask) >= HOLE_LEVEL
 
 
 @dataclass(frozen=True)
@@ -98,3 +129,59 @@ class FreeFormMask:
                 cv2.circle(mask, (nx, ny), brush // 2, 1, -1)
                 x, y = nx, ny
         return mask.astype(np.float32)
+
+
+FOLDER_MATCHES = ("stem", "random")
+
+
+class FolderMask:
+    """Holes read from a folder of mask images (white = hole, `read_mask`), e.g. the NVIDIA
+    irregular masks or the published test masks of LaMa or MAT, resized (nearest) to each image.
+
+    match: "stem" takes the mask named like the image (`a.jpg` -> `a.png`, any image suffix);
+        "random" draws one of the folder's masks per image with the dataset's generator (seeded
+        per image in evaluation, so every run sees the same pairs).
+    """
+
+    by_name = True  # the dataset passes the image's file name
+
+    def __init__(self, root: str | Path, match: str = "stem") -> None:
+        if match not in FOLDER_MATCHES:
+            raise OptionError("mask.match", match, f"must be one of {', '.join(FOLDER_MATCHES)}")
+        if not Path(root).expanduser().is_dir():
+            raise OptionError("mask.root", root, "must be a folder of mask images (white = hole)")
+        self.root, self.match = root, match
+        self.files = list_images(Path(root).expanduser())
+        if not any(_readable(path) for path in self.files):  # stops at the first that reads
+            raise OptionError("mask.root", root, f"holds no readable mask image ({len(self.files)} image file(s))")
+        self.by_stem: dict[str, Path] = {}
+        for path in self.files if match == "stem" else ():
+            if path.stem in self.by_stem:
+                raise MaskFileError(f"mask.root={root}: {self.by_stem[path.stem]} and {path} have the same stem")
+            self.by_stem[path.stem] = path
+
+    def __repr__(self) -> str:
+        return f"FolderMask(root={str(self.root)!r}, match={self.match!r})"
+
+    def check_names(self, names: list[str]) -> None:
+        """With match=stem, every image must have its mask: an error naming the first missing ones."""
+        missing = [name for name in names if self.match == "stem" and Path(name).stem not in self.by_stem]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise MaskFileError(f"mask.root={self.root} has no mask with the stem of {shown}")
+
+    def __call__(self, height: int, width: int, rng: np.random.Generator, name: str | None = None) -> np.ndarray:
+        if self.match == "stem":
+            self.check_names([str(name)])
+            path = self.by_stem[Path(str(name)).stem]
+        else:
+            path = self.files[int(rng.integers(len(self.files)))]
+        return read_mask(path, (width, height), warn=False).astype(np.float32)
+
+
+def _readable(path: Path) -> bool:
+    try:
+        read_rgb(path)
+    except ImageReadError:
+        return False
+    return True
