@@ -240,3 +240,31 @@ def test_the_texture_ablation_pairs_the_variants_by_seed_and_image():
     assert rows[("| single-scale (3x3) - no attention", "with a distractor")].endswith(
         "| -2.00 | [-2.00, -2.00] | -2.00, -2.00 |"
     )
+
+
+def test_the_large_photo_modes_are_measured_through_inpaints_own_code(checkpoint, tmp_path):
+    from tests.helpers.layouts import make_photos
+
+    large = load("large_photos/measure.py")
+    rng = np.random.default_rng(0)
+    areas = [large.box_hole(321, 481, rng).mean() for _ in range(200)]
+    assert 0.049 < min(areas) and max(areas) < 0.201  # 5-20 % of the image
+    root = make_photos(tmp_path / "photos", urban=82)
+    large.main(
+        ["--checkpoint", str(checkpoint), "--data-dir", str(root), "--output", str(tmp_path / "out")]
+        + ["--methods", "telea", "--max-side", "12", "--crop-margin", "2", "--limit", "2"]
+    )
+    with open(tmp_path / "out" / "per_image.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 * 2 * 2 * 4  # test sets x images x methods x modes
+    assert {r["mode"] for r in rows} == {
+        "full resolution",
+        "--max-side 12",
+        "--crop-margin 2",
+        "--crop-margin 2 --max-side 12",
+    }
+    assert all(np.isfinite(float(r["hole_l1_pct"])) for r in rows)
+    results = (tmp_path / "out" / "results.md").read_text()
+    assert "bsds500: 2 images" in results and "| MUSICAL | --crop-margin 2 |" in results
+    with pytest.raises(FileExistsError):  # never over an earlier measurement
+        large.main(["--data-dir", str(root), "--output", str(tmp_path / "out"), "--methods", "telea"])
