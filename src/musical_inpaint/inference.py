@@ -175,10 +175,10 @@ def check_precision(precision: str, option: str = "precision") -> str:
 
 @torch.no_grad()
 def predict(generator: MusicalGenerator, image: Tensor, mask: Tensor, precision: str = "fp32") -> Tensor:
-    """Raw float32 prediction for B x 3 x H x W images in [-1, 1] of any size, down to 1 x 1:
-    padded to the network's stride (and to at least MIN_SIDE a side), cropped back. `precision`
-    bf16 or fp16 runs the network under autocast (convolutions and products in that type, the
-    softmax and norms in float32), for speed and memory on a GPU."""
+    """Raw prediction, in the images' dtype, for B x 3 x H x W images in [-1, 1] of any size, down
+    to 1 x 1: padded to the network's stride (and to at least MIN_SIDE a side), cropped back.
+    `precision` bf16 or fp16 runs the network under autocast (convolutions and products in that
+    type, the softmax and norms in float32), for speed and memory on a GPU."""
     height, width = image.shape[-2:]
     pad_h = max(MIN_SIDE, height + -height % STRIDE) - height
     pad_w = max(MIN_SIDE, width + -width % STRIDE) - width
@@ -191,7 +191,7 @@ def predict(generator: MusicalGenerator, image: Tensor, mask: Tensor, precision:
     dtype = PRECISIONS[check_precision(precision)]
     with torch.autocast(image.device.type, dtype=dtype, enabled=dtype is not None):
         prediction = generator(image, mask)
-    return prediction[..., :height, :width].float()
+    return prediction[..., :height, :width].to(image.dtype)
 
 
 def inpaint_uint8(

@@ -8,10 +8,10 @@ is resized (nearest) with a warning. Images of any size run at full resolution (
 network's stride and cropped back); with `--max-side N` they are inpainted at a reduced size and
 only the hole is pasted back; with `--crop-margin M` only a window around the hole is inpainted
 (its bounding box grown by M pixels), at full resolution or, with --max-side too, at most that
-size (`Resolution`). `--precision bf16|fp16` runs the network under autocast. Known pixels come back exactly unchanged; outputs are PNG files
-of the input's size and mode (grayscale stays grayscale, alpha is kept), named by the input's
-stem (`a.jpg` -> `a.png`; `a_jpg.png` and `a_png.png` when `a.jpg` and `a.png` are both given), in
-the input's subfolder below --output. Nothing is written until every output name is known to be
+size (`Resolution`). `--precision bf16|fp16` runs the network under autocast. Known pixels
+come back exactly unchanged; outputs are PNG files of the input's size and mode (grayscale stays
+grayscale, alpha is kept), named by the input's stem (`a.jpg` -> `a.png`; `a_jpg.png` and
+`a_png.png` when `a.jpg` and `a.png` are both given), in the input's subfolder below --output. Nothing is written until every output name is known to be
 free: an output that would replace one of the inputs, or any existing file, stops the run before
 it writes anything (`--overwrite` allows replacing existing files). Each file is written under a
 temporary name and renamed when complete.
@@ -168,7 +168,7 @@ class Resolution:
             max(0, rows[0] - margin) : rows[-1] + 1 + margin, max(0, cols[0] - margin) : cols[-1] + 1 + margin
         ]
         result = rgb.copy()
-        filled = self._fill_scaled(fill, rgb[window], hole[window])
+        filled = self._fill_scaled(fill, np.ascontiguousarray(rgb[window]), np.ascontiguousarray(hole[window]))
         result[window] = np.where(hole[window][..., None], filled, rgb[window])
         return result
 
@@ -191,7 +191,7 @@ def add_resolution_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="PIXELS",
-        help="inpaint only the hole's bounding box grown by PIXELS each way (e.g. 128), for a small hole in a "
+        help="inpaint only the hole's bounding box grown by PIXELS each way, for a small hole in a "
         "large photo; with --max-side, that window at most at that size",
     )
 
