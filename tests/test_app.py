@@ -124,6 +124,22 @@ def test_the_command_line_names_a_bad_checkpoint(tmp_path, capsys):
     assert "app: " in capsys.readouterr().err
 
 
+def test_the_page_fills_a_window_as_inpaint_does(served, checkpoint, tmp_path, capsys):
+    from musical_inpaint import app
+    from musical_inpaint.inference import load_generator
+    from musical_inpaint.inpaint import generator_fill, inpaint_image
+
+    _, methods = served
+    image = write_image(tmp_path / "wide.png", 96, 40, seed=4)
+    window = Resolution(crop_margin=4)
+    _, _, download = app.run(methods, str(image), None, CENTRE, methods.names[0], window, tmp_path)
+    network, _ = load_generator(checkpoint, "cpu")
+    expected = inpaint_image(generator_fill(network, "cpu"), image, None, window)
+    assert np.array_equal(np.asarray(Image.open(download)), np.asarray(expected))
+    assert app.main(["--checkpoint", str(checkpoint), "--crop-margin", "-1"]) == 2
+    assert "--crop-margin -1: must be a number of pixels >= 0" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "options, host, port", [([], "127.0.0.1", 7860), (["--host", "0.0.0.0", "--port", "8123"], "0.0.0.0", 8123)]
 )
