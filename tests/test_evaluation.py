@@ -688,6 +688,10 @@ def test_bad_inputs_get_clear_errors(checkpoint, tmp_path, capsys):
     broken.write_bytes(b"not a png")
     assert _run(checkpoint, broken, "center", tmp_path / "out") == 2
     assert "cannot read image" in capsys.readouterr().err
+    _mask_file(tmp_path / "masks" / "photo.png", 32, 32)
+    _mask_file(tmp_path / "masks" / "photo.jpg", 32, 32)
+    assert _run(checkpoint, tmp_path / "images", tmp_path / "masks", tmp_path / "out") == 2
+    assert re.search(r"--mask .*masks: .*photo.jpg and .*photo.png have the same stem", capsys.readouterr().err)
 
 
 def test_cli_entry_point_runs_as_a_module(checkpoint, tmp_path):

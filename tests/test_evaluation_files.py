@@ -3,6 +3,7 @@ folder of another method's results scored with the same metric code."""
 
 import csv
 import json
+import logging
 import re
 
 import numpy as np
@@ -13,6 +14,7 @@ from musical_inpaint.baselines import BASELINES
 from musical_inpaint.config import compose_config
 from musical_inpaint.data import FolderMask
 from musical_inpaint.data.datasets import SyntheticDataset
+from musical_inpaint.data.images import DuplicateStemError
 from musical_inpaint.data.masks import MaskFileError
 from musical_inpaint.errors import OptionError, user_error
 from musical_inpaint.evaluate import evaluate
@@ -48,6 +50,20 @@ def test_masks_from_a_folder_match_images_by_stem_resized_and_binarised_as_inpai
     assert folder(5, 7, None, name="b.png").shape == (5, 7)
     with pytest.raises(MaskFileError, match=r"masks has no mask with the stem of c\.png"):
         folder(8, 8, None, name="c.png")
+
+
+def test_masks_beside_their_images_in_lamas_layout_and_black_holes_when_inverted(tmp_path):
+    levels = np.zeros((8, 8), np.uint8)
+    levels[2:6, 2:6] = 255
+    write_image(tmp_path / "lama" / "a.png", 8, 8)  # the image itself, beside its mask
+    _mask_file(tmp_path / "lama" / "a_mask000.png", levels)
+    hole = FolderMask(tmp_path / "lama")(8, 8, None, name="a.jpg")
+    assert np.array_equal(hole, (levels >= 127).astype(np.float32))
+    inverted = FolderMask(tmp_path / "lama", invert=True)(8, 8, None, name="a.jpg")
+    assert np.array_equal(inverted, 1 - hole)
+    _mask_file(tmp_path / "lama" / "a_mask001.png", levels)
+    with pytest.raises(DuplicateStemError, match="a_mask000.png and .*a_mask001.png have the same stem"):
+        FolderMask(tmp_path / "lama")
 
 
 def test_masks_drawn_from_a_folder_are_the_same_for_an_image_in_every_evaluation(tmp_path):
@@ -98,6 +114,10 @@ def test_images_without_a_mask_of_their_stem_are_named_before_any_is_read(tmp_pa
     _mask_file(tmp_path / "masks" / "synthetic_2_000000.png", np.full((4, 4), 255))
     config = compose_evaluate(tmp_path / "out", "method=telea", "mask=folder", f"mask.root={tmp_path / 'masks'}")
     assert re.search("no mask with the stem of synthetic_2_000001, .* and 2 more", _shown(config))
+    (tmp_path / "masks" / "synthetic_2_000001.png").write_bytes(b"not an image")
+    for number in range(2, 8):
+        _mask_file(tmp_path / "masks" / f"synthetic_2_{number:06d}.png", np.full((4, 4), 255))
+    assert re.search("cannot read mask .*synthetic_2_000001.png", _shown(config))  # before any image is scored
     _mask_file(tmp_path / "masks" / "x" / "synthetic_2_000000.jpg", np.full((4, 4), 255))
     assert "have the same stem" in _shown(config)
     unset = compose_evaluate(tmp_path / "out", "method=telea", "mask=folder")
@@ -160,9 +180,27 @@ def test_results_written_to_a_folder_score_exactly_as_the_method_itself(tmp_path
     )
     assert _rows(tmp_path / "files") == _rows(scored / "telea") and from_files["images"] == 8
     # limit: the first images only, a folder of them all is still the right one.
-    one = f"results={tmp_path / 'telea'}"
-    limited = evaluate(compose_evaluate(tmp_path / "five", "mask=free_form", "method=results", one, "limit=5"))
-    assert limited["images"] == 5 and _rows(tmp_path / "five") == _rows(scored / "telea")[:5]
+    # limit=4 with batches of 3: the inputs and results of the first four images only.
+    few = tmp_path / "few"
+    evaluate(compose_evaluate(tmp_path / "w4", "mask=free_form", f"write_inputs={few}", "limit=4"))
+    assert len(list((few / "images").iterdir())) == 4
+    _fill_folder(few, tmp_path / "telea4", "telea")
+    one = f"results={tmp_path / 'telea4'}"
+    limited = evaluate(compose_evaluate(tmp_path / "four", "mask=free_form", "method=results", one, "limit=4"))
+    assert limited["images"] == 4 and _rows(tmp_path / "four") == _rows(scored / "telea")[:4]
+
+
+def test_results_made_for_other_holes_are_scored_with_a_warning(tmp_path, caplog):
+    inputs = tmp_path / "inputs"
+    evaluate(compose_evaluate(tmp_path / "w", "mask=free_form", f"write_inputs={inputs}"))
+    _fill_folder(inputs, tmp_path / "telea", "telea")
+    with caplog.at_level(logging.WARNING, logger="musical_inpaint.evaluate"):
+        evaluate(
+            compose_evaluate(tmp_path / "same", "mask=free_form", "method=results", f"results={tmp_path / 'telea'}")
+        )
+        assert "differ from their test image" not in caplog.text
+        evaluate(compose_evaluate(tmp_path / "other", "mask=center", "method=results", f"results={tmp_path / 'telea'}"))
+    assert re.search(r"result\(s\) differ from their test image outside the hole .*worst: .*telea", caplog.text)
 
 
 def test_results_that_do_not_match_the_test_images_are_named(tmp_path):
@@ -187,6 +225,9 @@ def test_results_that_do_not_match_the_test_images_are_named(tmp_path):
     with pytest.raises(EvaluationFilesError, match="holiday.png matches no test image"):
         score()
     assert not (tmp_path / "out" / "metrics.json").exists()  # every check comes before anything is scored
+    with pytest.raises(EvaluationFilesError, match="holiday.png matches no test image"):
+        evaluate(compose_evaluate(tmp_path / "both", "method=[telea,results]", f"results={results}"))
+    assert not (tmp_path / "both" / "telea").exists()  # not even the method listed first
     (results / "holiday.png").unlink()
     assert score()["images"] == 8
     with pytest.raises(EvaluationFilesError, match="is not a folder of inpainted images"):

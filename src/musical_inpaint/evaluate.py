@@ -37,7 +37,7 @@ from musical_inpaint.baselines import BASELINES, fill_with
 from musical_inpaint.compat import upgrade_legacy
 from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.errors import user_error
-from musical_inpaint.evaluation_files import ResultsFolder, test_names, write_inputs
+from musical_inpaint.evaluation_files import ResultsFolder, check_every_image_read, test_names, write_inputs
 from musical_inpaint.imaging import composite, panel, quantise
 from musical_inpaint.inference import check_precision, load_generator, pick_device, predict
 from musical_inpaint.metrics import PROTOCOL, MetricSpec, per_image_metrics, per_image_values
@@ -117,6 +117,7 @@ def build_method(cfg: DictConfig, datamodule, method: str, source: str | None) -
         )
     if method == "results":
         dataset = datamodule.datasets["test"]
+        check_every_image_read(dataset, f"results={source}")
         side = datamodule.crop_size
         return ResultsFolder(source, test_names(dataset, cfg.limit), test_names(dataset), (side, side)), (
             f"results ({source})"
@@ -137,7 +138,7 @@ def evaluate(cfg: DictConfig) -> dict | list[dict]:
         datamodule = instantiate(cfg.dataset)
         datamodule.setup("test")
         folder = Path(cfg.write_inputs)
-        count = write_inputs(folder, datamodule.test_dataloader(), cfg.limit, cfg)
+        count = write_inputs(folder, datamodule.datasets["test"], cfg.limit, cfg)
         print(f"{count} test images and their masks written to {folder.resolve()} (images/, masks/, inputs.json)")
         return {"written": count, "folder": str(folder)}
     pairs = methods_of(cfg)
@@ -148,12 +149,15 @@ def evaluate(cfg: DictConfig) -> dict | list[dict]:
     options = {key: value for key, value in cfg.metrics.items() if key != "per_image"}
     extras = PerceptualEvaluation(**options, device=str(pick_device(cfg.device)))  # weights checked up front
     per_image = [*PROTOCOL, *extras.per_image_metrics, *defined]
-    summaries = []
+    methods = []  # every checkpoint loaded and every results folder checked before any image is scored
     for number, (method, source) in enumerate(pairs):
         name = f"{method}_{number}" if method in several else method
         folder = output_dir if len(pairs) == 1 else output_dir / name
+        methods.append((method, *build_method(cfg, datamodule, method, source), folder))
+    summaries = []
+    for method, fill, label, folder in methods:
         extras.reset()
-        summaries.append(evaluate_method(cfg, datamodule, method, source, folder, per_image, extras))
+        summaries.append(evaluate_method(cfg, datamodule, method, fill, label, folder, per_image, extras))
     table = markdown_table(summaries, datamodule.paper_benchmark, cfg.mask, [*per_image, *extras.set_metrics])
     (output_dir / "table.md").write_text(table)
     print(table)
@@ -165,24 +169,25 @@ def evaluate_method(
     cfg: DictConfig,
     datamodule,
     method: str,
-    source: str | None,
+    fill: Fill,
+    label: str,
     folder: Path,
     per_image: Sequence[MetricSpec] = PROTOCOL,
     extras: PerceptualEvaluation | None = None,
 ) -> dict:
-    """One method on the test split: its summary, with metrics.json and per_image.csv in `folder`;
-    `source` is musical's checkpoint or results' folder; `per_image` are the metrics of each image
-    (per_image.csv's columns), `extras` adds FID and P-IDS / U-IDS, overall and per hole-area bin."""
-    fill, label = build_method(cfg, datamodule, method, source)
+    """One method (`fill`, `build_method`) on the test split: its summary, with metrics.json and
+    per_image.csv in `folder`; `per_image` are the metrics of each image (per_image.csv's
+    columns), `extras` adds FID and P-IDS / U-IDS, overall and per hole-area bin."""
     folder.mkdir(parents=True, exist_ok=True)
     loader = datamodule.test_dataloader()
     batches = len(loader) if cfg.limit is None else min(len(loader), math.ceil(cfg.limit / loader.batch_size))
     rows, saved = [], 0
     for batch in tqdm(loader, desc=f"evaluating {label}", unit="batch", total=batches):
-        image, mask = batch["image"], batch["mask"]
-        if cfg.limit is not None and len(rows) >= cfg.limit:
+        take = len(batch["name"]) if cfg.limit is None else min(len(batch["name"]), cfg.limit - len(rows))
+        if take <= 0:
             break
-        prediction = fill(image, mask, list(batch["name"]))
+        image, mask, names, indices = batch["image"][:take], batch["mask"][:take], batch["name"][:take], batch["index"]
+        prediction = fill(image, mask, list(names))
         out, gt = quantise(composite(prediction, image, mask)), quantise(image)
         values = {name: value.tolist() for name, value in per_image_values(per_image, out, gt, mask).items()}
         if extras is not None:
@@ -190,15 +195,16 @@ def evaluate_method(
         for i in range(image.shape[0]):
             rows.append(
                 dict(
-                    name=batch["name"][i],
-                    index=int(batch["index"][i]),
+                    name=names[i],
+                    index=int(indices[i]),
                     hole_fraction=float(mask[i].mean()),
                     **{name: value[i] for name, value in values.items()},
                 )
             )
         if saved < cfg.save_images:
-            saved += _save_panels(folder / "images", image, mask, prediction, batch["name"], cfg.save_images - saved)
-    rows = rows[: cfg.limit] if cfg.limit is not None else rows
+            saved += _save_panels(folder / "images", image, mask, prediction, names, cfg.save_images - saved)
+    if isinstance(fill, ResultsFolder) and fill.warning():
+        log.warning("%s", fill.warning())
     if not rows:
         raise SystemExit("evaluate: the test split is empty")
 

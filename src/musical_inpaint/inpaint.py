@@ -34,13 +34,14 @@ from tqdm import tqdm
 
 from musical_inpaint.data.images import (
     HIGH_BIT_MODES,
+    DuplicateStemError,
     ImageReadError,
     as_rgb,
     is_image_file,
     list_images,
     read_image,
 )
-from musical_inpaint.data.masks import CenterMask, MaskFileError, read_mask
+from musical_inpaint.data.masks import CenterMask, MaskFileError, masks_by_stem, read_mask
 from musical_inpaint.inference import (
     PRECISIONS,
     CheckpointError,
@@ -83,7 +84,7 @@ def pair_inputs(image: Path, mask: str) -> list[tuple[Path, Path | None]]:
         return [(i, mask_path) for i in images]
     if not mask_path.is_dir():
         raise InputError(f"--mask {mask} is neither a file, a folder nor 'center'")
-    masks = {p.stem: p for p in mask_path.iterdir() if p.is_file() and is_image_file(p)}
+    masks = masks_by_stem(sorted(p for p in mask_path.iterdir() if p.is_file() and is_image_file(p)), f"--mask {mask}")
     missing = [i.name for i in images if i.stem not in masks]
     if missing:
         raise InputError(f"--mask {mask_path}: no mask with the stem of {', '.join(missing[:5])}")
@@ -308,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             if len(pairs) > 1
             else f"written {target}"
         )
-    except (InputError, OutputError, CheckpointError, ImageReadError, MaskFileError) as error:
+    except (InputError, OutputError, CheckpointError, ImageReadError, MaskFileError, DuplicateStemError) as error:
         print(f"inpaint: {error}", file=sys.stderr)
         return 2
     return 0

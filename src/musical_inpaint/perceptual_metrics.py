@@ -152,7 +152,7 @@ class LpipsScore:
 
     def __call__(self, out: Tensor, gt: Tensor, mask: Tensor) -> Tensor:
         device = torch.device(self.device) if self.device is not None else out.device
-        unit = lambda x: (x / 127.5 - 1).to(device)
+        unit = lambda x: (x / 127.5 - 1).float().to(device)  # float32 before the move: MPS has no float64
         with torch.autocast(device_type=device.type, enabled=False):
             return lpips_distance(self.network.to(device), unit(out), unit(gt))
 

@@ -21,6 +21,22 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
+class DuplicateStemError(UserError, ValueError):
+    """Two files of one folder that are matched by file stem share a stem."""
+
+
+def by_stem(paths: list[Path], what: str, key=lambda path: path.stem) -> dict[str, Path]:
+    """`paths` keyed by their stem (or by `key(path)`); two of one key are an error naming both
+    and `what` (the option or argument that named the folder)."""
+    keyed: dict[str, Path] = {}
+    for path in paths:
+        name = key(path)
+        if name in keyed:
+            raise DuplicateStemError(f"{what}: {keyed[name]} and {path} have the same stem; rename or remove one")
+        keyed[name] = path
+    return keyed
+
+
 def list_images(folder: Path) -> list[Path]:
     """Every image below `folder`, recursively, in a stable (sorted) order."""
     return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from musical_inpaint.data.images import ImageReadError, list_images, read_rgb
+from musical_inpaint.data.images import ImageReadError, by_stem, list_images, read_rgb
 from musical_inpaint.errors import OptionError, UserError
 
 log = logging.getLogger(__name__)
@@ -132,43 +133,64 @@ class FreeFormMask:
 
 
 FOLDER_MATCHES = ("stem", "random")
+LAMA_MASK = re.compile(r"(?P<stem>.+)_mask\d*")  # LaMa's test sets: x.png beside x_mask000.png
+
+
+def masks_by_stem(files: list[Path], what: str) -> dict[str, Path]:
+    """Mask files keyed by the stem of the image each belongs to: `x_mask*.png` for image `x`
+    when the folder holds such names (LaMa's layout, the images beside their masks), else the
+    file's own stem. Two masks for one image are an error naming `what`."""
+    lama = [path for path in files if LAMA_MASK.fullmatch(path.stem)]
+    if lama:
+        return by_stem(lama, what, key=lambda path: LAMA_MASK.fullmatch(path.stem)["stem"])
+    return by_stem(files, what)
 
 
 class FolderMask:
-    """Holes read from a folder of mask images (white = hole, `read_mask`), e.g. the NVIDIA
-    irregular masks or the published test masks of LaMa or MAT, resized (nearest) to each image.
+    """Holes read from a folder of mask images (white = hole, `read_mask`; `invert` for mask sets
+    whose holes are black), e.g. the NVIDIA irregular masks or LaMa's test masks,
+    resized (nearest) to each image as the network sees it (after the dataset's resize and crop).
 
-    match: "stem" takes the mask named like the image (`a.jpg` -> `a.png`, any image suffix);
-        "random" draws one of the folder's masks per image with the dataset's generator (seeded
-        per image in evaluation, so every run sees the same pairs).
+    match: "stem" takes the mask of the image's stem (`masks_by_stem`: `a.jpg` -> `a.png` or
+        `a_mask000.png`, any image suffix); "random" draws one of the folder's masks per image
+        with the dataset's generator (seeded per image in evaluation, so every run sees the
+        same pairs).
     """
 
     by_name = True  # the dataset passes the image's file name
 
-    def __init__(self, root: str | Path, match: str = "stem") -> None:
+    def __init__(self, root: str | Path, match: str = "stem", invert: bool = False) -> None:
         if match not in FOLDER_MATCHES:
             raise OptionError("mask.match", match, f"must be one of {', '.join(FOLDER_MATCHES)}")
+        if not isinstance(invert, bool):
+            raise OptionError("mask.invert", invert, "must be true (black = hole) or false (white = hole)")
         if not Path(root).expanduser().is_dir():
             raise OptionError("mask.root", root, "must be a folder of mask images (white = hole)")
-        self.root, self.match = root, match
+        self.root, self.match, self.invert = root, match, invert
         self.files = list_images(Path(root).expanduser())
         if not any(_readable(path) for path in self.files):  # stops at the first that reads
             raise OptionError("mask.root", root, f"holds no readable mask image ({len(self.files)} image file(s))")
-        self.by_stem: dict[str, Path] = {}
-        for path in self.files if match == "stem" else ():
-            if path.stem in self.by_stem:
-                raise MaskFileError(f"mask.root={root}: {self.by_stem[path.stem]} and {path} have the same stem")
-            self.by_stem[path.stem] = path
+        self.by_stem = masks_by_stem(self.files, f"mask.root={root}") if match == "stem" else {}
+        self.warned = False
 
     def __repr__(self) -> str:
-        return f"FolderMask(root={str(self.root)!r}, match={self.match!r})"
+        return f"FolderMask(root={str(self.root)!r}, match={self.match!r}, invert={self.invert})"
 
     def check_names(self, names: list[str]) -> None:
-        """With match=stem, every image must have its mask: an error naming the first missing ones."""
-        missing = [name for name in names if self.match == "stem" and Path(name).stem not in self.by_stem]
+        """With match=stem, every image must have its mask, and each of them must open: an error
+        naming the first images without one, or the first mask that is not an image."""
+        if self.match != "stem":
+            return
+        missing = [name for name in names if Path(name).stem not in self.by_stem]
         if missing:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             raise MaskFileError(f"mask.root={self.root} has no mask with the stem of {shown}")
+        for name in names:
+            path = self.by_stem[Path(name).stem]
+            try:
+                Image.open(path).close()  # the header: a file that is not an image fails here, named
+            except (OSError, ValueError) as error:
+                raise MaskFileError(f"cannot read mask {path}: {error}") from None
 
     def __call__(self, height: int, width: int, rng: np.random.Generator, name: str | None = None) -> np.ndarray:
         if self.match == "stem":
@@ -176,7 +198,21 @@ class FolderMask:
             path = self.by_stem[Path(str(name)).stem]
         else:
             path = self.files[int(rng.integers(len(self.files)))]
-        return read_mask(path, (width, height), warn=False).astype(np.float32)
+        with Image.open(path) as opened:
+            mask_width, mask_height = opened.size
+        if not self.warned and abs(mask_width / mask_height - width / height) > 0.02 * width / height:
+            self.warned = True  # once per process: a folder of such masks would say it for every image
+            log.warning(
+                "mask %s is %dx%d, the image as the network sees it %dx%d: stretched to fit (masks drawn on "
+                "the original photos must be cropped like them, e.g. as evaluate's write_inputs writes them)",
+                path,
+                mask_width,
+                mask_height,
+                width,
+                height,
+            )
+        hole = read_mask(path, (width, height), warn=False)
+        return (~hole if self.invert else hole).astype(np.float32)
 
 
 def _readable(path: Path) -> bool:
