@@ -71,6 +71,8 @@ def keys(path: Path) -> list[tuple[str, str, str]]:
             continue  # the defaults list, or a plain node whose keys have rows of their own
         if len(stack) > 1 and stack[-1][1].startswith("_"):
             continue  # _target_ and _partial_ of a node: shown on the node's row
+        if re.match(r"\w+: set by the ", comment_above):
+            comment_above = ""  # a note where a group's key would be (`scheduler: set by the lr_schedule group`)
         comment = " ".join(c for c in (comment_above, (match["comment"] or "").strip()) if c)
         rows.append((".".join(p for p in (prefix, dotted) if p), show(value), comment))
         if match["comment"]:
