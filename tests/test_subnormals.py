@@ -37,7 +37,17 @@ def forward_backward(module, x, mask):
     return out.detach(), x.grad.clone(), [p.grad.clone() for p in module.parameters()], census
 
 
-def test_no_subnormal_probability_reaches_the_products_and_nothing_changes(monkeypatch):
+@pytest.fixture
+def subnormals_kept():
+    """Subnormal arithmetic as a caller from Python gets it: an entry point's main run in this
+    process earlier (a test of inpaint's or the web page's command line) flushes them on the
+    threads it ran on, which would hide what the kernel's own fix does."""
+    torch.set_flush_denormal(False)
+    yield
+    torch.set_flush_denormal(False)
+
+
+def test_no_subnormal_probability_reaches_the_products_and_nothing_changes(monkeypatch, subnormals_kept):
     module, x, mask = attention_case()
     out, grad, param_grads, census = forward_backward(module, x, mask)
     monkeypatch.setattr(kernel, "drop_negligible", lambda probabilities: probabilities)
@@ -71,6 +81,7 @@ def test_every_entry_point_flushes_subnormals_first(entry_point):
     tree = ast.parse((PACKAGE / f"{entry_point}.py").read_text())
     main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
     calls = [n.func.id for n in ast.walk(main) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+    calls = [name for name in calls if not name.startswith("add_")]  # the parser's shared arguments: no arithmetic
     assert "flush_subnormals" in calls
     assert calls.index("flush_subnormals") <= 1  # at most the parser's parse_args before it
 

@@ -30,7 +30,7 @@ from musical_inpaint.runs_table import main as runs_table_main
 from musical_inpaint.train import train
 from musical_inpaint.training.init_from import read_init, start_from
 from musical_inpaint.training.module import MusicalInpainting, NonFiniteLossError
-from tests.helpers import CONFIG_DIR, REPO
+from tests.helpers import CONFIG_DIR, REPO, write_image
 from tests.helpers.configs import TINY, compose_train, tiny_config
 from tests.helpers.runs import train_run
 
@@ -75,6 +75,9 @@ def test_every_option_of_every_group_composes_and_instantiates(group, option, tm
     overrides = [f"{group}={option}", "pretrained=false", f"paths.output_dir={tmp_path}"]
     if group == "dataset" and option == "folder":
         overrides.append("dataset.root=/data/photos")  # the one option without a default
+    if group == "mask" and option == "folder":  # the other: a folder of masks, one drawn per image
+        masks = write_image(tmp_path / "masks" / "hole.png", 8, 8).parent
+        overrides += [f"mask.root={masks}", "mask.match=random"]
     if group == "lr_schedule":
         overrides.append("trainer.max_steps=10")  # where the cosine ends
     if group != "experiment":  # presets keep their own (paper-sized) networks
