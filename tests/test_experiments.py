@@ -266,5 +266,10 @@ def test_the_large_photo_modes_are_measured_through_inpaints_own_code(checkpoint
     assert all(np.isfinite(float(r["hole_l1_pct"])) for r in rows)
     results = (tmp_path / "out" / "results.md").read_text()
     assert "bsds500: 2 images" in results and "| MUSICAL | --crop-margin 2 |" in results
+    assert "| bsds500 | MUSICAL | --crop-margin 2 |" in results  # paired against full resolution
+    before = results
+    (tmp_path / "out" / "results.md").unlink()
+    large.main(["--data-dir", str(root), "--output", str(tmp_path / "out"), "--summarize"])
+    assert (tmp_path / "out" / "results.md").read_text() == before  # the same, from per_image.csv alone
     with pytest.raises(FileExistsError):  # never over an earlier measurement
         large.main(["--data-dir", str(root), "--output", str(tmp_path / "out"), "--methods", "telea"])
