@@ -37,7 +37,7 @@ from musical_inpaint.baselines import BASELINES, fill_with
 from musical_inpaint.compat import upgrade_legacy
 from musical_inpaint.config import CONFIG_DIR
 from musical_inpaint.errors import user_error
-from musical_inpaint.evaluation_files import ResultsFolder, check_every_image_read, test_names, write_inputs
+from musical_inpaint.evaluation_files import ResultsFolder, check_every_image_read, scored_names, write_inputs
 from musical_inpaint.imaging import composite, panel, quantise
 from musical_inpaint.inference import check_precision, load_generator, pick_device, predict
 from musical_inpaint.metrics import PROTOCOL, MetricSpec, per_image_metrics, per_image_values
@@ -119,7 +119,7 @@ def build_method(cfg: DictConfig, datamodule, method: str, source: str | None) -
         dataset = datamodule.datasets["test"]
         check_every_image_read(dataset, f"results={source}")
         side = datamodule.crop_size
-        return ResultsFolder(source, test_names(dataset, cfg.limit), test_names(dataset), (side, side)), (
+        return ResultsFolder(source, scored_names(dataset, cfg.limit), scored_names(dataset), (side, side)), (
             f"results ({source})"
         )
     return (lambda image, mask, names: fill_with(method, image, mask)), f"{method} (classical)"

@@ -37,7 +37,7 @@ class EvaluationFilesError(UserError, ValueError):
 KNOWN_PIXELS_TOLERANCE = 4.0  # 8-bit levels: a lossy format's error, far below another image's
 
 
-def test_names(dataset: Dataset, limit: int | None = None) -> list[str]:
+def scored_names(dataset: Dataset, limit: int | None = None) -> list[str]:
     """The names of the test images an evaluation scores (the first `limit`), unread."""
     count = len(dataset) if limit is None else min(limit, len(dataset))
     return [dataset.name(index) for index in range(count)]
@@ -57,7 +57,7 @@ def write_inputs(folder: Path, dataset: Dataset, limit: int | None, cfg: DictCon
     already holds any of them. Returns the number of images written."""
     option = f"write_inputs={folder}"
     check_every_image_read(dataset, option)
-    names = test_names(dataset, limit)
+    names = scored_names(dataset, limit)
     by_stem([Path(name) for name in names], option)  # one file per stem
     taken = [path for path in (folder / "images", folder / "masks", folder / "inputs.json") if path.exists()]
     if taken:
