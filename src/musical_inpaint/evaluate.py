@@ -203,8 +203,8 @@ def evaluate_method(
             )
         if saved < cfg.save_images:
             saved += _save_panels(folder / "images", image, mask, prediction, names, cfg.save_images - saved)
-    if isinstance(fill, ResultsFolder) and fill.warning():
-        log.warning("%s", fill.warning())
+    if isinstance(fill, ResultsFolder) and (warning := fill.warning()):
+        log.warning("%s", warning)
     if not rows:
         raise SystemExit("evaluate: the test split is empty")
 

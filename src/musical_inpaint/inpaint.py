@@ -11,10 +11,11 @@ only the hole is pasted back; with `--crop-margin M` only a window around the ho
 size (`Resolution`). `--precision bf16|fp16` runs the network under autocast. Known pixels
 come back exactly unchanged; outputs are PNG files of the input's size and mode (grayscale stays
 grayscale, alpha is kept), named by the input's stem (`a.jpg` -> `a.png`; `a_jpg.png` and
-`a_png.png` when `a.jpg` and `a.png` are both given), in the input's subfolder below --output. Nothing is written until every output name is known to be
-free: an output that would replace one of the inputs, or any existing file, stops the run before
-it writes anything (`--overwrite` allows replacing existing files). Each file is written under a
-temporary name and renamed when complete.
+`a_png.png` when `a.jpg` and `a.png` are both given), in the input's subfolder below --output.
+Nothing is written until every output name is known to be free: an output that would replace one
+of the inputs, or any existing file, stops the run before it writes anything (`--overwrite`
+allows replacing existing files). Each file is written under a temporary name and renamed when
+complete.
 """
 
 from __future__ import annotations

@@ -32,19 +32,27 @@ class MaskFileError(UserError, ValueError):
     """A mask file cannot be read, or no mask file matches an image; the message names it."""
 
 
-def read_mask(path: Path, size: tuple[int, int], warn: bool = True) -> np.ndarray:
-    """A mask file of any mode -> H x W bool hole (white >= 127 once read as 8-bit, 16-bit values
-    scaled), upright as a viewer shows it, resized (nearest) to `size` = (W, H), with a warning
-    unless `warn` is false."""
+def open_mask(path: Path) -> Image.Image:
+    """A mask file of any mode as an 8-bit grayscale image (16-bit values scaled), upright as a
+    viewer shows it."""
     try:
-        mask = read_rgb(path).convert("L")
+        return read_rgb(path).convert("L")
     except ImageReadError as error:
         raise MaskFileError(f"cannot read mask {path}: {error}") from None
+
+
+def hole_of(mask: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """The H x W bool hole (white >= 127) of an `open_mask` image, resized (nearest) to `size` = (W, H)."""
+    return np.asarray(mask if mask.size == size else mask.resize(size, Image.NEAREST)) >= HOLE_LEVEL
+
+
+def read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """A mask file of any mode -> H x W bool hole (`open_mask`, `hole_of`), with a warning when it
+    had to be resized to `size` = (W, H)."""
+    mask = open_mask(path)
     if mask.size != size:
-        if warn:
-            log.warning("mask %s is %dx%d, the image %dx%d: resized (nearest)", path, *mask.size, *size)
-        mask = mask.resize(size, Image.NEAREST)
-    return np.asarray(mask) >= HOLE_LEVEL
+        log.warning("mask %s is %dx%d, the image %dx%d: resized (nearest)", path, *mask.size, *size)
+    return hole_of(mask, size)
 
 
 @dataclass(frozen=True)
@@ -181,10 +189,7 @@ class FolderMask:
         naming the first images without one, or the first mask that is not an image."""
         if self.match != "stem":
             return
-        missing = [name for name in names if Path(name).stem not in self.by_stem]
-        if missing:
-            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            raise MaskFileError(f"mask.root={self.root} has no mask with the stem of {shown}")
+        self._require(names)
         for name in names:
             path = self.by_stem[Path(name).stem]
             try:
@@ -192,14 +197,21 @@ class FolderMask:
             except (OSError, ValueError) as error:
                 raise MaskFileError(f"cannot read mask {path}: {error}") from None
 
+    def _require(self, names: list[str]) -> None:
+        """An error naming the first images of `names` that have no mask of their stem."""
+        missing = [name for name in names if Path(name).stem not in self.by_stem]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise MaskFileError(f"mask.root={self.root} has no mask with the stem of {shown}")
+
     def __call__(self, height: int, width: int, rng: np.random.Generator, name: str | None = None) -> np.ndarray:
         if self.match == "stem":
-            self.check_names([str(name)])
+            self._require([str(name)])
             path = self.by_stem[Path(str(name)).stem]
         else:
             path = self.files[int(rng.integers(len(self.files)))]
-        with Image.open(path) as opened:
-            mask_width, mask_height = opened.size
+        mask = open_mask(path)
+        mask_width, mask_height = mask.size
         if not self.warned and abs(mask_width / mask_height - width / height) > 0.02 * width / height:
             self.warned = True  # once per process: a folder of such masks would say it for every image
             log.warning(
@@ -211,7 +223,7 @@ class FolderMask:
                 width,
                 height,
             )
-        hole = read_mask(path, (width, height), warn=False)
+        hole = hole_of(mask, (width, height))
         return (~hole if self.invert else hole).astype(np.float32)
 
 
